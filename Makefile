@@ -1,0 +1,51 @@
+# Backoffice. The two set-up commands: `make demo` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export FLASK_APP := wsgi:app
+PYTEST_WORKERS ?= auto
+
+.PHONY: install translations demo serve test test-fast lint messages bench clean services
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
+	$(BIN)/python -c "import backoffice, flask, playwright, xdist"
+	touch $@
+
+install: $(STAMP) translations
+
+translations: $(STAMP)
+	$(BIN)/pybabel compile -d backoffice/translations >/dev/null
+
+# The demo: embedded PostgreSQL under instance/, jobs in-process, the development login.
+demo: install
+	DATABASE_URL= REDIS_URL= BACKOFFICE_DEV_LOGIN=1 PUBLIC_SUBSCRIPTION_ENABLED=true \
+	  BACKOFFICE_ADMINS_GROUP_ID=backoffice-admins LOG_FORMAT=text \
+	  bash -c '$(BIN)/flask db upgrade && exec $(BIN)/flask run --host 127.0.0.1 --port 5000'
+
+services:
+	bash scripts/ensure-services.sh
+
+test: install services
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -q
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not e2e"
+
+lint: install
+	$(BIN)/ruff check backoffice tests worker.py wsgi.py benchmarks
+	$(BIN)/flake8 backoffice tests worker.py wsgi.py benchmarks
+
+# Refresh the message catalogs after changing operator-visible strings.
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output -o backoffice/translations/messages.pot backoffice templates
+	$(BIN)/pybabel update -N -i backoffice/translations/messages.pot -d backoffice/translations
+
+bench: install
+	$(BIN)/python -m benchmarks.bench_shell
+
+clean:
+	rm -rf $(VENV) build *.egg-info

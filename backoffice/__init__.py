@@ -1,0 +1,83 @@
+"""Backoffice: the operator console of a multi-tenant SaaS that bills through Stripe."""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the Flask application: configuration, extensions, blueprints, CLI, logging."""
+    app = Flask(
+        __name__,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+        instance_path=str(PROJECT_ROOT / "instance"),
+    )
+    configure_settings(app, config)
+    configure_logging(app)
+    configure_extensions(app)
+    configure_web(app)
+    configure_cli(app)
+    return app
+
+
+def configure_settings(app: Flask, config: Mapping[str, Any] | None) -> None:
+    """Load settings from the environment (then `config`), and fill the development defaults."""
+    from backoffice.config import instance_secret_key, load_config
+    from backoffice.embedded_db import embedded_database_url
+
+    app.config.from_mapping(load_config(os.environ, config))
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = instance_secret_key(app.instance_path)
+    if not app.config["SQLALCHEMY_DATABASE_URI"]:
+        # The documented default for the demo and development: no DATABASE_URL, an embedded PostgreSQL.
+        app.config["SQLALCHEMY_DATABASE_URI"] = embedded_database_url(app.instance_path)
+
+
+def configure_logging(app: Flask) -> None:
+    """Log one JSON line per request and per job."""
+    from backoffice import logs
+
+    logs.init_app(app)
+
+
+def configure_extensions(app: Flask) -> None:
+    """Bind the extensions of extensions.py to this app."""
+    from backoffice import models  # noqa: F401  (every table registered before Migrate compares)
+    from backoffice.extensions import csrf, db, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    csrf.init_app(app)
+
+
+def configure_web(app: Flask) -> None:
+    """Register identity, i18n, htmx hooks, metrics and the blueprints."""
+    from backoffice.web import auth, errors, htmx, i18n, metrics, shell
+    from backoffice.web.health.views import bp as health_bp
+    from backoffice.web.operator.views import bp as operator_bp
+    from backoffice.web.surfaces import surface_blueprints
+
+    auth.init_app(app)
+    i18n.init_app(app)
+    htmx.init_app(app)
+    metrics.init_app(app)
+    errors.init_app(app)
+    shell.init_app(app)
+    app.register_blueprint(health_bp)
+    app.register_blueprint(operator_bp)
+    for blueprint in surface_blueprints():
+        app.register_blueprint(blueprint)
+
+
+def configure_cli(app: Flask) -> None:
+    """Add the flask commands."""
+    from backoffice import cli
+
+    cli.init_app(app)

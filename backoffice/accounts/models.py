@@ -1,0 +1,157 @@
+"""Product-side tables: tenants (accounts), users, logins and sessions.
+
+The SaaS writes these (here the demo generator does); Backoffice only reads them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backoffice.extensions import db
+
+TENANT_STATES = ("active", "suspended")
+SUSPENSION_REASONS = ("payment_failed", "customer_deleted")
+USER_ROLES = ("owner", "admin", "member")
+LOGIN_METHODS = ("one_time_password", "google")
+LOGIN_OUTCOMES = ("succeeded", "failed", "pending")
+REVOKED_REASONS = ("logged_out", "revoked", "replay_attack_detected", "switch_tenant")
+
+
+def _one_of(column: str, values: tuple[str, ...], *, nullable: bool = False) -> str:
+    """Return the SQL of a CHECK that keeps a text column within an enumeration."""
+    listed = ", ".join(f"'{value}'" for value in values)
+    return f"{column} IS NULL OR {column} IN ({listed})" if nullable else f"{column} IN ({listed})"
+
+
+class Tenant(db.Model):
+    """An account of the SaaS; soft-deleted, never removed."""
+
+    __tablename__ = "tenants"
+    __table_args__ = (
+        sa.CheckConstraint(_one_of("state", TENANT_STATES), name="state"),
+        sa.CheckConstraint(
+            _one_of("suspension_reason", SUSPENSION_REASONS, nullable=True), name="suspension_reason"
+        ),
+        sa.CheckConstraint("country IS NULL OR country ~ '^[A-Z]{2}$'", name="country"),
+        sa.Index(
+            "ix_tenants_name_trgm", "name", postgresql_using="gin", postgresql_ops={"name": "gin_trgm_ops"}
+        ),
+        # Cross-tenant lists leave soft-deleted tenants out, newest first.
+        sa.Index(
+            "ix_tenants_created_at_not_deleted", "created_at", postgresql_where=sa.text("deleted_at IS NULL")
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    name: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+    modified_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    deleted_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    state: Mapped[str] = mapped_column(sa.Text, server_default="active")
+    suspension_reason: Mapped[str | None] = mapped_column(sa.Text)
+    suspended_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # Denormalized from the subscription projection; plans are catalog keys, so no CHECK.
+    plan: Mapped[str | None] = mapped_column(sa.Text)
+    country: Mapped[str | None] = mapped_column(sa.Text)
+    logo: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class User(db.Model):
+    """A membership of a person (identified by email) in one tenant."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        sa.CheckConstraint(_one_of("role", USER_ROLES), name="role"),
+        sa.Index(
+            "ix_users_email_trgm", "email", postgresql_using="gin", postgresql_ops={"email": "gin_trgm_ops"}
+        ),
+        sa.Index(
+            "ix_users_first_name_trgm",
+            "first_name",
+            postgresql_using="gin",
+            postgresql_ops={"first_name": "gin_trgm_ops"},
+        ),
+        sa.Index(
+            "ix_users_last_name_trgm",
+            "last_name",
+            postgresql_using="gin",
+            postgresql_ops={"last_name": "gin_trgm_ops"},
+        ),
+        # One live membership per email and tenant; a deleted one may be re-created.
+        sa.Index(
+            "uq_users_tenant_id_email_not_deleted",
+            "tenant_id",
+            "email",
+            unique=True,
+            postgresql_where=sa.text("deleted_at IS NULL"),
+        ),
+        sa.Index(None, "tenant_id"),
+        sa.Index(None, "last_seen_at"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(sa.Text, sa.ForeignKey("tenants.id"))
+    email: Mapped[str] = mapped_column(sa.Text)
+    first_name: Mapped[str | None] = mapped_column(sa.Text)
+    last_name: Mapped[str | None] = mapped_column(sa.Text)
+    title: Mapped[str | None] = mapped_column(sa.Text)
+    role: Mapped[str] = mapped_column(sa.Text, server_default="member")
+    email_confirmed: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+    modified_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    last_seen_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    deleted_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    avatar: Mapped[str | None] = mapped_column(sa.Text)
+
+
+# A person is all user rows sharing an email, matched case-insensitively.
+sa.Index("ix_users_email_lower", sa.func.lower(User.email))
+
+
+class Login(db.Model):
+    """One sign-in attempt; user_id is null when the email matched no user."""
+
+    __tablename__ = "logins"
+    __table_args__ = (
+        sa.CheckConstraint(_one_of("method", LOGIN_METHODS), name="method"),
+        sa.CheckConstraint(_one_of("outcome", LOGIN_OUTCOMES), name="outcome"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    user_id: Mapped[str | None] = mapped_column(sa.Text, sa.ForeignKey("users.id"))
+    email: Mapped[str] = mapped_column(sa.Text)
+    method: Mapped[str] = mapped_column(sa.Text)
+    outcome: Mapped[str] = mapped_column(sa.Text)
+    ip_address: Mapped[str | None] = mapped_column(sa.Text)
+    user_agent: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+
+
+sa.Index("ix_logins_email_created_at", Login.email, Login.created_at.desc())
+sa.Index("ix_logins_user_id_created_at", Login.user_id, Login.created_at.desc())
+
+
+class UserSession(db.Model):
+    """A signed-in session of a user in one tenant; active while not revoked."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (
+        sa.CheckConstraint(_one_of("login_method", LOGIN_METHODS), name="login_method"),
+        sa.CheckConstraint(_one_of("revoked_reason", REVOKED_REASONS, nullable=True), name="revoked_reason"),
+        sa.Index(None, "user_id"),
+        sa.Index("ix_sessions_tenant_id_active", "tenant_id", postgresql_where=sa.text("revoked_at IS NULL")),
+    )
+
+    id: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    user_id: Mapped[str] = mapped_column(sa.Text, sa.ForeignKey("users.id"))
+    tenant_id: Mapped[str] = mapped_column(sa.Text, sa.ForeignKey("tenants.id"))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+    last_active_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    login_method: Mapped[str] = mapped_column(sa.Text)
+    ip_address: Mapped[str | None] = mapped_column(sa.Text)
+    user_agent: Mapped[str | None] = mapped_column(sa.Text)
+    revoked_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    revoked_reason: Mapped[str | None] = mapped_column(sa.Text)

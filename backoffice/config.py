@@ -1,0 +1,248 @@
+"""Configuration: defaults, read from unprefixed environment variables and validated once."""
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import secrets
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off", ""}
+
+DEFAULT_STRIPE_API_VERSIONS = (
+    # pre-2025 shape family
+    "2020-03-02", "2020-08-27", "2022-08-01", "2022-11-15", "2023-08-16", "2023-10-16",
+    "2024-04-10", "2024-06-20", "2024-09-30.acacia", "2024-10-28.acacia", "2024-11-20.acacia",
+    "2024-12-18.acacia", "2025-01-27.acacia", "2025-02-24.acacia",
+    # basil and later
+    "2025-03-31.basil", "2025-04-30.basil", "2025-05-28.basil", "2025-06-30.basil",
+    "2025-07-30.basil", "2025-08-27.basil", "2025-09-30.clover", "2025-10-29.clover",
+    "2025-11-17.clover", "2025-12-15.clover", "2026-01-28.clover", "2026-02-25.clover",
+    "2026-03-25.dahlia", "2026-04-22.dahlia", "2026-05-27.dahlia", "2026-06-24.dahlia",
+    "2026-07-29.dahlia", "2026-08-26.endive", "2026-09-30.endive", "2026-10-28.endive",
+)
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+class Config:
+    """Defaults for every setting; `load_config` overrides them from the environment."""
+
+    SECRET_KEY: str | None = None
+    SQLALCHEMY_DATABASE_URI: str | None = None
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    REDIS_URL: str | None = None
+    STRIPE_SECRET_KEY: str | None = None
+    STRIPE_API_BASE: str | None = None
+    STRIPE_WEBHOOK_SECRETS: tuple[str, ...] = ()
+    STRIPE_API_VERSIONS: tuple[str, ...] = DEFAULT_STRIPE_API_VERSIONS
+    PUBLIC_SUBSCRIPTION_ENABLED = False
+    BACKOFFICE_ADMINS_GROUP_ID: str | None = None
+    TRUST_PROXY_HEADERS = False
+    TRUSTED_PROXY_ADDRESSES: tuple[str, ...] = ()
+    PROXY_SHARED_SECRET: str | None = None
+    PROXY_SHARED_SECRET_HEADER = "X-Backoffice-Proxy-Secret"
+    IDENTITY_NAME_HEADER = "X-MS-CLIENT-PRINCIPAL-NAME"
+    IDENTITY_ID_HEADER = "X-MS-CLIENT-PRINCIPAL-ID"
+    IDENTITY_PRINCIPAL_HEADER = "X-MS-CLIENT-PRINCIPAL"
+    LOGIN_URL = "/.auth/login/aad"
+    BACKOFFICE_DEV_LOGIN = False
+    PLAN_ORDER: tuple[str, ...] = ("basis", "standard", "premium")
+    PLATFORM_CURRENCY = "EUR"
+    SETTLE_SECONDS = 5
+    LOG_LEVEL = "INFO"
+    LOG_FORMAT = "json"
+    BABEL_DEFAULT_LOCALE = "en"
+    BABEL_DEFAULT_TIMEZONE = "UTC"
+    LANGUAGES: tuple[str, ...] = ("en", "da")
+    MAX_CONTENT_LENGTH = 1024 * 1024
+    WTF_CSRF_TIME_LIMIT = None
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+
+
+def _bool(name: str, raw: str) -> bool:
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ConfigError(f"{name} must be true or false, not {raw!r}")
+
+
+def _int_at_least(minimum: int) -> Callable[[str, str], int]:
+    def parse(name: str, raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+        if value < minimum:
+            raise ConfigError(f"{name} must be at least {minimum}, not {value}")
+        return value
+    return parse
+
+
+def _list(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _database_url(name: str, raw: str) -> str:
+    url = raw.strip()
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in {"postgres", "postgresql", "postgresql+psycopg"}:
+        raise ConfigError(f"{name} must be a PostgreSQL URL (postgresql://user@host/db), not {scheme or url!r}")
+    return f"postgresql+psycopg://{rest}"
+
+
+def _redis_url(name: str, raw: str) -> str:
+    url = raw.strip()
+    if not re.match(r"^(redis|rediss|unix)://", url):
+        raise ConfigError(f"{name} must be a redis://, rediss:// or unix:// URL")
+    return url
+
+
+def _stripe_key(name: str, raw: str) -> str:
+    key = raw.strip()
+    if not re.match(r"^(sk|rk)_(test|live)_\w+$", key):
+        raise ConfigError(f"{name} must be a Stripe secret or restricted key (sk_test_…, sk_live_…, rk_…)")
+    return key
+
+
+def _http_url(name: str, raw: str) -> str:
+    url = raw.strip().rstrip("/")
+    if not re.match(r"^https?://[^/\s]+", url):
+        raise ConfigError(f"{name} must be an http(s) URL, not {raw!r}")
+    return url
+
+
+def _webhook_secrets(name: str, raw: str) -> tuple[str, ...]:
+    values = _list(raw)
+    bad = [v for v in values if not v.startswith("whsec_")]
+    if bad:
+        raise ConfigError(f"{name} must be a comma-separated list of whsec_… secrets")
+    return values
+
+
+def _api_versions(name: str, raw: str) -> tuple[str, ...]:
+    values = _list(raw)
+    bad = [v for v in values if not re.match(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$", v)]
+    if not values or bad:
+        raise ConfigError(f"{name} must list Stripe API versions such as 2025-03-31.basil; bad: {', '.join(bad)}")
+    return values
+
+
+def _plan_order(name: str, raw: str) -> tuple[str, ...]:
+    plans = tuple(p.lower() for p in _list(raw))
+    if len(plans) < 2 or len(set(plans)) != len(plans) or not all(re.match(r"^[a-z][a-z0-9_-]*$", p) for p in plans):
+        raise ConfigError(f"{name} must list at least two distinct plan keys, lowest first (e.g. basis,standard,premium)")
+    return plans
+
+
+def _currency(name: str, raw: str) -> str:
+    code = raw.strip()
+    if not re.match(r"^[A-Z]{3}$", code):
+        raise ConfigError(f"{name} must be an ISO 4217 code in capitals such as EUR, not {raw!r}")
+    return code
+
+
+def _addresses(name: str, raw: str) -> tuple[str, ...]:
+    values = _list(raw)
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ConfigError(f"{name} must list IP addresses or networks; {value!r} is neither") from None
+    return values
+
+
+def _text(name: str, raw: str) -> str | None:
+    return raw.strip() or None
+
+
+def _log_level(name: str, raw: str) -> str:
+    level = raw.strip().upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ConfigError(f"{name} must be DEBUG, INFO, WARNING or ERROR")
+    return level
+
+
+def _log_format(name: str, raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in {"json", "text"}:
+        raise ConfigError(f"{name} must be json or text")
+    return value
+
+
+# environment variable → (config key, parser)
+ENVIRONMENT: dict[str, tuple[str, Callable[[str, str], Any]]] = {
+    "SECRET_KEY": ("SECRET_KEY", _text),
+    "DATABASE_URL": ("SQLALCHEMY_DATABASE_URI", _database_url),
+    "REDIS_URL": ("REDIS_URL", _redis_url),
+    "STRIPE_SECRET_KEY": ("STRIPE_SECRET_KEY", _stripe_key),
+    "STRIPE_API_BASE": ("STRIPE_API_BASE", _http_url),
+    "STRIPE_WEBHOOK_SECRETS": ("STRIPE_WEBHOOK_SECRETS", _webhook_secrets),
+    "STRIPE_API_VERSIONS": ("STRIPE_API_VERSIONS", _api_versions),
+    "PUBLIC_SUBSCRIPTION_ENABLED": ("PUBLIC_SUBSCRIPTION_ENABLED", _bool),
+    "BACKOFFICE_ADMINS_GROUP_ID": ("BACKOFFICE_ADMINS_GROUP_ID", _text),
+    "TRUST_PROXY_HEADERS": ("TRUST_PROXY_HEADERS", _bool),
+    "TRUSTED_PROXY_ADDRESSES": ("TRUSTED_PROXY_ADDRESSES", _addresses),
+    "PROXY_SHARED_SECRET": ("PROXY_SHARED_SECRET", _text),
+    "PROXY_SHARED_SECRET_HEADER": ("PROXY_SHARED_SECRET_HEADER", _text),
+    "IDENTITY_NAME_HEADER": ("IDENTITY_NAME_HEADER", _text),
+    "IDENTITY_ID_HEADER": ("IDENTITY_ID_HEADER", _text),
+    "IDENTITY_PRINCIPAL_HEADER": ("IDENTITY_PRINCIPAL_HEADER", _text),
+    "LOGIN_URL": ("LOGIN_URL", _text),
+    "BACKOFFICE_DEV_LOGIN": ("BACKOFFICE_DEV_LOGIN", _bool),
+    "PLAN_ORDER": ("PLAN_ORDER", _plan_order),
+    "PLATFORM_CURRENCY": ("PLATFORM_CURRENCY", _currency),
+    "SETTLE_SECONDS": ("SETTLE_SECONDS", _int_at_least(0)),
+    "LOG_LEVEL": ("LOG_LEVEL", _log_level),
+    "LOG_FORMAT": ("LOG_FORMAT", _log_format),
+}
+
+
+def load_config(environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Return the settings: defaults, then the environment, then explicit overrides (tests)."""
+    settings = {key: getattr(Config, key) for key in dir(Config) if key.isupper()}
+    for variable, (key, parse) in ENVIRONMENT.items():
+        raw = environ.get(variable)
+        if raw is not None and (raw.strip() or parse is _bool):
+            settings[key] = parse(variable, raw)
+    settings.update(overrides or {})
+    _check(settings)
+    return settings
+
+
+def _check(settings: dict[str, Any]) -> None:
+    if settings["STRIPE_API_BASE"] and not settings["STRIPE_SECRET_KEY"]:
+        raise ConfigError("STRIPE_API_BASE is set but STRIPE_SECRET_KEY is not: set both or neither")
+    if settings["PROXY_SHARED_SECRET"] and not settings["TRUST_PROXY_HEADERS"]:
+        raise ConfigError("PROXY_SHARED_SECRET is set but TRUST_PROXY_HEADERS is off: turn it on or unset the secret")
+
+
+def instance_secret_key(instance_path: str) -> str:
+    """Return a secret key kept in the instance folder, made once, for development without SECRET_KEY."""
+    path = Path(instance_path) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        os.chmod(path, 0o600)
+    return path.read_text().strip()
+
+
+def create_app_or_exit(config: Mapping[str, Any] | None = None):
+    """Build the app for a process entry point; a configuration error ends it with one clear line."""
+    import sys
+
+    from backoffice import create_app
+
+    try:
+        return create_app(config)
+    except ConfigError as error:
+        print(f"backoffice: configuration error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None

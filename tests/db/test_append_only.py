@@ -1,0 +1,348 @@
+"""DESIGN §4.7 enforced by PostgreSQL: the ledger and its companions only grow; the archive moves forward."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from backoffice.billing.models import (
+    STRIPE_EVENT_STATUSES,
+    BillingEvent,
+    BillingEventCorrection,
+    StripeEvent,
+    StripeEventDivergence,
+    effective_billing_events,
+)
+from backoffice.operators.models import Operator, OperatorAction
+from tests.factories import (
+    CORRECTED_AT,
+    OCCURRED_AT,
+    make_billing_event,
+    make_correction,
+    make_tenant,
+    new_id,
+)
+
+RESTRICT_VIOLATION = "23001"
+# The factories' defaults: when a ledger row happened and when its correction was written.
+T0 = OCCURRED_AT
+T1 = CORRECTED_AT
+
+ALLOWED_MOVES = {
+    ("pending", "processed"),
+    ("pending", "ignored"),
+    ("pending", "failed"),
+    ("ignored", "processed"),
+    ("ignored", "failed"),
+    ("failed", "processed"),
+    ("failed", "failed"),
+}
+
+
+def _sha256(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def make_stripe_event(session: Session, **overrides: Any) -> StripeEvent:
+    payload = {"id": new_id("evt"), "type": "customer.subscription.updated", "data": {"object": {}}}
+    event = StripeEvent(
+        **{
+            "id": payload["id"],
+            "stripe_created_at": T0,
+            "type": payload["type"],
+            "api_version": "2025-03-31.basil",
+            "stripe_customer_id": new_id("cus"),
+            "payload": payload,
+            "payload_hash": _sha256(payload),
+            **overrides,
+        }
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+def make_divergence(session: Session) -> StripeEventDivergence:
+    event = make_stripe_event(session)
+    payload = {**event.payload, "livemode": True}
+    divergence = StripeEventDivergence(
+        stripe_event_id=event.id, payload=payload, payload_hash=_sha256(payload)
+    )
+    session.add(divergence)
+    session.flush()
+    return divergence
+
+
+def make_operator_action(session: Session) -> OperatorAction:
+    operator = Operator(id=new_id("oid"), name="Ada Admin", email="admin@example.com", is_admin=True)
+    session.add(operator)
+    session.flush()
+    action = OperatorAction(operator_id=operator.id, action="sync", reason="customer reported a wrong plan")
+    session.add(action)
+    session.flush()
+    return action
+
+
+def assert_refused(session: Session, statement: sa.Executable | str, message: str = "") -> None:
+    """Assert that a trigger refuses the statement; a savepoint keeps the test's transaction usable."""
+    with pytest.raises(IntegrityError) as error, session.begin_nested():
+        session.execute(sa.text(statement) if isinstance(statement, str) else statement)
+    assert error.value.orig is not None
+    assert error.value.orig.sqlstate == RESTRICT_VIOLATION
+    assert message in str(error.value.orig)
+
+
+def _stripe_event_row(session: Session, event_id: str) -> sa.Row[Any]:
+    return session.execute(sa.select(StripeEvent.__table__).where(StripeEvent.id == event_id)).one()
+
+
+# --- ledger, corrections, divergences, audit log: no UPDATE, DELETE or TRUNCATE -----------------
+
+def make_any_correction(session: Session) -> BillingEventCorrection:
+    return make_correction(session, make_billing_event(session))
+
+
+APPEND_ONLY: dict[str, tuple[Any, Callable[[Session], Any], dict[str, Any]]] = {
+    "billing_events": (BillingEvent, make_billing_event, {"position": 2}),
+    "billing_event_corrections": (BillingEventCorrection, make_any_correction, {"reason": "edited"}),
+    "stripe_event_divergences": (StripeEventDivergence, make_divergence, {"received_at": T1}),
+    "operator_actions": (OperatorAction, make_operator_action, {"reason": "edited"}),
+}
+
+
+@pytest.mark.parametrize("table", sorted(APPEND_ONLY))
+def test_update_is_refused(db_session: Session, table: str) -> None:
+    model, make_row, change = APPEND_ONLY[table]
+    row = make_row(db_session)
+    statement = sa.update(model).where(model.id == row.id).values(**change)
+    assert_refused(db_session, statement, f"UPDATE on {table} is refused")
+
+
+@pytest.mark.parametrize("table", sorted(APPEND_ONLY))
+def test_delete_is_refused(db_session: Session, table: str) -> None:
+    model, make_row, _ = APPEND_ONLY[table]
+    row = make_row(db_session)
+    assert_refused(db_session, sa.delete(model).where(model.id == row.id), f"DELETE on {table} is refused")
+
+
+@pytest.mark.parametrize("table", [*sorted(APPEND_ONLY), "stripe_events"])
+def test_truncate_is_refused(db_session: Session, table: str) -> None:
+    # CASCADE gets past the foreign keys of dependent tables; the named table's trigger fires first.
+    assert_refused(db_session, f"TRUNCATE {table} CASCADE", f"TRUNCATE on {table} is refused")
+
+
+def test_ledger_rows_survive_a_refused_update(db_session: Session) -> None:
+    event = make_billing_event(db_session)
+    assert_refused(
+        db_session, sa.update(BillingEvent).where(BillingEvent.id == event.id).values(committed_mrr=1)
+    )
+    stored = db_session.execute(
+        sa.select(BillingEvent.committed_mrr).where(BillingEvent.id == event.id)
+    ).scalar_one()
+    assert stored == Decimal("0.00")
+
+
+# --- the archive: allowed status moves only ----------------------------------------------------
+
+
+@pytest.mark.parametrize("new", STRIPE_EVENT_STATUSES)
+@pytest.mark.parametrize("old", STRIPE_EVENT_STATUSES)
+def test_status_moves(db_session: Session, old: str, new: str) -> None:
+    event = make_stripe_event(
+        db_session,
+        status=old,
+        processed_at=None if old == "pending" else T0,
+        error="card_declined" if old == "failed" else None,
+    )
+    statement = (
+        sa.update(StripeEvent)
+        .where(StripeEvent.id == event.id)
+        .values(status=new, processed_at=T1, error="timeout" if new == "failed" else None)
+    )
+    if (old, new) in ALLOWED_MOVES:
+        db_session.execute(statement)
+        row = _stripe_event_row(db_session, event.id)
+        assert (row.status, row.processed_at) == (new, T1)
+    else:
+        assert_refused(db_session, statement, f"status cannot move from {old} to {new}")
+        assert _stripe_event_row(db_session, event.id).status == old
+
+
+def test_processed_at_and_error_do_not_change_without_a_move(db_session: Session) -> None:
+    event = make_stripe_event(db_session, status="processed", processed_at=T0)
+    statement = sa.update(StripeEvent).where(StripeEvent.id == event.id).values(error="noted afterwards")
+    assert_refused(db_session, statement, "status cannot move from processed to processed")
+
+
+def test_an_update_that_changes_nothing_is_allowed(db_session: Session) -> None:
+    event = make_stripe_event(db_session, status="processed", processed_at=T0)
+    db_session.execute(sa.update(StripeEvent).where(StripeEvent.id == event.id).values(status="processed"))
+
+
+@pytest.mark.parametrize("column", ["tenant_id", "stripe_subscription_id"])
+def test_link_columns_are_set_once_from_null(db_session: Session, column: str) -> None:
+    if column == "tenant_id":
+        first, second = make_tenant(db_session).id, make_tenant(db_session).id
+    else:
+        first, second = "sub_first", "sub_second"
+    event = make_stripe_event(db_session)
+    where = StripeEvent.id == event.id
+
+    db_session.execute(sa.update(StripeEvent).where(where).values({column: first}))
+    assert getattr(_stripe_event_row(db_session, event.id), column) == first
+    # Writing the same value again is not a change.
+    db_session.execute(sa.update(StripeEvent).where(where).values({column: first}))
+
+    assert_refused(
+        db_session, sa.update(StripeEvent).where(where).values({column: second}), f"{column} is already"
+    )
+    assert_refused(
+        db_session, sa.update(StripeEvent).where(where).values({column: None}), f"{column} is already"
+    )
+
+
+def test_linking_a_tenant_is_allowed_together_with_a_move(db_session: Session) -> None:
+    tenant = make_tenant(db_session)
+    event = make_stripe_event(db_session, status="ignored", processed_at=T0)
+    db_session.execute(
+        sa.update(StripeEvent)
+        .where(StripeEvent.id == event.id)
+        .values(tenant_id=tenant.id, status="processed", processed_at=T1)
+    )
+    row = _stripe_event_row(db_session, event.id)
+    assert (row.tenant_id, row.status) == (tenant.id, "processed")
+
+
+IMMUTABLE_CHANGES: dict[str, dict[str, Any]] = {
+    "id": {"id": "evt_renamed"},
+    "sequence": {"sequence": 999_999},
+    "received_at": {"received_at": T1},
+    "stripe_created_at": {"stripe_created_at": T1},
+    "type": {"type": "customer.subscription.deleted"},
+    "api_version": {"api_version": "2026-10-28.endive"},
+    "stripe_customer_id": {"stripe_customer_id": "cus_other"},
+    "payload": {"payload": {"id": "evt_x", "type": "customer.subscription.updated", "livemode": True}},
+    "payload_hash": {"payload_hash": "0" * 64},
+    "recovered_at, recovery_source": {"recovered_at": T1, "recovery_source": "events_list"},
+}
+
+
+@pytest.mark.parametrize("columns", sorted(IMMUTABLE_CHANGES))
+def test_archived_columns_never_change(db_session: Session, columns: str) -> None:
+    event = make_stripe_event(db_session)
+    statement = sa.update(StripeEvent).where(StripeEvent.id == event.id).values(**IMMUTABLE_CHANGES[columns])
+    assert_refused(db_session, statement, f"{columns} cannot change")
+
+
+def test_archived_columns_never_change_even_with_a_move(db_session: Session) -> None:
+    event = make_stripe_event(db_session)
+    statement = (
+        sa.update(StripeEvent)
+        .where(StripeEvent.id == event.id)
+        .values(status="processed", processed_at=T1, payload={"rewritten": True})
+    )
+    assert_refused(db_session, statement, "payload cannot change")
+
+
+def test_archive_rows_are_never_deleted(db_session: Session) -> None:
+    event = make_stripe_event(db_session)
+    assert_refused(
+        db_session,
+        sa.delete(StripeEvent).where(StripeEvent.id == event.id),
+        "DELETE on stripe_events is refused",
+    )
+
+
+# --- effective_billing_events: the latest correction wins ---------------------------------------
+
+
+def _effective(session: Session, billing_event_id: str) -> sa.Row[Any]:
+    return session.execute(
+        sa.select(effective_billing_events).where(effective_billing_events.c.id == billing_event_id)
+    ).one()
+
+
+def test_an_uncorrected_row_is_shown_as_written(db_session: Session) -> None:
+    event = make_billing_event(db_session)
+    row = _effective(db_session, event.id)
+    assert (row.event_type, row.amount_delta, row.committed_mrr, row.movement) == (
+        "SubscriptionImmediatelyCancelled",
+        Decimal("-49.00"),
+        Decimal("0.00"),
+        "churn",
+    )
+    assert (row.corrected, row.corrected_at, row.correction_id) == (False, None, None)
+
+
+def test_the_latest_correction_is_applied(db_session: Session) -> None:
+    event = make_billing_event(db_session)
+    latest = make_correction(db_session, event, at=T1 + timedelta(hours=1))
+    make_correction(db_session, event, event_type="SubscriptionCancelled", at=T1)
+
+    row = _effective(db_session, event.id)
+    assert row.event_type == "SubscriptionExpired"
+    assert (row.previous_amount, row.new_amount, row.amount_delta, row.movement) == (
+        Decimal("0.00"),
+        Decimal("0.00"),
+        Decimal("0.00"),
+        "other",
+    )
+    assert (row.corrected, row.corrected_at, row.correction_id) == (True, latest.at, latest.id)
+    # What was believed when stays in the ledger.
+    written = db_session.execute(
+        sa.select(BillingEvent.event_type).where(BillingEvent.id == event.id)
+    ).scalar_one()
+    assert written == "SubscriptionImmediatelyCancelled"
+
+
+def test_corrections_at_the_same_instant_are_ordered_by_id(db_session: Session) -> None:
+    event = make_billing_event(db_session)
+    make_correction(db_session, event, event_type="SubscriptionCancelled")
+    second = make_correction(db_session, event, event_type="SubscriptionExpired")
+    row = _effective(db_session, event.id)
+    assert (row.event_type, row.correction_id) == ("SubscriptionExpired", second.id)
+
+
+def test_a_correction_can_clear_the_amounts(db_session: Session) -> None:
+    event = make_billing_event(
+        db_session,
+        event_type="SubscriptionUpgraded",
+        from_plan="standard",
+        to_plan="premium",
+        previous_amount=Decimal("49.00"),
+        new_amount=Decimal("99.00"),
+        amount_delta=Decimal("50.00"),
+        committed_mrr=Decimal("99.00"),
+        movement="expansion",
+    )
+    make_correction(
+        db_session,
+        event,
+        event_type="NoOp",
+        from_plan=None,
+        to_plan="premium",
+        previous_amount=None,
+        new_amount=None,
+        amount_delta=None,
+        committed_mrr=Decimal("99.00"),
+        movement=None,
+    )
+    row = _effective(db_session, event.id)
+    assert (row.event_type, row.previous_amount, row.new_amount, row.amount_delta, row.movement) == (
+        "NoOp",
+        None,
+        None,
+        None,
+        None,
+    )
+    assert row.committed_mrr == Decimal("99.00")
+    assert row.corrected is True

@@ -1,0 +1,54 @@
+"""A live server on loopback and Debian's Chromium driven by Playwright."""
+import shutil
+import threading
+
+import pytest
+from werkzeug.serving import make_server
+
+from backoffice.extensions import db
+from tests.conftest import ROOT_DIR
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+ARTIFACTS = ROOT_DIR / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def live_server(make_app):
+    """Serve a demo-like app (dev login on, proxy headers off) on a free loopback port."""
+    app = make_app(BACKOFFICE_DEV_LOGIN=True, TRUST_PROXY_HEADERS=False,
+                   BACKOFFICE_ADMINS_GROUP_ID="backoffice-admins", TESTING=False)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("Debian's chromium is not installed: run `make test`, which installs it")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 800})
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+def screenshot(page, name: str) -> None:
+    """Keep a screenshot for review under test-artifacts/."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)

@@ -1,0 +1,94 @@
+"""PostgreSQL for the test run: a migrated template database, cloned into one fresh database per run."""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import uuid
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+TEMPLATE_PREFIX = "backoffice_template_"
+RUN_PREFIX = "backoffice_test_"
+
+
+def server_url() -> str:
+    """Return a URL of a PostgreSQL server we may create databases on: TEST_DATABASE_URL, loopback, or embedded."""
+    explicit = os.environ.get("TEST_DATABASE_URL")
+    if explicit:
+        return explicit
+    try:
+        psycopg.connect(LOCAL_SERVER, connect_timeout=2).close()
+        return LOCAL_SERVER
+    except psycopg.OperationalError:
+        from backoffice.embedded_db import embedded_database_url
+
+        url = embedded_database_url(str(Path(tempfile.gettempdir()) / "backoffice-test-instance"))
+        return url.replace("postgresql+psycopg://", "postgresql://").replace("/backoffice?", "/postgres?")
+
+
+def with_database(url: str, name: str) -> str:
+    """Return `url` pointing at database `name` (host may be a socket directory in the query)."""
+    head, _, query = url.partition("?")
+    base = head.rsplit("/", 1)[0]
+    return f"{base}/{name}" + (f"?{query}" if query else "")
+
+
+def migrations_fingerprint() -> str:
+    """Hash the migration scripts so a changed migration builds a new template."""
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "migrations").rglob("*")):
+        if path.is_file() and path.suffix in {".py", ".ini", ".mako"} and "__pycache__" not in path.parts:
+            digest.update(path.relative_to(ROOT).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def ensure_template(server: str, migrate) -> str:
+    """Create and migrate the template database once per migration fingerprint (under an advisory lock)."""
+    name = TEMPLATE_PREFIX + migrations_fingerprint()
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtext('backoffice-test-template'))")
+        try:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s AND datistemplate", (name,)).fetchone()
+            if not exists:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+                migrate(with_database(server, name))
+                conn.execute(sql.SQL("ALTER DATABASE {} WITH is_template true").format(sql.Identifier(name)))
+                _drop_stale_templates(conn, keep=name)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext('backoffice-test-template'))")
+    return name
+
+
+def _drop_stale_templates(conn: psycopg.Connection, keep: str) -> None:
+    stale = conn.execute(
+        "SELECT datname FROM pg_database WHERE datname LIKE %s AND datname <> %s", (TEMPLATE_PREFIX + "%", keep)
+    ).fetchall()
+    for (name,) in stale:
+        conn.execute(sql.SQL("ALTER DATABASE {} WITH is_template false").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def create_run_database(server: str, template: str, label: str) -> str:
+    """Clone the template into a database for this test process and return its name."""
+    name = f"{RUN_PREFIX}{label}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template)))
+    return name
+
+
+def drop_database(server: str, name: str) -> None:
+    """Drop a run database, closing whatever still holds it."""
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Return the psycopg 3 SQLAlchemy form of a PostgreSQL URL."""
+    return url.replace("postgresql://", "postgresql+psycopg://", 1)

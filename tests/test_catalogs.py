@@ -1,0 +1,34 @@
+"""The en and da catalogs hold every operator-visible string of the code and templates."""
+import re
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+
+from tests.conftest import ROOT_DIR
+
+METHODS = [("**.py", "python"), ("**.html", "jinja2")]
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None}
+PLACEHOLDER = re.compile(r"%\(\w+\)s")
+
+
+def source_messages() -> set[str]:
+    found: set[str] = set()
+    for folder in ("backoffice", "templates"):
+        for _filename, _lineno, message, _comments, _context in extract_from_dir(
+            ROOT_DIR / folder, METHODS, keywords=KEYWORDS
+        ):
+            found.update([message] if isinstance(message, str) else [m for m in message if m])
+    return found
+
+
+@pytest.mark.parametrize("language", ["en", "da"])
+def test_catalog_is_complete(language):
+    with open(ROOT_DIR / "backoffice" / "translations" / language / "LC_MESSAGES" / "messages.po", "rb") as handle:
+        catalog = read_po(handle, locale=language)
+    translated = {message.id: message.string for message in catalog if message.id and message.string
+                  and "fuzzy" not in message.flags}
+    missing = sorted(source_messages() - set(translated))
+    assert not missing, f"untranslated in {language} (run `make messages` and translate): {missing}"
+    for message_id, text in translated.items():
+        assert sorted(PLACEHOLDER.findall(message_id)) == sorted(PLACEHOLDER.findall(text)), message_id

@@ -1,0 +1,28 @@
+"""One JSON line per request, with its duration and the operator."""
+import io
+import json
+import logging
+
+from backoffice.logs import REQUEST_LOGGER, JsonFormatter
+
+
+def test_each_request_logs_one_json_line(client, operator_headers):
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    REQUEST_LOGGER.addHandler(handler)
+    previous = REQUEST_LOGGER.level
+    REQUEST_LOGGER.setLevel(logging.INFO)
+    try:
+        client.get("/users", headers=operator_headers)
+    finally:
+        REQUEST_LOGGER.removeHandler(handler)
+        REQUEST_LOGGER.setLevel(previous)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1
+    entry = json.loads(lines[0])
+    assert entry["message"] == "request"
+    assert (entry["method"], entry["path"], entry["endpoint"], entry["status"]) == ("GET", "/users", "users.index", 200)
+    assert entry["operator"] == "oid-operator@example.com"
+    assert isinstance(entry["duration_ms"], float) and entry["duration_ms"] >= 0
+    assert entry["ts"].endswith("+00:00")

@@ -1,0 +1,72 @@
+"""RQ worker (and, with --scheduler, the periodic-job scheduler) for Backoffice.
+
+    python worker.py                 # serve the high, default and low queues
+    python worker.py --burst         # drain the queues and exit (tests, one-off runs)
+    python worker.py --scheduler     # enqueue the periodic jobs of backoffice/schedule.py
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+
+from rq import Queue, Worker
+from rq.cron import CronScheduler
+
+from backoffice.config import create_app_or_exit
+from backoffice.jobs import QUEUES, redis_connection, resolve
+from backoffice.logs import log_job
+from backoffice.schedule import PERIODIC_JOBS, TASK_MODULES
+
+
+def build_worker_class(app):
+    """Return a Worker that runs each job inside the app context and logs it as one JSON line."""
+    from backoffice.extensions import db
+
+    class AppWorker(Worker):
+        def perform_job(self, job, queue, *args, **kwargs):
+            started = time.perf_counter()
+            with app.app_context():
+                # The work horse is a fork: never reuse the parent's pooled connections.
+                db.engine.dispose(close=False)
+                try:
+                    return super().perform_job(job, queue, *args, **kwargs)
+                finally:
+                    status = job.get_status(refresh=False)
+                    log_job(job.func_name, job.id, started, str(getattr(status, "value", status)))
+
+    return AppWorker
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--burst", action="store_true", help="exit once the queues are empty")
+    parser.add_argument("--scheduler", action="store_true", help="run the periodic-job scheduler instead of a worker")
+    parser.add_argument("--queues", default=",".join(QUEUES), help="comma-separated queues, highest priority first")
+    options = parser.parse_args(argv)
+
+    app = create_app_or_exit()
+    url = app.config["REDIS_URL"]
+    if not url:
+        print("backoffice: REDIS_URL is not set: jobs run in-process inside the web app, no worker is needed",
+              file=sys.stderr)
+        return 2
+    connection = redis_connection(url)
+    if options.scheduler:
+        scheduler = CronScheduler(connection=connection, name="backoffice-scheduler")
+        for periodic in PERIODIC_JOBS:
+            scheduler.register(resolve(periodic.task), periodic.queue, args=periodic.args,
+                               interval=periodic.interval_seconds)
+        scheduler.start()
+        return 0
+    for module in TASK_MODULES:
+        importlib.import_module(module)
+    queues = [Queue(name.strip(), connection=connection) for name in options.queues.split(",") if name.strip()]
+    worker = build_worker_class(app)(queues, connection=connection)
+    worker.work(burst=options.burst)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
