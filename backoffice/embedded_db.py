@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import warnings
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -21,6 +23,7 @@ def embedded_database_url(instance_path: str) -> str:
         pgdata = Path(instance_path) / "postgres"
         pgdata.parent.mkdir(parents=True, exist_ok=True)
         server = get_server(pgdata, cleanup_mode="stop")
+    _exit_cleanly_on_sigterm()
     socket_dir = parse_qs(urlsplit(server.get_uri()).query)["host"][0]
     _ensure_database(socket_dir)
     log.info("embedded PostgreSQL at %s", socket_dir)
@@ -34,3 +37,13 @@ def _ensure_database(socket_dir: str) -> None:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    """Turn a plain SIGTERM into a normal exit, so the embedded server is stopped by its atexit hook."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _raise_system_exit)
+
+
+def _raise_system_exit(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
