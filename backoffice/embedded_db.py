@@ -1,7 +1,9 @@
 """The embedded PostgreSQL used when DATABASE_URL is unset (demo and development)."""
 from __future__ import annotations
 
+import json
 import logging
+import os
 import signal
 import threading
 import warnings
@@ -22,6 +24,7 @@ def embedded_database_url(instance_path: str) -> str:
 
         pgdata = Path(instance_path) / "postgres"
         pgdata.parent.mkdir(parents=True, exist_ok=True)
+        _forget_dead_handles(pgdata)
         server = get_server(pgdata, cleanup_mode="stop")
     _exit_cleanly_on_sigterm()
     socket_dir = parse_qs(urlsplit(server.get_uri()).query)["host"][0]
@@ -47,3 +50,29 @@ def _exit_cleanly_on_sigterm() -> None:
 
 def _raise_system_exit(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
+
+
+def _forget_dead_handles(pgdata: Path) -> None:
+    """Drop processes that died without cleaning up from the server's list of users.
+
+    The wheel stops the server when its last user exits; a user killed hard stays listed and would
+    keep the server running forever.
+    """
+    handles = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(handles.read_text())
+    except (OSError, ValueError):
+        return
+    alive = [pid for pid in pids if isinstance(pid, int) and _is_alive(pid)]
+    if alive != pids:
+        handles.write_text(json.dumps(alive))
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
