@@ -1,0 +1,4 @@
+"""(Being built.)"""
+from backoffice.stripe_sandbox.api import Router
+
+router = Router()
