@@ -87,7 +87,7 @@ def create_customer(sb: Sandbox, params: Params) -> dict[str, Any]:
 def retrieve_customer(sb: Sandbox, params: Params, customer_id: str) -> dict[str, Any]:
     customer = sb.store.find(customer_id)
     if customer is not None and customer.get("deleted"):
-        return deleted(customer)
+        return {"id": customer_id, "object": "customer", "deleted": True}
     return sb.store.get("customer", customer_id)
 
 
