@@ -46,6 +46,7 @@ messages: $(STAMP)
 
 bench: install
 	$(BIN)/python -m benchmarks.bench_shell
+	$(BIN)/python -m benchmarks.bench_sandbox
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -33,6 +33,8 @@ def configure_settings(app: Flask, config: Mapping[str, Any] | None) -> None:
     from backoffice.embedded_db import embedded_database_url
 
     app.config.from_mapping(load_config(os.environ, config))
+    if not app.config["BLOB_DIR"]:
+        app.config["BLOB_DIR"] = str(Path(app.instance_path) / "blobs")
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = instance_secret_key(app.instance_path)
     if not app.config["SQLALCHEMY_DATABASE_URI"]:

@@ -55,6 +55,7 @@ class Config:
     PLAN_ORDER: tuple[str, ...] = ("basis", "standard", "premium")
     PLATFORM_CURRENCY = "EUR"
     SETTLE_SECONDS = 5
+    BLOB_DIR: str | None = None
     LOG_LEVEL = "INFO"
     LOG_FORMAT = "json"
     BABEL_DEFAULT_LOCALE = "en"
@@ -201,6 +202,7 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "PLAN_ORDER": ("PLAN_ORDER", _plan_order),
     "PLATFORM_CURRENCY": ("PLATFORM_CURRENCY", _currency),
     "SETTLE_SECONDS": ("SETTLE_SECONDS", _int_at_least(0)),
+    "BLOB_DIR": ("BLOB_DIR", _text),
     "LOG_LEVEL": ("LOG_LEVEL", _log_level),
     "LOG_FORMAT": ("LOG_FORMAT", _log_format),
 }

@@ -21,6 +21,11 @@ COMMON_PARAMS = {"expand"}
 LIST_PARAMS = {"limit", "starting_after", "ending_before"}
 
 Handler = Callable[..., dict[str, Any]]
+Lookup = Callable[[str], dict[str, Any] | None]
+FieldBuilder = Callable[[dict[str, Any], Lookup], Any]
+# Fields Stripe leaves out unless expanded (e.g. `invoice.payments`): (object type, field) → how to build the
+# field from the object and the id lookup. Resource modules register theirs with `includable`.
+INCLUDABLE: dict[tuple[str, str], FieldBuilder] = {}
 
 
 @dataclass
@@ -106,8 +111,18 @@ def paginate(objects: list[dict[str, Any]], params: Params, url: str) -> dict[st
     return {"object": "list", "data": [copy.deepcopy(obj) for obj in page], "has_more": has_more, "url": url}
 
 
-def expand(result: dict[str, Any], paths: list[str], lookup: Callable[[str], dict[str, Any] | None]) -> dict[str, Any]:
+def includable(object_type: str, field_name: str) -> Callable[[FieldBuilder], FieldBuilder]:
+    """Register how to build a field that Stripe sends only when `expand[]` names it."""
+    def register(builder: FieldBuilder) -> FieldBuilder:
+        INCLUDABLE[(object_type, field_name)] = builder
+        return builder
+    return register
+
+
+def expand(result: dict[str, Any], paths: list[str], lookup: Lookup) -> dict[str, Any]:
     """Replace ids named by `expand[]` paths (dotted, `data.` for lists) with the objects."""
+    if paths:
+        result = copy.deepcopy(result)  # handlers may return stored objects: expanding must not change them
     for path in paths:
         if not isinstance(path, str) or not path:
             raise parameter_invalid("expand", "Invalid array: expand must be an array of strings")
@@ -115,7 +130,7 @@ def expand(result: dict[str, Any], paths: list[str], lookup: Callable[[str], dic
     return result
 
 
-def _expand_path(node: Any, parts: list[str], lookup: Callable[[str], dict[str, Any] | None], path: str) -> None:
+def _expand_path(node: Any, parts: list[str], lookup: Lookup, path: str) -> None:
     if isinstance(node, list):
         for item in node:
             _expand_path(item, parts, lookup, path)
@@ -124,12 +139,22 @@ def _expand_path(node: Any, parts: list[str], lookup: Callable[[str], dict[str, 
         return
     head, rest = parts[0], parts[1:]
     if head not in node:
-        raise InvalidRequest(f"This property cannot be expanded ({path}).", param="expand")
+        build = INCLUDABLE.get((node.get("object", ""), head))
+        if build is None:
+            raise InvalidRequest(f"This property cannot be expanded ({path}).", param="expand")
+        node[head] = build(node, lookup)
     value = node[head]
     if isinstance(value, str):
-        found = lookup(value)
-        if found is None:
-            raise InvalidRequest(f"This property cannot be expanded ({path}).", param="expand")
-        node[head] = value = copy.deepcopy(found)
+        node[head] = value = _expanded(value, lookup, path)
+    elif isinstance(value, list) and value and all(isinstance(item, str) for item in value):
+        # A list of ids (e.g. `subscription.discounts`) expands item by item.
+        node[head] = value = [_expanded(item, lookup, path) for item in value]
     if rest:
         _expand_path(value, rest, lookup, path)
+
+
+def _expanded(object_id: str, lookup: Lookup, path: str) -> dict[str, Any]:
+    found = lookup(object_id)
+    if found is None:
+        raise InvalidRequest(f"This property cannot be expanded ({path}).", param="expand")
+    return copy.deepcopy(found)

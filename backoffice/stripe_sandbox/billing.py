@@ -1,19 +1,128 @@
-"""The billing engine: subscriptions, schedules, invoices, payments, refunds, credit notes and the clock.
+"""The billing clock: moving time forward runs whatever falls due on the way, in time order.
 
-(Being built: for now the clock only moves, and deleting a customer ends nothing.)
+What falls due is read from the objects themselves, so nothing is scheduled on the side: a schedule's phase
+end, a subscription's period end (renewal, or its end when set to cancel), an invoice's
+`next_payment_attempt` (a retry), an incomplete subscription's expiry (`DUES`). Each runs at its own instant, with the
+clock moved there first, in its own transaction, and belongs to no API request (its events' `request.id` is
+null), like Stripe's own background work.
 """
 from __future__ import annotations
 
+import heapq
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from backoffice.stripe_sandbox.sandbox import Sandbox
+from backoffice.stripe_sandbox.resources import schedules, subscriptions
+from backoffice.stripe_sandbox.resources.invoices import collect, subscription_of
+from backoffice.stripe_sandbox.sandbox import NO_REQUEST, Sandbox
+
+Obj = dict[str, Any]
+
+
+def retry_due_at(sb: Sandbox, invoice: Obj) -> int | None:
+    """When an open invoice's payment is retried (never once its subscription has ended)."""
+    if invoice["status"] != "open" or invoice["next_payment_attempt"] is None:
+        return None
+    subscription = subscription_of(sb, invoice)
+    if subscription is not None and subscription["status"] in subscriptions.ENDED:
+        return None
+    return invoice["next_payment_attempt"]
+
+
+def retry_payment(sb: Sandbox, invoice: Obj) -> None:
+    """Charge a declined invoice again. Events: the payment's, then the subscription's status change, if any."""
+    collect(sb, invoice)
+    subscriptions.follow_invoice(sb, invoice)
+
+
+@dataclass(frozen=True)
+class Due:
+    """A kind of work the clock does: which objects it concerns, when one falls due, and what to do then."""
+
+    object_type: str
+    due_at: Callable[[Sandbox, Obj], int | None]
+    run: Callable[[Sandbox, Obj], None]
+
+
+# In the order they run when due at the same instant: a phase that starts at a period end changes the prices
+# before the renewal bills them.
+DUES = (
+    Due("subscription_schedule", schedules.phase_due_at, schedules.advance_phase),
+    Due("subscription", subscriptions.period_end_due_at, subscriptions.end_period),
+    Due("invoice", retry_due_at, retry_payment),
+    Due("subscription", subscriptions.expiry_due_at, subscriptions.expire_incomplete),
+)
 
 
 def advance_to(sb: Sandbox, target: int) -> None:
     """Move the clock to `target`, running every renewal, retry and phase change that falls due on the way."""
-    sb.clock.move_to(target)
+    token = sb.begin_request(NO_REQUEST)
+    try:
+        Agenda(sb, target).work_through()
+        with sb.store.lock:
+            sb.clock.move_to(target)
+    finally:
+        sb.end_request(token)
+
+
+class Agenda:
+    """The clock's work up to an instant, earliest first, then in `DUES` order, then oldest object first.
+
+    It reads every object once, then only those each piece of work added or changed (the store's journal
+    of the transaction), so advancing costs what the work costs, not the number of objects times instants.
+    """
+
+    def __init__(self, sb: Sandbox, target: int):
+        self.sb, self.target = sb, target
+        self.heap: list[tuple[int, int, int, str]] = []  # (instant, index in DUES, age rank, object id)
+        self.queued: set[tuple[int, int, str]] = set()
+        self.rank: dict[str, int] = {}
+        with sb.store.lock:
+            for object_type in dict.fromkeys(due.object_type for due in DUES):
+                for obj in sb.store.all(object_type):
+                    self.consider(obj)
+
+    def consider(self, obj: Obj) -> None:
+        """Queue whatever work this object will need by the target instant."""
+        rank = self.rank.setdefault(obj["id"], len(self.rank))
+        for index, due in enumerate(DUES):
+            if due.object_type != obj.get("object"):
+                continue
+            instant = due.due_at(self.sb, obj)
+            if instant is not None and instant <= self.target and (instant, index, obj["id"]) not in self.queued:
+                self.queued.add((instant, index, obj["id"]))
+                heapq.heappush(self.heap, (instant, index, rank, obj["id"]))
+
+    def work_through(self) -> None:
+        """Run the queued work in order, each piece in its own transaction at its own instant."""
+        while self.heap:
+            instant, index, _, object_id = heapq.heappop(self.heap)
+            self.queued.discard((instant, index, object_id))
+            due = DUES[index]
+            with self.sb.transaction():
+                obj = self.sb.store.find(object_id)
+                # Earlier work may have settled it (a cancellation ends a renewal) or moved it.
+                if obj is None or due.due_at(self.sb, obj) != instant:
+                    continue
+                position = self.sb.store.journal_position()
+                self.sb.clock.move_to(max(instant, self.sb.now()))
+                due.run(self.sb, obj)
+                for changed_id in sorted(self.sb.store.changed_since(position), key=self._age):
+                    changed = self.sb.store.find(changed_id)
+                    if changed is not None:
+                        self.consider(changed)
+
+    def _age(self, object_id: str) -> int:
+        return self.rank.get(object_id, len(self.rank))
 
 
 def end_subscriptions_of_deleted_customer(sb: Sandbox, customer: dict[str, Any]) -> None:
-    """Cancel the customer's subscriptions, as Stripe does when a customer is deleted."""
-    return None
+    """Cancel the customer's subscriptions, as Stripe does when a customer is deleted.
+
+    Events: customer.subscription.deleted for each (after subscription_schedule.canceled for a scheduled one),
+    all before the caller's customer.deleted.
+    """
+    for sub in sb.store.all("subscription"):
+        if sub["customer"] == customer["id"] and sub["status"] not in subscriptions.ENDED:
+            subscriptions.cancel_now(sb, sub, "cancellation_requested")

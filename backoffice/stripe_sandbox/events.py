@@ -4,7 +4,8 @@ from __future__ import annotations
 import copy
 import heapq
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import islice
 from typing import Any
 
 from backoffice.stripe_sandbox.errors import ResourceMissing, parameter_invalid
@@ -69,39 +70,35 @@ class EventLog:
         assert limit is not None
         lower, upper = _created_bounds(params.raw("created"))
         lower = max(lower, now - RETENTION_SECONDS)
-        indexes = self._candidates(params)
-        created = self._created_key
-        start = bisect_left(indexes, lower, key=created)
-        stop = bisect_right(indexes, upper, key=created)
+        runs = self._candidates(params)
         starting_after = params.text("starting_after")
         ending_before = params.text("ending_before")
         if starting_after and ending_before:
             raise parameter_invalid("ending_before", "You may only specify one of these parameters: starting_after, "
                                     "ending_before.")
-        if starting_after:
-            stop = min(stop, bisect_left(indexes, self._cursor(starting_after, "starting_after"), lo=start, hi=stop))
-        if ending_before:
-            start = max(start, bisect_right(indexes, self._cursor(ending_before, "ending_before"), lo=start, hi=stop))
+        after = self._cursor(starting_after, "starting_after") if starting_after else None
+        before = self._cursor(ending_before, "ending_before") if ending_before else None
+        windows = [self._window(run, lower, upper, after, before) for run in runs]
         delivery = params.boolean("delivery_success")
-        if delivery is None:
-            window = indexes[start:stop]
-            if ending_before:
-                page = window[:limit + 1]
-                has_more = len(window) > limit
-                page = page[:limit]
-            else:
-                page = window[max(0, len(window) - limit - 1):]
-                has_more = len(window) > limit
-                page = page[-limit:]
-            page = page[::-1]
-        else:
-            page, has_more = self._filter_delivery(indexes[start:stop], delivery, limit, bool(ending_before))
+        keep = None if delivery is None else (lambda i: self.delivered.get(self.events[i]["id"]) is delivery)
+        page, has_more = _page(windows, limit, backwards=before is not None, keep=keep)
         return {
             "object": "list",
             "data": [render(self.events[i]) for i in page],
             "has_more": has_more,
             "url": "/v1/events",
         }
+
+    def _window(self, run: Sequence[int], lower: int, upper: int, after: int | None,
+                before: int | None) -> tuple[Sequence[int], int, int]:
+        """Bisect one run of event positions (all events, or one type's) to the requested bounds."""
+        start = bisect_left(run, lower, key=self._created_key)
+        stop = bisect_right(run, upper, lo=start, key=self._created_key)
+        if after is not None:
+            stop = bisect_left(run, after, lo=start, hi=stop)
+        if before is not None:
+            start = bisect_right(run, before, lo=start, hi=stop)
+        return run, start, stop
 
     def _created_key(self, index: int) -> int:
         return self.events[index]["created"]
@@ -112,31 +109,46 @@ class EventLog:
             raise ResourceMissing("event", event_id, param)
         return index
 
-    def _candidates(self, params: Params) -> list[int]:
+    def _candidates(self, params: Params) -> list[Sequence[int]]:
+        """Return the runs of positions to page through: every event, or one run per wanted type."""
         single = params.text("type")
         several = params.array("types")
         if single and several:
             raise parameter_invalid("types", "You may only specify one of these parameters: type, types.")
         patterns = [single] if single else [str(t) for t in several]
-        if not patterns:
-            return range(len(self.events))  # type: ignore[return-value]
+        if not patterns or "*" in patterns:
+            return [range(len(self.events))]
         names: set[str] = set()
         for pattern in patterns:
             if pattern.endswith("*"):
                 names.update(name for name in self.by_type if name.startswith(pattern[:-1]))
             elif pattern in self.by_type:
                 names.add(pattern)
-        lists: Iterable[list[int]] = [self.by_type[name] for name in sorted(names)]
-        return list(heapq.merge(*lists))
+        return [self.by_type[name] for name in sorted(names)]
 
-    def _filter_delivery(self, window: list[int], delivered: bool, limit: int,
-                         backwards: bool) -> tuple[list[int], bool]:
-        ordered = window if backwards else window[::-1]
-        matches = [i for i in ordered if self.delivered.get(self.events[i]["id"]) is delivered]
-        page = matches[:limit]
-        if backwards:
-            page = page[::-1]
-        return page, len(matches) > limit
+
+def _page(windows: list[tuple[Sequence[int], int, int]], limit: int, *, backwards: bool,
+          keep: Callable[[int], bool] | None) -> tuple[list[int], bool]:
+    """Return one page of positions, newest first, and whether more match beyond it.
+
+    The runs are merged lazily from the end the page starts at, so a page costs about `limit` steps
+    per run however many events the runs hold (unless `keep` rejects most of them).
+    """
+    walks = [_walk(run, start, stop, backwards) for run, start, stop in windows]
+    merged: Iterable[int] = heapq.merge(*walks, reverse=not backwards)
+    if keep is not None:
+        merged = filter(keep, merged)
+    found = list(islice(merged, limit + 1))
+    page = found[:limit]
+    if backwards:
+        page.reverse()
+    return page, len(found) > limit
+
+
+def _walk(run: Sequence[int], start: int, stop: int, backwards: bool) -> Iterator[int]:
+    """Yield run[start:stop] oldest first when paging backwards (ending_before), else newest first."""
+    positions = range(start, stop) if backwards else range(stop - 1, start - 1, -1)
+    return (run[position] for position in positions)
 
 
 def _created_bounds(value: Any) -> tuple[int, int]:

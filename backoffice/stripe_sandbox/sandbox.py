@@ -11,16 +11,21 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from backoffice.stripe_sandbox import versions
 from backoffice.stripe_sandbox.clock import Clock
 from backoffice.stripe_sandbox.events import EventLog, previous_attributes
 from backoffice.stripe_sandbox.store import Store
 
-DEFAULT_API_VERSION = "2025-03-31.basil"
+DEFAULT_API_VERSION = versions.BASIL
 
 
 @dataclass
 class SandboxSettings:
-    """How this sandbox behaves. Currency and VAT come from the caller's configuration."""
+    """How this sandbox behaves. Currency and VAT come from the caller's configuration.
+
+    The rate limits (requests per second; None: unlimited) and webhook timings may be changed while
+    the sandbox runs; the sandbox reads them on every use.
+    """
 
     currency: str
     tax_rates: dict[str, Decimal] = field(default_factory=dict)
@@ -30,12 +35,24 @@ class SandboxSettings:
     start_time: int | None = None
     rate_limit_reads: int | None = None
     rate_limit_writes: int | None = None
+    # Webhook delivery: first retry after `webhook_retry_base_seconds`, doubling up to the maximum.
+    webhook_retry_base_seconds: float = 1.0
+    webhook_retry_max_seconds: float = 300.0
+    webhook_max_attempts: int = 8
+    webhook_timeout_seconds: float = 10.0
+    webhook_shuffle_linger_seconds: float = 0.5
+    # Persistence: None keeps the state in memory only.
+    state_path: str | None = None
+    state_save_delay_seconds: float = 0.2
 
     def __post_init__(self) -> None:
         if len(self.currency) != 3 or not self.currency.isalpha():
             raise ValueError(f"currency must be an ISO 4217 code, not {self.currency!r}")
         self.currency = self.currency.lower()
         self.tax_rates = {country.upper(): Decimal(str(rate)) for country, rate in self.tax_rates.items()}
+        if not versions.is_basil_family(self.api_version):
+            raise ValueError(f"api_version must be a basil-or-later Stripe API version (the shapes the sandbox "
+                             f"keeps), not {self.api_version!r}")
 
 
 @dataclass(frozen=True)
@@ -54,6 +71,7 @@ class Sandbox:
     """A local Stripe account: its objects, its clock, its events and its webhook endpoints."""
 
     def __init__(self, settings: SandboxSettings):
+        from backoffice.stripe_sandbox.persistence import StateFile
         from backoffice.stripe_sandbox.webhooks import WebhookDispatcher
 
         self.settings = settings
@@ -64,6 +82,28 @@ class Sandbox:
         self.counts_lock = threading.Lock()
         self.webhooks = WebhookDispatcher(self)
         self._unsent: list[dict[str, Any]] | None = None
+        self.state_file: StateFile | None = None
+        if settings.state_path:
+            self.state_file = StateFile(self, settings.state_path, settings.state_save_delay_seconds)
+            self.state_file.load()
+
+    # --- lifecycle ----------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the background work: webhook delivery and state saving."""
+        self.webhooks.start()
+        if self.state_file is not None:
+            self.state_file.start()
+
+    def stop(self) -> None:
+        """Stop the background work and write the state one last time."""
+        self.webhooks.stop()
+        if self.state_file is not None:
+            self.state_file.close()
+
+    def changed(self) -> None:
+        """Note that the state changed (a successful write request, a delivery): persist it soon."""
+        if self.state_file is not None:
+            self.state_file.changed()
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -131,9 +171,17 @@ class Sandbox:
             self.webhooks.enqueue(event)
         return event
 
-    def render_event(self, event: dict[str, Any]) -> dict[str, Any]:
-        """Return an event as the API shows it (in the account's API version)."""
-        return copy.deepcopy(event)
+    def render_event(self, event: dict[str, Any], api_version: str | None = None) -> dict[str, Any]:
+        """Return an event as the API shows it, or as a webhook endpoint pinned to `api_version` gets it.
+
+        In the event's own version this is the stored event itself, not a copy: copying every event of a
+        100-event page costs more than the rest of the request. Callers serialise it under the store lock
+        (as the server and the webhook sender do) and never change it; `expand[]` works on a copy.
+        """
+        if api_version is None or api_version == event["api_version"]:
+            return event
+        with self.store.lock:
+            return versions.render_event(event, api_version, self.store)
 
     def snapshot(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Note an object's state before changing it: for undo, and for the event's previous_attributes."""

@@ -19,29 +19,35 @@ from backoffice.stripe_sandbox.errors import (
     RateLimited,
     StripeError,
 )
+from backoffice.stripe_sandbox.loopback import is_loopback_host
 from backoffice.stripe_sandbox.params import Params, decode
-from backoffice.stripe_sandbox.sandbox import RequestContext, Sandbox
+from backoffice.stripe_sandbox.resources.sandbox_admin import CONTROL_ROUTES
+from backoffice.stripe_sandbox.sandbox import RequestContext, Sandbox, SandboxSettings
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024
+POLL_SECONDS = 0.05
 
 
 class RateLimiter:
-    """Stripe-like budgets: so many reads and so many writes per wall-clock second."""
+    """Stripe-like budgets: so many reads and so many writes per wall-clock second.
 
-    def __init__(self, reads: int | None, writes: int | None):
-        self.budgets = {"read": reads, "write": writes}
+    The budgets are read from the settings on every request, so a test or the admin route can change
+    them while the sandbox runs; None means unlimited.
+    """
+
+    def __init__(self, settings: SandboxSettings):
+        self.settings = settings
         self.window = int(time.monotonic())
         self.used = {"read": 0, "write": 0}
         self.lock = threading.Lock()
 
-    def configure(self, reads: int | None, writes: int | None) -> None:
-        with self.lock:
-            self.budgets = {"read": reads, "write": writes}
+    def budget(self, kind: str) -> int | None:
+        return self.settings.rate_limit_writes if kind == "write" else self.settings.rate_limit_reads
 
     def admit(self, kind: str) -> bool:
-        budget = self.budgets[kind]
+        budget = self.budget(kind)
         if budget is None:
             return True
         with self.lock:
@@ -60,7 +66,7 @@ class SandboxApp:
     def __init__(self, sandbox: Sandbox, router: Router):
         self.sandbox = sandbox
         self.router = router
-        self.limiter = RateLimiter(sandbox.settings.rate_limit_reads, sandbox.settings.rate_limit_writes)
+        self.limiter = RateLimiter(sandbox.settings)
         self.idempotent: dict[str, tuple[str, int, bytes]] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
@@ -82,7 +88,8 @@ class SandboxApp:
         method = request.method.upper()
         route, path_args = self.router.match(method, request.path)
         self.sandbox.count(route.name)
-        if not self.limiter.admit("write" if route.writes else "read"):
+        # The sandbox's own control routes are never limited: a test must be able to lift a limit it set.
+        if route.name not in CONTROL_ROUTES and not self.limiter.admit("write" if route.writes else "read"):
             raise RateLimited()
         params = Params(self.read_params(request, method))
         key = request.headers.get("Idempotency-Key") if method == "POST" else None
@@ -101,14 +108,16 @@ class SandboxApp:
             with self.sandbox.transaction():
                 result = route.handler(self.sandbox, params, **path_args)
                 result = expand(result, [str(p) for p in params.array("expand")], self.sandbox.store.find)
+                # Handlers return live store objects: serialise them before another request may change them.
+                response = self.json(result, 200)
         except StripeError as error:
             response = self.json(error.body(), error.status)
-        else:
-            response = self.json(result, 200)
         finally:
             self.sandbox.end_request(token)
         if key and response.status_code != 429:
             self.idempotent[key] = (fingerprint, response.status_code, response.get_data())
+        if route.writes and response.status_code == 200:
+            self.sandbox.changed()
         return response
 
     def authenticate(self, request: Request) -> None:
@@ -160,11 +169,13 @@ class QuietHandler(WSGIRequestHandler):
 
 
 class SandboxServer:
-    """Serve a sandbox on loopback from a background thread."""
+    """Serve a sandbox on loopback, from a background thread (`start`) or the caller's (`serve_forever`)."""
 
     def __init__(self, sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0):
         from backoffice.stripe_sandbox.routes import build_router
 
+        if not is_loopback_host(host):
+            raise ValueError(f"the sandbox listens on loopback addresses only, not {host!r}")
         self.sandbox = sandbox
         self.app = SandboxApp(sandbox, build_router())
         self.server: BaseWSGIServer = make_server(host, port, self.app, threaded=True, request_handler=QuietHandler)
@@ -173,19 +184,32 @@ class SandboxServer:
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
+        if ":" in host:
+            host = f"[{host}]"
         return f"http://{host}:{port}"
 
     def start(self) -> SandboxServer:
-        self.thread = threading.Thread(target=self.server.serve_forever, name="stripe-sandbox", daemon=True)
+        self.sandbox.start()
+        # A short poll interval makes `stop` quick: shutdown waits for the serving loop's next poll.
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": POLL_SECONDS},
+                                       name="stripe-sandbox", daemon=True)
         self.thread.start()
-        self.sandbox.webhooks.start()
         return self
 
     def serve_forever(self) -> None:
-        self.sandbox.webhooks.start()
-        self.server.serve_forever()
+        """Serve in the calling thread until interrupted, then stop (saving the state)."""
+        self.sandbox.start()
+        try:
+            self.server.serve_forever(poll_interval=POLL_SECONDS)
+        finally:
+            self.sandbox.stop()
+            self.server.server_close()
 
     def stop(self) -> None:
-        self.sandbox.webhooks.stop()
+        """Stop a server started with `start`."""
         self.server.shutdown()
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+        self.sandbox.stop()
         self.server.server_close()

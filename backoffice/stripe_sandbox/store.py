@@ -58,6 +58,14 @@ class Store:
         self._record("touch", obj["id"], copy.deepcopy(obj))
         return obj
 
+    def journal_position(self) -> int:
+        """Mark the current transaction's journal (its undo records), for `changed_since`."""
+        return len(self._undo) if self._undo is not None else 0
+
+    def changed_since(self, position: int) -> set[str]:
+        """Return the ids of the objects added or changed in the current transaction since `position`."""
+        return {object_id for _, object_id, _ in (self._undo or [])[position:]}
+
     def _record(self, action: str, object_id: str, payload: Any) -> None:
         if self._undo is not None:
             self._undo.append((action, object_id, payload))

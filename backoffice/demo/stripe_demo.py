@@ -1,0 +1,99 @@
+"""The demo's door to Stripe (the sandbox, through the official SDK): catalog, clock and event tracking."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import stripe
+
+# Demo list prices in minor units, applied in whatever currency the platform bills in. `basis` is free
+# and has no Stripe price (DESIGN §4.1).
+PLAN_AMOUNTS = {"standard": {"month": 4900, "year": 49000}, "premium": {"month": 9900, "year": 99000}}
+CLOCK_ADVANCE = "/v1/test_helpers/sandbox_clock/advance"
+CLOCK = "/v1/test_helpers/sandbox_clock"
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Price ids by plan and interval."""
+
+    prices: dict[str, dict[str, str]]
+    currency: str
+
+    def price(self, plan: str, interval: str = "month") -> str:
+        return self.prices[plan][interval]
+
+
+def ensure_catalog(client: stripe.StripeClient, currency: str) -> Catalog:
+    """Create (or find) the products and prices of the paid plans, tagged with metadata.plan."""
+    currency = currency.lower()
+    existing: dict[str, dict[str, str]] = {}
+    for price in client.v1.prices.list(params={"active": True, "limit": 100}).auto_paging_iter():
+        plan = (price.metadata or {}).get("plan")
+        if plan in PLAN_AMOUNTS and price.currency == currency and price.recurring:
+            existing.setdefault(plan, {})[price.recurring.interval] = price.id
+    for plan, amounts in PLAN_AMOUNTS.items():
+        if set(existing.get(plan, {})) == set(amounts):
+            continue
+        product = client.v1.products.create(params={"name": plan.title(), "metadata": {"plan": plan}})
+        for interval, amount in amounts.items():
+            price = client.v1.prices.create(params={
+                "product": product.id, "unit_amount": amount, "currency": currency, "tax_behavior": "exclusive",
+                "recurring": {"interval": interval}, "metadata": {"plan": plan},
+            })
+            existing.setdefault(plan, {})[interval] = price.id
+    return Catalog(existing, currency)
+
+
+@dataclass
+class StripeDemo:
+    """A client, the catalog, and the events seen so far (collected as they happen, before they age out)."""
+
+    client: stripe.StripeClient
+    catalog: Catalog
+    seen: list[dict[str, Any]] = field(default_factory=list)
+    newest_created: int = 0
+    newest_ids: set[str] = field(default_factory=set)
+
+    @classmethod
+    def connect(cls, api_base: str, secret_key: str, currency: str) -> StripeDemo:
+        client = stripe.StripeClient(secret_key, base_addresses={"api": api_base}, max_network_retries=2)
+        demo = cls(client, ensure_catalog(client, currency))
+        demo.collect()
+        return demo
+
+    def now(self) -> int:
+        """Return the sandbox clock."""
+        return self._raw("get", CLOCK)["frozen_time"]
+
+    def advance(self, *, days: float = 0, seconds: int = 0) -> None:
+        """Move the sandbox clock forward (renewals, retries and phase changes happen on the way)."""
+        step = int(days * 86400) + seconds
+        if step > 0:
+            self._raw("post", CLOCK_ADVANCE, seconds=step)
+
+    def advance_to(self, instant: int) -> None:
+        if instant > self.now():
+            self._raw("post", CLOCK_ADVANCE, frozen_time=instant)
+
+    def collect(self) -> list[dict[str, Any]]:
+        """Return the events created since the last call, oldest first, and remember them."""
+        fresh: list[dict[str, Any]] = []
+        listing = self.client.v1.events.list(params={"limit": 100, "created": {"gte": self.newest_created}})
+        for event in listing.auto_paging_iter():
+            if event.id in self.newest_ids:
+                break  # newest first: everything from here on was collected before
+            fresh.append(event.to_dict())
+        fresh.reverse()
+        if fresh:
+            last_second = fresh[-1]["created"]
+            if last_second != self.newest_created:
+                self.newest_ids = set()
+            self.newest_created = last_second
+            self.newest_ids |= {e["id"] for e in fresh if e["created"] == last_second}
+        self.seen.extend(fresh)
+        return fresh
+
+    def _raw(self, method: str, path: str, **params: Any) -> dict[str, Any]:
+        response = self.client.raw_request(method, path, **params)
+        return self.client.deserialize(response, api_mode="V1").to_dict()
