@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 export FLASK_APP := wsgi:app
 PYTEST_WORKERS ?= auto
 
-.PHONY: install translations demo serve test test-fast lint messages bench clean services
+.PHONY: install translations demo demo-reset serve test test-fast lint messages bench clean services
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,11 +20,14 @@ install: $(STAMP) translations
 translations: $(STAMP)
 	$(BIN)/pybabel compile -d backoffice/translations >/dev/null
 
-# The demo: embedded PostgreSQL under instance/, jobs in-process, the development login.
+# The demo: embedded PostgreSQL under instance/, jobs in-process, the development login, demo data in
+# the Stripe sandbox beside the app (scripts/demo.sh).
 demo: install
-	DATABASE_URL= REDIS_URL= BACKOFFICE_DEV_LOGIN=1 PUBLIC_SUBSCRIPTION_ENABLED=true \
-	  BACKOFFICE_ADMINS_GROUP_ID=backoffice-admins LOG_FORMAT=text \
-	  bash -c '$(BIN)/flask db upgrade && exec $(BIN)/flask run --host 127.0.0.1 --port 5000'
+	bash scripts/demo.sh
+
+# Forget the demo's database, sandbox state and pictures (the next `make demo` loads afresh).
+demo-reset:
+	rm -rf instance/postgres instance/sandbox.json instance/blobs
 
 services:
 	bash scripts/ensure-services.sh

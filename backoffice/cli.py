@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 import signal
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # the sandbox is imported inside the commands only, when they
     from backoffice.stripe_sandbox import SandboxSettings
 
 VAT_ENTRY = re.compile(r"^([A-Za-z]{2})=(\d+(?:\.\d+)?)$")
+SECRET_KEY = re.compile(r"^sk_test_\w+$")
 
 
 @click.command("ready")
@@ -43,10 +44,7 @@ def parse_vat_rates(value: str) -> dict[str, Decimal]:
         match = VAT_ENTRY.match(entry)
         if match is None:
             raise click.BadParameter(f"{entry!r} is not COUNTRY=RATE, e.g. DK=25")
-        try:
-            rate = Decimal(match.group(2))
-        except InvalidOperation:
-            raise click.BadParameter(f"{entry!r} has no valid rate") from None
+        rate = Decimal(match.group(2))  # the pattern admits only plain decimals
         if rate > 100:
             raise click.BadParameter(f"{entry!r}: a VAT rate is a percentage up to 100")
         rates[match.group(1).upper()] = rate
@@ -57,6 +55,13 @@ def _vat_option(ctx: click.Context, param: click.Parameter, value: str) -> dict[
     return parse_vat_rates(value or "")
 
 
+def _secret_key_option(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    # Backoffice accepts only Stripe-shaped keys in STRIPE_SECRET_KEY; a test key says "not live".
+    if not SECRET_KEY.match(value):
+        raise click.BadParameter(f"{value!r} is not a test secret key such as sk_test_sandbox")
+    return value
+
+
 @sandbox_group.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="A loopback address to listen on.")
 @click.option("--port", default=12111, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
@@ -64,7 +69,8 @@ def _vat_option(ctx: click.Context, param: click.Parameter, value: str) -> dict[
               help="Keep the sandbox's state in this JSON file (loaded if present); default: in memory.")
 @click.option("--vat", "tax_rates", envvar="SANDBOX_VAT_RATES", default="", callback=_vat_option,
               help="VAT rate per customer country, e.g. DK=25,DE=19 (env SANDBOX_VAT_RATES).")
-@click.option("--secret-key", default="sk_test_sandbox", show_default=True, help="The API key clients must send.")
+@click.option("--secret-key", default="sk_test_sandbox", show_default=True, callback=_secret_key_option,
+              help="The API key clients must send.")
 @click.option("--api-version", default=None, help="The account's API version (basil or later).")
 @click.option("--seed", type=int, default=None, help="Make generated ids repeatable.")
 def sandbox_serve(host: str, port: int, state_path: str | None, tax_rates: dict[str, Decimal], secret_key: str,
@@ -141,5 +147,8 @@ def sandbox_advance(days: int) -> None:
 
 def init_app(app: Flask) -> None:
     """Register the commands."""
+    from backoffice.demo.commands import demo_group
+
     app.cli.add_command(ready_command)
     app.cli.add_command(sandbox_group)
+    app.cli.add_command(demo_group)

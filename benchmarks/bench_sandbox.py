@@ -1,6 +1,7 @@
 """Benchmark the Stripe sandbox through the official SDK over HTTP: events.list on a large log, and calls/s.
 
-    python -m benchmarks.bench_sandbox [--events 500000] [--requests 300] [--calls 3000] [--no-pin]
+    python -m benchmarks.bench_sandbox [--events 500000] [--requests 300] [--sdk-requests 100] [--calls 3000]
+                                       [--no-pin]
 
 Targets (issue 3): events.list pages of 100 answer in under 20 ms with 500,000 events stored, and the
 sandbox sustains 300 SDK calls/s on one core. The sandbox runs in its own process pinned to one CPU (the
@@ -81,8 +82,8 @@ def bench_event_id(index: int) -> str:
 def fill_event_log(sb: Sandbox, templates: list[dict[str, Any]], count: int, seed: int = 1) -> None:
     """Append `count` events cloned from the templates, `created` spread evenly at random over 30 days.
 
-    Clones share their `data` with the template (the API copies events when it renders them), which keeps
-    half a million events within a few hundred MiB.
+    Clones share their `data` with the template (stored events are only ever serialised, never changed),
+    which keeps half a million events within a few hundred MiB.
     """
     rng = random.Random(seed)
     now = sb.now()
@@ -165,17 +166,17 @@ def measure_calls(client: stripe.StripeClient, calls: int) -> float:
     return (calls // 2 * 2) / (time.perf_counter() - started)
 
 
-def print_page_figures(url: str, events: int, requests: int) -> None:
+def print_page_figures(url: str, events: int, requests: int, sdk_requests: int) -> None:
     client, raw = stripe_client(url), RawClient(url)
     page = raw.get("/v1/events", {"limit": 100})
-    print(f"\nevents.list, limit=100 ({requests} requests per case; a page of the newest events is "
+    print(f"\nevents.list, limit=100 ({requests} raw and {sdk_requests} SDK requests per case; a page of the newest events is "
           f"{len(page) / 1024:.0f} KiB of JSON). Answer: raw HTTP until the last byte; SDK: the same through "
           f"stripe {stripe.VERSION}, including its parsing into StripeObjects. Target: answer p99 < "
           f"{TARGET_PAGE_MS:.0f} ms.")
     print(f"{'case':<30}{'answer p50':>11}{'p95':>7}{'p99':>7}{'SDK p50':>10}{'p95':>7}{'p99':>7}")
     for label, params in page_cases(events).items():
         answer = timed(lambda params=params: raw.get("/v1/events", {"limit": 100, **params()}), requests)
-        sdk = timed(lambda params=params: client.v1.events.list(params={"limit": 100, **params()}), requests)
+        sdk = timed(lambda params=params: client.v1.events.list(params={"limit": 100, **params()}), sdk_requests)
         verdict = "ok" if percentile(answer, 99) < TARGET_PAGE_MS else "MISSED"
         print(f"{label:<30}{percentile(answer, 50):>11.1f}{percentile(answer, 95):>7.1f}{percentile(answer, 99):>7.1f}"
               f"{percentile(sdk, 50):>10.1f}{percentile(sdk, 95):>7.1f}{percentile(sdk, 99):>7.1f}  {verdict}")
@@ -237,7 +238,9 @@ def peak_rss_mib(pid: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=500_000)
-    parser.add_argument("--requests", type=int, default=300, help="timed events.list requests per case")
+    parser.add_argument("--requests", type=int, default=300, help="timed raw events.list requests per case")
+    parser.add_argument("--sdk-requests", type=int, default=100,
+                        help="timed SDK events.list requests per case (each parses a large page: slow)")
     parser.add_argument("--calls", type=int, default=3000, help="timed SDK calls for the throughput figure")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the processes to CPUs")
     options = parser.parse_args()
@@ -253,7 +256,7 @@ def main() -> None:
         print(f"event log: {options.events:,} events of {facts['types']} types (cloned from {facts['templates']} "
               f"lifecycle events) over 30 days, filled in {facts['filled_seconds']:.1f} s")
         print(f"sandbox process {facts['pinning']}; SDK client process {client_pinning}")
-        print_page_figures(facts["url"], options.events, options.requests)
+        print_page_figures(facts["url"], options.events, options.requests, options.sdk_requests)
         cpu_before = cpu_seconds(child.pid or 0)
         rate = measure_calls(stripe_client(facts["url"]), options.calls)
         sandbox_cpu_ms = (cpu_seconds(child.pid or 0) - cpu_before) * 1000 / options.calls
@@ -261,8 +264,11 @@ def main() -> None:
         print(f"\nSDK calls/s (customers.create + retrieve, {options.calls} calls in sequence): {rate:.0f}  "
               f"target >= {TARGET_CALLS_PER_SECOND:.0f}  {verdict}")
         if sandbox_cpu_ms > 0:
-            print(f"sandbox CPU per call: {sandbox_cpu_ms:.2f} ms, so one core serves up to "
-                  f"~{1000 / sandbox_cpu_ms:.0f} calls/s (the sequential figure above is bound by the client)")
+            capacity = 1000 / sandbox_cpu_ms
+            verdict = "ok" if capacity >= TARGET_CALLS_PER_SECOND else "MISSED"
+            print(f"sandbox CPU per call: {sandbox_cpu_ms:.2f} ms, so its one core sustains ~{capacity:.0f} "
+                  f"calls/s  target >= {TARGET_CALLS_PER_SECOND:.0f}  {verdict}  (the sequential figure above "
+                  f"also pays the SDK client's own time per call)")
         print(f"peak RSS: sandbox {peak_rss_mib(child.pid or 0)} MiB, SDK client "
               f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     finally:

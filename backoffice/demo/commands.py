@@ -4,6 +4,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
 
 import click
 from flask import current_app
@@ -17,6 +19,9 @@ from backoffice.demo.stripe_demo import StripeDemo
 from backoffice.demo.writer import write_records
 from backoffice.extensions import db
 
+# The standard VAT rates of the demo's customer countries (percent), as of 2026.
+DEMO_VAT_RATES = "DK=25,SE=25,NO=25,FI=25.5,DE=19,NL=21,FR=20,GB=20"
+
 
 @click.group("demo")
 def demo_group() -> None:
@@ -24,7 +29,7 @@ def demo_group() -> None:
 
 
 @contextmanager
-def stripe_endpoint(months: int) -> Iterator[tuple[str, str]]:
+def stripe_endpoint(months: int, state: str | None, vat: dict[str, Decimal]) -> Iterator[tuple[str, str]]:
     """Yield the Stripe API base and key: the configured sandbox, or one started here for this command."""
     config = current_app.config
     if config["STRIPE_API_BASE"]:
@@ -33,9 +38,13 @@ def stripe_endpoint(months: int) -> Iterator[tuple[str, str]]:
     from backoffice.stripe_sandbox import Sandbox, SandboxSettings
     from backoffice.stripe_sandbox.server import SandboxServer
 
-    settings = SandboxSettings(currency=config["PLATFORM_CURRENCY"], start_time=int(time.time()) - months * MONTH)
+    if state and Path(state).exists():
+        raise click.ClickException(f"{state} already holds a sandbox; demo data loads into a new one")
+    settings = SandboxSettings(currency=config["PLATFORM_CURRENCY"], tax_rates=vat, state_path=state,
+                               start_time=int(time.time()) - months * MONTH)
     server = SandboxServer(Sandbox(settings)).start()
-    click.echo(f"No STRIPE_API_BASE: using a sandbox in this process at {server.url} (gone when this command ends)")
+    kept = f"kept in {state}" if state else "gone when this command ends"
+    click.echo(f"No STRIPE_API_BASE: using a sandbox in this process at {server.url} ({kept})")
     try:
         yield server.url, settings.secret_key
     finally:
@@ -46,12 +55,18 @@ def stripe_endpoint(months: int) -> Iterator[tuple[str, str]]:
 @click.option("--tenants", default=200, show_default=True, type=click.IntRange(1, 100_000))
 @click.option("--months", default=14, show_default=True, type=click.IntRange(1, 60))
 @click.option("--seed", default=1, show_default=True, type=int)
+@click.option("--sandbox-state", type=click.Path(dir_okay=False), default=None,
+              help="Without STRIPE_API_BASE: keep the sandbox this command starts in FILE, for `flask sandbox serve`.")
+@click.option("--vat", envvar="SANDBOX_VAT_RATES", default=DEMO_VAT_RATES, show_default=True,
+              help="Without STRIPE_API_BASE: VAT per customer country for the sandbox started here.")
 @with_appcontext
-def load_command(tenants: int, months: int, seed: int) -> None:
+def load_command(tenants: int, months: int, seed: int, sandbox_state: str | None, vat: str) -> None:
     """Create TENANTS accounts over MONTHS months of history, deterministically from SEED."""
+    from backoffice.cli import parse_vat_rates
+
     if db.session.scalar(select(func.count()).select_from(Tenant)):
         raise click.ClickException("the database already holds tenants; demo data loads into an empty one")
-    with stripe_endpoint(months) as (api_base, secret_key):
+    with stripe_endpoint(months, sandbox_state, parse_vat_rates(vat)) as (api_base, secret_key):
         demo = StripeDemo.connect(api_base, secret_key, current_app.config["PLATFORM_CURRENCY"])
         start = demo.now()
         if start > time.time() - months * MONTH + 86400:

@@ -97,7 +97,7 @@ def _lifecycle(rng: random.Random, mix: DemoMix, signup: int, span: int, deleted
     plan = "premium" if rng.random() < mix.premium else "standard"
     interval = "year" if rng.random() < mix.yearly else "month"
     start = signup + rng.randint(0, 14 * DAY)
-    if start >= span:
+    if start >= min(span, deleted or span):
         return []
     actions = [Action(start, "subscribe", {"plan": plan, "interval": interval,
                                            "coupon": rng.random() < mix.coupon})]

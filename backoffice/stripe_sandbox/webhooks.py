@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = "Stripe/1.0 (+https://stripe.com/docs/webhooks)"
 SECRET_ALPHABET = string.ascii_letters + string.digits
-# A shuffle without a window holds deliveries until a flush or until they have lingered this long.
+# The window of `shuffle=True`: its batches never fill, they leave when flushed or when they have lingered.
 UNBOUNDED = 1 << 62
 
 
@@ -311,7 +311,7 @@ class WebhookDispatcher:
     def _attempt(self, delivery: Delivery) -> None:
         target = self._target(delivery.endpoint_id)
         if target is None:
-            return  # deleted or disabled since: Stripe stops delivering too
+            return  # Stripe stops delivering to a deleted or disabled endpoint too
         url, secret = target
         headers = {
             "Content-Type": "application/json; charset=utf-8",
@@ -334,11 +334,12 @@ class WebhookDispatcher:
             self._retry_later(delivery, status)
 
     def _target(self, endpoint_id: str) -> tuple[str, str] | None:
+        """Return the endpoint's URL and secret now, or None if it was deleted or disabled meanwhile."""
         with self.sandbox.store.lock:
             endpoint = self.sandbox.store.find(endpoint_id)
             state = self.endpoints.get(endpoint_id)
-            if endpoint is None or endpoint["object"] != "webhook_endpoint" or endpoint["status"] != "enabled" \
-                    or state is None:
+            live = endpoint is not None and endpoint["object"] == "webhook_endpoint"
+            if state is None or not live or endpoint["status"] != "enabled":
                 return None
             return endpoint["url"], state.secret
 

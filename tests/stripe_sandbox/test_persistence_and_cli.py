@@ -131,9 +131,13 @@ def test_advance_needs_a_sandbox_on_this_machine():
     assert refused.exit_code == 1 and "not a sandbox on this machine" in refused.output
 
 
-@pytest.mark.parametrize("args, message", [(["--host", "0.0.0.0"], "not a loopback address"),
-                                           (["--vat", "Denmark=25"], "is not COUNTRY=RATE"),
-                                           (["--vat", "DK=125"], "up to 100")])
+@pytest.mark.parametrize("args, message", [
+    (["--host", "0.0.0.0"], "not a loopback address"),
+    (["--host", "192.168.1.10"], "not a loopback address"),
+    (["--vat", "Denmark=25"], "is not COUNTRY=RATE"),
+    (["--vat", "DK=125"], "up to 100"),
+    (["--secret-key", "sk_live_real"], "not a test secret key"),
+])
 def test_serve_refuses_bad_options(args, message):
     result = cli_app().test_cli_runner().invoke(args=["sandbox", "serve", *args])
     assert result.exit_code == 2 and message in result.output

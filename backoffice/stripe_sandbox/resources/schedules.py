@@ -320,4 +320,3 @@ def list_schedules(sb: Sandbox, params: Params) -> Obj:
     customer = params.text("customer")
     schedules = [s for s in sb.store.all("subscription_schedule") if customer is None or s["customer"] == customer]
     return paginate(schedules, params, "/v1/subscription_schedules")
-

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# `make demo`: the app with demo data on the embedded defaults — embedded PostgreSQL, jobs in-process,
+# the development login — and the Stripe sandbox running beside it on 127.0.0.1:12111.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+STATE=instance/sandbox.json
+SANDBOX_PORT=${SANDBOX_PORT:-12111}
+
+export FLASK_APP=wsgi:app DATABASE_URL= REDIS_URL= BACKOFFICE_DEV_LOGIN=1 PUBLIC_SUBSCRIPTION_ENABLED=true \
+  BACKOFFICE_ADMINS_GROUP_ID=backoffice-admins LOG_FORMAT=text
+mkdir -p instance
+# The demo's VAT rates, for the sandbox that loads the data and the one that serves it afterwards.
+SANDBOX_VAT_RATES=${SANDBOX_VAT_RATES:-$("$BIN/python" -c 'from backoffice.demo.commands import DEMO_VAT_RATES; print(DEMO_VAT_RATES)')}
+export SANDBOX_VAT_RATES
+
+"$BIN/flask" db upgrade
+tenants=$("$BIN/python" - <<'PY'
+from backoffice.config import create_app_or_exit
+from backoffice.accounts.models import Tenant
+from backoffice.extensions import db
+with create_app_or_exit().app_context():
+    print(db.session.query(Tenant).count())
+PY
+)
+if [ "$tenants" = 0 ] && [ ! -e "$STATE" ]; then
+  "$BIN/flask" demo load --tenants "${DEMO_TENANTS:-200}" --months "${DEMO_MONTHS:-14}" --sandbox-state "$STATE"
+elif [ "$tenants" = 0 ] || [ ! -e "$STATE" ]; then
+  echo "demo: the database and $STATE disagree (one is empty); run 'make demo-reset' to start over" >&2
+  exit 1
+fi
+
+"$BIN/flask" sandbox serve --port "$SANDBOX_PORT" --state "$STATE" &
+sandbox=$!
+trap 'kill "$sandbox" 2>/dev/null; wait "$sandbox" 2>/dev/null' EXIT
+export STRIPE_API_BASE="http://127.0.0.1:$SANDBOX_PORT" STRIPE_SECRET_KEY=sk_test_sandbox
+"$BIN/flask" run --host 127.0.0.1 --port 5000
