@@ -65,15 +65,11 @@ class Router:
         self.routes.extend(other.routes)
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
-        path_known = False
+        # Stripe answers a known path with another method the way it answers an unknown path: 404.
         for route in self.routes:
             found = route.pattern.match(path)
-            if found:
-                path_known = True
-                if route.method == method:
-                    return route, found.groupdict()
-        if path_known:
-            raise InvalidRequest(f"Unrecognized request URL ({method}: {path}).")
+            if found and route.method == method:
+                return route, found.groupdict()
         raise UnknownRoute(method, path)
 
 

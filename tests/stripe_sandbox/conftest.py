@@ -18,6 +18,7 @@ import stripe
 
 from backoffice.stripe_sandbox import Sandbox, SandboxSettings
 from backoffice.stripe_sandbox.server import SandboxServer
+from tests.stripe_sandbox.billing_helpers import make_price
 
 # 2026-01-01T00:00:00Z: a fixed start so periods and dates are repeatable.
 START = 1767225600
@@ -170,3 +171,9 @@ def stripe_samples() -> StripeSamples:
     if not (root / "stripe-openapi" / "fixtures3.json").exists():
         pytest.skip(f"Stripe samples not found under {root} (set BACKOFFICE_STRIPE_SAMPLES to the shared folder)")
     return StripeSamples(root)
+
+
+@pytest.fixture
+def premium(stripe_client):
+    """A monthly price of 99.00 (minor units 9900) that the billing tests subscribe to."""
+    return make_price(stripe_client, 9900, name="Premium")

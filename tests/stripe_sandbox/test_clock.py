@@ -26,11 +26,6 @@ PAID = ["charge.succeeded", "invoice_payment.paid", "invoice.paid", "invoice.pay
 DECLINED = ["charge.failed", "invoice.payment_failed"]
 
 
-@pytest.fixture
-def premium(stripe_client):
-    return make_price(stripe_client, 9900)
-
-
 def periods(stripe_client, subscription_id):
     item = stripe_client.v1.subscriptions.retrieve(subscription_id)["items"].data[0]
     return item.current_period_start, item.current_period_end

@@ -15,11 +15,6 @@ from tests.stripe_sandbox.billing_helpers import (
 from tests.stripe_sandbox.conftest import START
 
 
-@pytest.fixture
-def premium(stripe_client):
-    return make_price(stripe_client, 9900, name="Premium")
-
-
 def first_invoice(client, sub):
     return client.v1.invoices.retrieve(sub.latest_invoice)
 

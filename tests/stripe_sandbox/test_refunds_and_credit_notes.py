@@ -5,18 +5,12 @@ import stripe
 from tests.stripe_sandbox.billing_helpers import (
     EventTail,
     make_customer,
-    make_price,
     previous,
     single_instant,
     subscribe,
     types,
 )
 from tests.stripe_sandbox.conftest import START
-
-
-@pytest.fixture
-def premium(stripe_client):
-    return make_price(stripe_client, 9900)
 
 
 @pytest.fixture

@@ -20,11 +20,6 @@ RENEWAL = ["customer.subscription.updated", "invoice.created", "invoice.finalize
 
 
 @pytest.fixture
-def premium(stripe_client):
-    return make_price(stripe_client, 9900, name="Premium")
-
-
-@pytest.fixture
 def standard(stripe_client):
     return make_price(stripe_client, 4900, name="Standard")
 

@@ -26,11 +26,6 @@ FIRST_PAYMENT = ["invoice.created", "invoice.finalized", "charge.succeeded", "in
 
 
 @pytest.fixture
-def premium(stripe_client):
-    return make_price(stripe_client, 9900, name="Premium")
-
-
-@pytest.fixture
 def business(stripe_client):
     return make_price(stripe_client, 19900, name="Business")
 
