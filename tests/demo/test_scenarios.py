@@ -7,6 +7,9 @@ from backoffice.demo.scenarios import SCENARIOS
 from backoffice.demo.stripe_demo import StripeDemo
 from backoffice.stripe_sandbox import Sandbox, SandboxSettings
 from backoffice.stripe_sandbox.server import SandboxServer
+from tests.stripe_sandbox.conftest import create_endpoint
+
+OLD_API_VERSION = "2020-03-02"
 
 START = 1767225600  # 2026-01-01T00:00:00Z
 
@@ -57,12 +60,18 @@ EXPECTED = {
 
 
 @pytest.fixture(params=["EUR", "DKK"])
-def demo(request):
+def sandbox_server(request):
     settings = SandboxSettings(currency=request.param, tax_rates={"DK": Decimal(25), "DE": Decimal(19)}, seed=4,
                                start_time=START)
     server = SandboxServer(Sandbox(settings)).start()
-    yield StripeDemo.connect(server.url, settings.secret_key, request.param)
+    yield server
     server.stop()
+
+
+@pytest.fixture
+def demo(sandbox_server):
+    settings = sandbox_server.sandbox.settings
+    return StripeDemo.connect(sandbox_server.url, settings.secret_key, settings.currency)
 
 
 def test_every_scenario_has_its_expectation():
@@ -78,6 +87,29 @@ def test_scenario_event_sequence(demo, name):
     assert created == sorted(created)
     customer_created = run.events[SETUP.index("customer.created") if run.events[0]["type"] != "coupon.created" else 1]
     assert customer_created["data"]["object"]["metadata"] == {"tenant_id": f"ten_{name}"}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_scenario_events_as_delivered_in_the_pre_2025_shape(sandbox_server, demo, webhook_receiver, name):
+    """The same lifecycle, as a webhook endpoint pinned to API version 2020-03-02 receives it."""
+    create_endpoint(demo.client, webhook_receiver.url, api_version=OLD_API_VERSION)
+    run = SCENARIOS[name](demo, f"ten_{name}")
+    sandbox_server.sandbox.webhooks.wait_idle()
+    mine = set(run.event_ids)
+    delivered = [r.event for r in webhook_receiver.received if r.event["id"] in mine]
+    assert [event["type"] for event in delivered] == EXPECTED[name]
+    assert {event["api_version"] for event in delivered} == {OLD_API_VERSION}
+    for event in delivered:
+        obj = event["data"]["object"]
+        if obj["object"] == "subscription":
+            # Before basil the period sat on the subscription itself, not on its items.
+            assert obj["current_period_start"] < obj["current_period_end"]
+            assert "current_period_end" not in obj["items"]["data"][0]
+        if obj["object"] == "invoice" and obj.get("billing_reason", "").startswith("subscription"):
+            assert obj["subscription"] == run.objects["subscription"]
+    if name == "renew":
+        renewal = next(e for e in delivered if e["type"] == "customer.subscription.updated")["data"]
+        assert renewal["previous_attributes"]["current_period_end"] == renewal["object"]["current_period_start"]
 
 
 def by_type(run, event_type):
