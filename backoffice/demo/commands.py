@@ -59,8 +59,11 @@ def stripe_endpoint(months: int, state: str | None, vat: dict[str, Decimal]) -> 
               help="Without STRIPE_API_BASE: keep the sandbox this command starts in FILE, for `flask sandbox serve`.")
 @click.option("--vat", envvar="SANDBOX_VAT_RATES", default=DEMO_VAT_RATES, show_default=True,
               help="Without STRIPE_API_BASE: VAT per customer country for the sandbox started here.")
+@click.option("--webhook-url", default=None,
+              help="Deliver the events to this loopback webhook as they happen (missed-webhook accounts excepted).")
 @with_appcontext
-def load_command(tenants: int, months: int, seed: int, sandbox_state: str | None, vat: str) -> None:
+def load_command(tenants: int, months: int, seed: int, sandbox_state: str | None, vat: str,
+                 webhook_url: str | None) -> None:
     """Create TENANTS accounts over MONTHS months of history, deterministically from SEED."""
     from backoffice.cli import parse_vat_rates
 
@@ -73,7 +76,11 @@ def load_command(tenants: int, months: int, seed: int, sandbox_state: str | None
             click.echo("note: the sandbox clock is later than the start of the requested history; "
                        "the dataset's last months will lie in the future", err=True)
         plans = plan_tenants(seed, tenants, months, start)
-        builder = DatasetBuilder(demo, plans, start, seed)
+        endpoint = None
+        if webhook_url:
+            endpoint, secret = demo.listen(webhook_url)
+            click.echo(f"Webhook endpoint {endpoint} → {webhook_url}; its signing secret: {secret}")
+        builder = DatasetBuilder(demo, plans, start, seed, webhook_endpoint=endpoint)
         total = sum(len(plan.actions) for plan in plans)
         with click.progressbar(length=total, label="Stripe lifecycles") as bar:
             report = builder.run(progress=lambda done, _total: bar.update(done - bar.pos))
@@ -81,4 +88,5 @@ def load_command(tenants: int, months: int, seed: int, sandbox_state: str | None
     counts = write_records(db.session, [plan.records for plan in plans], BlobStore(current_app.config["BLOB_DIR"]))
     db.session.commit()
     click.echo(", ".join(f"{count} {name}" for name, count in counts.items())
-               + f"; {len(report.customers)} Stripe customers, {report.skipped} actions refused by Stripe")
+               + f"; {len(report.customers)} Stripe customers ({len(report.lost_webhooks)} with missed webhooks), "
+               f"{report.skipped} actions refused by Stripe")

@@ -141,11 +141,13 @@ def _datetime(instant: int) -> datetime:
 class TenantDriver(Scenario):
     """Plays one tenant's actions; an action that no longer applies (already ended) is skipped."""
 
-    def __init__(self, demo: StripeDemo, plan: TenantPlan, rng: random.Random):
+    def __init__(self, demo: StripeDemo, plan: TenantPlan, rng: random.Random,
+                 on_customer: Callable[[str], None] | None = None):
         super().__init__(demo, "generated", plan.tenant_id, track_events=False)
         self.country = plan.records.tenant["country"]
         self.rng = rng
         self.customer_deleted = False
+        self.on_customer = on_customer
 
     def do(self, action: Action) -> None:
         getattr(self, f"do_{action.name}")(**action.args)
@@ -160,6 +162,8 @@ class TenantDriver(Scenario):
 
     def do_subscribe(self, plan: str, interval: str, coupon: bool) -> None:
         self.customer(country=self.country)
+        if self.on_customer:
+            self.on_customer(self.run.customer_id)
         coupon_id = None
         if coupon:
             coupon_id = self.client.v1.coupons.create(params={"percent_off": "15", "duration": "forever"}).id
@@ -232,6 +236,7 @@ class BuildReport:
     plans: list[TenantPlan]
     customers: dict[str, str]
     skipped: int = 0
+    lost_webhooks: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         return {
@@ -246,11 +251,14 @@ class BuildReport:
 class DatasetBuilder:
     """Play the tenants' plans against Stripe in time order."""
 
-    def __init__(self, demo: StripeDemo, plans: list[TenantPlan], start: int, seed: int):
+    def __init__(self, demo: StripeDemo, plans: list[TenantPlan], start: int, seed: int,
+                 webhook_endpoint: str | None = None):
         self.demo = demo
         self.plans = plans
         self.start = start
         self.rng = random.Random(seed + 2)
+        # With an endpoint, the customers of plans marked `missed_webhooks` never reach it.
+        self.webhook_endpoint = webhook_endpoint
 
     def agenda(self) -> Iterator[tuple[int, int, Action]]:
         """Yield (instant, tenant index, action) in time order."""
@@ -270,7 +278,10 @@ class DatasetBuilder:
             self.demo.advance_to(instant)
             driver = drivers.get(index)
             if driver is None:
-                driver = drivers[index] = TenantDriver(self.demo, self.plans[index], self.rng)
+                lose = self.plans[index].missed_webhooks
+                driver = drivers[index] = TenantDriver(
+                    self.demo, self.plans[index], self.rng,
+                    on_customer=(lambda customer_id: self._lose_webhooks(report, customer_id)) if lose else None)
             try:
                 driver.do(action)
             except stripe.StripeError as error:
@@ -281,3 +292,9 @@ class DatasetBuilder:
             if progress:
                 progress(done, total)
         return report
+
+    def _lose_webhooks(self, report: BuildReport, customer_id: str) -> None:
+        """From now on, none of this customer's events reaches the webhook endpoint."""
+        report.lost_webhooks.append(customer_id)
+        if self.webhook_endpoint:
+            self.demo.lose_webhooks_of(self.webhook_endpoint, report.lost_webhooks)

@@ -94,6 +94,16 @@ class StripeDemo:
         self.seen.extend(fresh)
         return fresh
 
+    def listen(self, url: str) -> tuple[str, str]:
+        """Register a webhook endpoint for every event type; return its id and signing secret."""
+        endpoint = self.client.v1.webhook_endpoints.create(params={"url": url, "enabled_events": ["*"]})
+        return endpoint.id, endpoint.secret
+
+    def lose_webhooks_of(self, endpoint_id: str, customers: list[str]) -> None:
+        """Make the sandbox never deliver these customers' events to the endpoint (a reconcile must find them)."""
+        self._raw("post", f"/v1/test_helpers/webhook_endpoints/{endpoint_id}/delivery_knobs",
+                  drop_customers=customers)
+
     def _raw(self, method: str, path: str, **params: Any) -> dict[str, Any]:
         response = self.client.raw_request(method, path, **params)
         return self.client.deserialize(response, api_mode="V1").to_dict()

@@ -62,6 +62,8 @@ class DeliveryKnobs:
         they linger; a number N ≥ 2 shuffles each batch of N as soon as it is full.
     seed: makes which events are dropped or duplicated, and the shuffled order, repeatable. (A batch
         released because it lingered depends on timing; full windows and flushed batches do not.)
+    drop_customers: customers whose events are never sent: a lost-webhook history for chosen accounts,
+        that only a reconcile against events.list can repair.
     """
 
     drop_rate: float = 0.0
@@ -69,8 +71,10 @@ class DeliveryKnobs:
     delay_seconds: float = 0.0
     shuffle: bool | int = False
     seed: int | None = None
+    drop_customers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        self.drop_customers = tuple(self.drop_customers)
         for name in ("drop_rate", "duplicate_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
@@ -88,6 +92,15 @@ class DeliveryKnobs:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def event_customer(event: dict[str, Any]) -> str | None:
+    """Return the customer an event is about (the customer itself for customer events)."""
+    obj = event["data"]["object"]
+    if obj.get("object") == "customer":
+        return obj.get("id")
+    customer = obj.get("customer")
+    return customer if isinstance(customer, str) else None
 
 
 @dataclass
@@ -120,8 +133,10 @@ class EndpointState:
         self.fate = random.Random(None if seed is None else f"{seed}:fate")
         self.order = random.Random(None if seed is None else f"{seed}:order")
 
-    def copies(self) -> int:
+    def copies(self, event: dict[str, Any]) -> int:
         """Draw how many times the next event is sent: 0 (dropped), 1 or 2 (duplicated)."""
+        if event_customer(event) in self.knobs.drop_customers:
+            return 0
         dropped = self.fate.random() < self.knobs.drop_rate
         duplicated = self.fate.random() < self.knobs.duplicate_rate
         return 0 if dropped else 2 if duplicated else 1
@@ -192,7 +207,7 @@ class WebhookDispatcher:
         with self.cond:
             for endpoint in endpoints:
                 state = self.endpoints[endpoint["id"]]  # listeners() keeps registered endpoints only
-                for _ in range(state.copies()):
+                for _ in range(state.copies(event)):
                     self._hold_or_schedule(state, Delivery(event["id"], endpoint["id"], payloads[endpoint["id"]]))
             self.cond.notify_all()
 

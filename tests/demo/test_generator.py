@@ -87,3 +87,32 @@ def test_demo_load_cli_writes_tenants_and_keeps_the_sandbox(cli, db_session, tmp
     assert customers and {c["metadata"]["tenant_id"] for c in customers} <= tenant_ids
     again = cli.invoke(args=["demo", "load", "--tenants", "1", "--months", "1"])
     assert again.exit_code != 0 and "already holds tenants" in again.output
+
+
+def test_accounts_marked_for_missed_webhooks_lose_their_deliveries(webhook_receiver):
+    settings = SandboxSettings(currency="EUR", seed=9, start_time=START)
+    server = SandboxServer(Sandbox(settings)).start()
+    try:
+        demo = StripeDemo.connect(server.url, settings.secret_key, "EUR")
+        endpoint, secret = demo.listen(webhook_receiver.url)
+        assert secret.startswith("whsec_")
+        plans = plan_tenants(21, 40, 3, START, DemoMix(free=0.0, missed_webhooks=0.25))
+        report = DatasetBuilder(demo, plans, START, 21, webhook_endpoint=endpoint).run()
+        server.sandbox.webhooks.wait_idle()
+        delivered = [r.event for r in webhook_receiver.received]
+        stored = server.sandbox.events.events
+    finally:
+        server.stop()
+    lost = set(report.lost_webhooks)
+    assert lost and lost < set(report.customers.values())
+    customer_of = {e["id"]: e["data"]["object"].get("customer") for e in stored}
+    delivered_ids = {e["id"] for e in delivered}
+    # The endpoint saw the customer being set up, then nothing of its subscription's history.
+    subscribed = {e["data"]["object"]["customer"]: e["id"] for e in stored if e["type"] == "customer.subscription.created"}
+    first_lost = {customer: [e["id"] for e in stored].index(event_id) for customer, event_id in subscribed.items()
+                  if customer in lost}
+    missed = [e for position, e in enumerate(stored)
+              if customer_of[e["id"]] in first_lost and position >= first_lost[customer_of[e["id"]]]]
+    assert missed and not any(e["id"] in delivered_ids for e in missed)
+    kept = [e for e in stored if customer_of[e["id"]] in set(report.customers.values()) - lost]
+    assert kept and all(e["id"] in delivered_ids for e in kept)

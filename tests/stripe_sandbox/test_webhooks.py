@@ -286,10 +286,11 @@ def test_knobs_read_back_and_validate(stripe_client, webhook_receiver):
     endpoint = create_endpoint(stripe_client, webhook_receiver.url)
     path = f"/v1/test_helpers/webhook_endpoints/{endpoint.id}/delivery_knobs"
     stripe_client.raw_request("post", path, drop_rate="0.1", shuffle="true", seed="4")
-    stripe_client.raw_request("post", path, duplicate_rate="0.2")
+    stripe_client.raw_request("post", path, duplicate_rate="0.2", drop_customers=["cus_a", "cus_b"])
     knobs = stripe_client.deserialize(stripe_client.raw_request("get", path), api_mode="V1").to_dict()
     assert knobs == {"object": "webhook_delivery_knobs", "webhook_endpoint": endpoint.id, "drop_rate": 0.1,
-                     "duplicate_rate": 0.2, "delay_seconds": 0.0, "shuffle": True, "seed": 4}
+                     "duplicate_rate": 0.2, "delay_seconds": 0.0, "shuffle": True, "seed": 4,
+                     "drop_customers": ["cus_a", "cus_b"]}
     for bad in ({"drop_rate": "1.5"}, {"delay_seconds": "-1"}, {"shuffle": "1"}, {"seed": "x"}, {"jitter": "1"}):
         with pytest.raises(stripe.InvalidRequestError) as refused:
             stripe_client.raw_request("post", path, **bad)

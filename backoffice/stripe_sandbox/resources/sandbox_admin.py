@@ -19,7 +19,7 @@ from backoffice.stripe_sandbox.webhooks import DeliveryKnobs, listens
 router = Router()
 
 ENDPOINT_HELPERS = "/v1/test_helpers/webhook_endpoints/{endpoint_id}"
-KNOB_PARAMS = {"drop_rate", "duplicate_rate", "delay_seconds", "shuffle", "seed"}
+KNOB_PARAMS = {"drop_rate", "duplicate_rate", "delay_seconds", "shuffle", "seed", "drop_customers"}
 
 
 # --- webhook delivery knobs ----------------------------------------------------------------------------
@@ -72,6 +72,8 @@ def update_delivery_knobs(sb: Sandbox, params: Params, endpoint_id: str) -> dict
         values["shuffle"] = read_shuffle(params)
     if "seed" in params:
         values["seed"] = params.integer("seed")
+    if "drop_customers" in params:
+        values["drop_customers"] = tuple(str(customer) for customer in params.array("drop_customers"))
     knobs = DeliveryKnobs(**values)
     sb.webhooks.set_knobs(endpoint_id, knobs)
     return knobs_object(endpoint_id, knobs)
