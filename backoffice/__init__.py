@@ -65,6 +65,7 @@ def configure_web(app: Flask) -> None:
     from backoffice.web.health.views import bp as health_bp
     from backoffice.web.operator.views import bp as operator_bp
     from backoffice.web.surfaces import surface_blueprints
+    from backoffice.web.webhooks.views import bp as webhooks_bp
 
     auth.init_app(app)
     i18n.init_app(app)
@@ -74,6 +75,7 @@ def configure_web(app: Flask) -> None:
     shell.init_app(app)
     app.register_blueprint(health_bp)
     app.register_blueprint(operator_bp)
+    app.register_blueprint(webhooks_bp)
     for blueprint in surface_blueprints():
         app.register_blueprint(blueprint)
 

@@ -3,14 +3,12 @@ Stripe's sample objects."""
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +16,7 @@ import stripe
 
 from backoffice.stripe_sandbox import Sandbox, SandboxSettings
 from backoffice.stripe_sandbox.server import SandboxServer
+from tests.samples import StripeSamples, load_samples
 from tests.stripe_sandbox.billing_helpers import make_price
 
 # 2026-01-01T00:00:00Z: a fixed start so periods and dates are repeatable.
@@ -152,25 +151,9 @@ def create_endpoint(client: stripe.StripeClient, url: str, events: tuple[str, ..
 # --- Stripe's own samples (../shared, or BACKOFFICE_STRIPE_SAMPLES) --------------------------------------
 
 
-class StripeSamples:
-    """The sample objects of stripe/openapi's fixtures3.json and the supabase event envelopes."""
-
-    def __init__(self, root: Path):
-        self.root = root
-        self.resources: dict[str, Any] = json.loads((root / "stripe-openapi" / "fixtures3.json").read_text())[
-            "resources"]
-
-    def envelope(self, name: str) -> dict[str, Any]:
-        """Return a supabase-stripe-sync-engine event envelope (API version 2020-03-02) by file stem."""
-        return json.loads((self.root / "stripe-fixtures" / "supabase-stripe-sync-engine" / f"{name}.json").read_text())
-
-
 @pytest.fixture(scope="session")
 def stripe_samples() -> StripeSamples:
-    root = Path(os.environ.get("BACKOFFICE_STRIPE_SAMPLES") or Path(__file__).resolve().parents[3] / "shared")
-    if not (root / "stripe-openapi" / "fixtures3.json").exists():
-        pytest.skip(f"Stripe samples not found under {root} (set BACKOFFICE_STRIPE_SAMPLES to the shared folder)")
-    return StripeSamples(root)
+    return load_samples()
 
 
 @pytest.fixture

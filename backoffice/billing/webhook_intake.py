@@ -1,0 +1,148 @@
+"""Stripe webhook intake (DESIGN §2.1): verify, read the envelope, archive once — nothing more on the hot path.
+
+Plain Python: the web layer hands in the raw body, the signature header and the configured secrets; the
+archive is written through the given SQLAlchemy session. Replay happens later, off the request.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from backoffice.billing.models import StripeEvent, StripeEventDivergence
+
+TOLERANCE_SECONDS = 300
+
+
+class WebhookRejected(ValueError):
+    """A delivery refused with a 400: the message says why, and nothing was stored."""
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """The fields the intake reads from an event; the rest waits in the archive for the replay job."""
+
+    id: str
+    type: str
+    created: datetime
+    api_version: str | None
+    customer_id: str | None
+    subscription_id: str | None
+    payload: dict[str, Any]
+
+
+class Outcome(Enum):
+    """What archiving a delivery did."""
+
+    STORED = "stored"
+    DUPLICATE = "duplicate"  # the same event again (Stripe retries, reconciles re-pull)
+    DIVERGENT = "divergent"  # the same id with another body: kept aside, the stored row wins
+
+
+def verify_signature(payload: bytes, header: str | None, secrets: Sequence[str], *,
+                     tolerance: int = TOLERANCE_SECONDS, now: float | None = None) -> None:
+    """Check Stripe's `t=…,v1=…` signature of the raw body against every configured secret."""
+    if not header:
+        raise WebhookRejected("missing Stripe-Signature header")
+    if not secrets:
+        raise WebhookRejected("no webhook signing secret is configured (STRIPE_WEBHOOK_SECRETS)")
+    timestamp: int | None = None
+    signatures: list[str] = []
+    for part in header.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t" and value.isdigit():
+            timestamp = int(value)
+        elif key == "v1":
+            signatures.append(value)
+    if timestamp is None or not signatures:
+        raise WebhookRejected("malformed Stripe-Signature header: it needs t= and v1=")
+    signed = f"{timestamp}.".encode() + payload
+    expected = [hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest() for secret in secrets]
+    if not any(hmac.compare_digest(e, s) for e in expected for s in signatures):
+        raise WebhookRejected("signature does not match any configured webhook secret")
+    if abs((now if now is not None else time.time()) - timestamp) > tolerance:
+        raise WebhookRejected(f"signature timestamp is more than {tolerance} s away from now")
+
+
+def read_envelope(payload: bytes) -> Envelope:
+    """Parse the event envelope, refusing anything that is not a Stripe event with an id."""
+    try:
+        event = json.loads(payload)
+    except (UnicodeDecodeError, ValueError):
+        raise WebhookRejected("body is not JSON") from None
+    if not isinstance(event, dict) or event.get("object") != "event" or not isinstance(event.get("data"), dict) \
+            or not isinstance(event["data"].get("object"), dict):
+        raise WebhookRejected("body is not a Stripe event object")
+    event_id, event_type, created = event.get("id"), event.get("type"), event.get("created")
+    if not isinstance(event_id, str) or not event_id:
+        raise WebhookRejected("event has no id")
+    if not isinstance(event_type, str) or not isinstance(created, int):
+        raise WebhookRejected("event lacks its type or created time")
+    obj = event["data"]["object"]
+    return Envelope(
+        id=event_id,
+        type=event_type,
+        created=datetime.fromtimestamp(created, UTC),
+        api_version=event.get("api_version") if isinstance(event.get("api_version"), str) else None,
+        customer_id=_customer_id(obj),
+        subscription_id=_subscription_id(obj),
+        payload=event,
+    )
+
+
+def _customer_id(obj: dict[str, Any]) -> str | None:
+    if obj.get("object") == "customer":
+        return _text(obj.get("id"))
+    return _text(obj.get("customer"))
+
+
+def _subscription_id(obj: dict[str, Any]) -> str | None:
+    if obj.get("object") == "subscription":
+        return _text(obj.get("id"))
+    parent = obj.get("parent")
+    if isinstance(parent, dict) and isinstance(parent.get("subscription_details"), dict):
+        # Basil-era invoices name their subscription under parent.subscription_details.
+        return _text(parent["subscription_details"].get("subscription"))
+    return _text(obj.get("subscription"))
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, dict):
+        value = value.get("id")  # an expanded reference
+    return value if isinstance(value, str) and value else None
+
+
+def archive(session: Session, envelope: Envelope, raw: bytes) -> Outcome:
+    """Insert the event once (the stored row always wins); keep a different body under the same id aside."""
+    payload_hash = hashlib.sha256(raw).hexdigest()
+    stored = session.execute(
+        insert(StripeEvent)
+        .values(id=envelope.id, stripe_created_at=envelope.created, type=envelope.type,
+                api_version=envelope.api_version, stripe_customer_id=envelope.customer_id,
+                stripe_subscription_id=envelope.subscription_id, payload=envelope.payload,
+                payload_hash=payload_hash, status="pending")
+        .on_conflict_do_nothing(index_elements=[StripeEvent.id])
+        .returning(StripeEvent.id)
+    ).scalar()
+    if stored is not None:
+        return Outcome.STORED
+    existing = session.execute(select(StripeEvent.payload_hash).where(StripeEvent.id == envelope.id)).scalar_one()
+    if existing == payload_hash:
+        return Outcome.DUPLICATE
+    session.execute(
+        insert(StripeEventDivergence)
+        .values(stripe_event_id=envelope.id, payload=envelope.payload, payload_hash=payload_hash)
+        .on_conflict_do_nothing(index_elements=[StripeEventDivergence.stripe_event_id,
+                                                StripeEventDivergence.payload_hash])
+    )
+    return Outcome.DIVERGENT
