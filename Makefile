@@ -50,6 +50,7 @@ messages: $(STAMP)
 bench: install
 	$(BIN)/python -m benchmarks.bench_shell
 	$(BIN)/python -m benchmarks.bench_sandbox
+	$(BIN)/python -m benchmarks.bench_webhook
 	$(BIN)/python -m benchmarks.bench_demo
 
 clean:

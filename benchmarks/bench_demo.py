@@ -10,16 +10,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import resource
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
-
-import psycopg
-from sqlalchemy.engine import make_url
 
 from backoffice import create_app
 from backoffice.blobs import BlobStore
@@ -29,21 +23,7 @@ from backoffice.demo.writer import write_records
 from backoffice.extensions import db
 from backoffice.stripe_sandbox import Sandbox, SandboxSettings
 from backoffice.stripe_sandbox.server import SandboxServer
-
-
-@contextmanager
-def scratch_database() -> Iterator[str]:
-    """Yield the URL of a new, empty database on the configured (or embedded) server; drop it afterwards."""
-    url = make_url(create_app({"LOG_LEVEL": "WARNING"}).config["SQLALCHEMY_DATABASE_URI"])
-    name = f"backoffice_bench_{os.getpid()}"
-    admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+from benchmarks.common import scratch_database
 
 
 def main() -> None:

@@ -1,0 +1,26 @@
+"""What the benchmarks share: a scratch database beside the configured one."""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+from backoffice import create_app
+
+
+@contextmanager
+def scratch_database() -> Iterator[str]:
+    """Yield the URL of a new, empty database on the configured (or embedded) server; drop it afterwards."""
+    url = make_url(create_app({"LOG_LEVEL": "WARNING"}).config["SQLALCHEMY_DATABASE_URI"])
+    name = f"backoffice_bench_{os.getpid()}"
+    admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
