@@ -52,6 +52,7 @@ class StripeDemo:
     client: stripe.StripeClient
     catalog: Catalog
     seen: list[dict[str, Any]] = field(default_factory=list)
+    clock: int | None = None  # the sandbox clock as last read or moved by us (nobody else moves it meanwhile)
     newest_created: int = 0
     newest_ids: set[str] = field(default_factory=set)
 
@@ -64,17 +65,19 @@ class StripeDemo:
 
     def now(self) -> int:
         """Return the sandbox clock."""
-        return self._raw("get", CLOCK)["frozen_time"]
+        if self.clock is None:
+            self.clock = self._raw("get", CLOCK)["frozen_time"]
+        return self.clock
 
     def advance(self, *, days: float = 0, seconds: int = 0) -> None:
         """Move the sandbox clock forward (renewals, retries and phase changes happen on the way)."""
         step = int(days * 86400) + seconds
         if step > 0:
-            self._raw("post", CLOCK_ADVANCE, seconds=step)
+            self.clock = self._raw("post", CLOCK_ADVANCE, seconds=step)["frozen_time"]
 
     def advance_to(self, instant: int) -> None:
         if instant > self.now():
-            self._raw("post", CLOCK_ADVANCE, frozen_time=instant)
+            self.clock = self._raw("post", CLOCK_ADVANCE, frozen_time=instant)["frozen_time"]
 
     def collect(self) -> list[dict[str, Any]]:
         """Return the events created since the last call, oldest first, and remember them."""
