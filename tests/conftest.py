@@ -53,10 +53,16 @@ def database_url(pg_server: str):
 
 @pytest.fixture(scope="session")
 def make_app(database_url: str):
-    """Return a factory of apps on the run database, with settings overridden per call."""
+    """Return a factory of apps on the run database, with settings overridden per call; their pools close at the end."""
+    made = []
+
     def factory(**overrides):
-        return create_app({**BASE_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url, **overrides})
-    return factory
+        made.append(create_app({**BASE_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url, **overrides}))
+        return made[-1]
+    yield factory
+    for application in made:
+        with application.app_context():
+            db.engine.dispose()
 
 
 @pytest.fixture(scope="session")
