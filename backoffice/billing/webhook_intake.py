@@ -122,27 +122,33 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+# Core tables, not the ORM classes: the intake is the hot path and ORM statement handling costs more than
+# the INSERT itself.
+EVENTS = StripeEvent.__table__
+DIVERGENCES = StripeEventDivergence.__table__
+
+
 def archive(session: Session, envelope: Envelope, raw: bytes) -> Outcome:
     """Insert the event once (the stored row always wins); keep a different body under the same id aside."""
     payload_hash = hashlib.sha256(raw).hexdigest()
-    stored = session.execute(
-        insert(StripeEvent)
+    connection = session.connection()
+    stored = connection.execute(
+        insert(EVENTS)
         .values(id=envelope.id, stripe_created_at=envelope.created, type=envelope.type,
                 api_version=envelope.api_version, stripe_customer_id=envelope.customer_id,
                 stripe_subscription_id=envelope.subscription_id, payload=envelope.payload,
                 payload_hash=payload_hash, status="pending")
-        .on_conflict_do_nothing(index_elements=[StripeEvent.id])
-        .returning(StripeEvent.id)
+        .on_conflict_do_nothing(index_elements=[EVENTS.c.id])
+        .returning(EVENTS.c.id)
     ).scalar()
     if stored is not None:
         return Outcome.STORED
-    existing = session.execute(select(StripeEvent.payload_hash).where(StripeEvent.id == envelope.id)).scalar_one()
+    existing = connection.execute(select(EVENTS.c.payload_hash).where(EVENTS.c.id == envelope.id)).scalar_one()
     if existing == payload_hash:
         return Outcome.DUPLICATE
-    session.execute(
-        insert(StripeEventDivergence)
+    connection.execute(
+        insert(DIVERGENCES)
         .values(stripe_event_id=envelope.id, payload=envelope.payload, payload_hash=payload_hash)
-        .on_conflict_do_nothing(index_elements=[StripeEventDivergence.stripe_event_id,
-                                                StripeEventDivergence.payload_hash])
+        .on_conflict_do_nothing(index_elements=[DIVERGENCES.c.stripe_event_id, DIVERGENCES.c.payload_hash])
     )
     return Outcome.DIVERGENT
