@@ -6,7 +6,7 @@ from typing import Any
 from backoffice.stripe_sandbox.api import Router, paginate
 from backoffice.stripe_sandbox.errors import InvalidRequest, parameter_invalid, parameter_missing
 from backoffice.stripe_sandbox.params import Params, to_int
-from backoffice.stripe_sandbox.resources.common import apply_metadata
+from backoffice.stripe_sandbox.resources.common import apply_metadata, create
 from backoffice.stripe_sandbox.sandbox import Sandbox
 
 router = Router()
@@ -42,10 +42,7 @@ def create_product(sb: Sandbox, params: Params) -> dict[str, Any]:
         "updated": sb.now(),
         "url": None,
     }
-    apply_metadata(product, params)
-    sb.store.add(product)
-    sb.emit("product.created", product)
-    return product
+    return create(sb, product, params)
 
 
 @router.add("GET", "/v1/products/{product_id}")
@@ -123,10 +120,7 @@ def create_price(sb: Sandbox, params: Params) -> dict[str, Any]:
         "unit_amount": unit_amount,
         "unit_amount_decimal": str(unit_amount),
     }
-    apply_metadata(price, params)
-    sb.store.add(price)
-    sb.emit("price.created", price)
-    return price
+    return create(sb, price, params)
 
 
 def _recurring(value: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -224,10 +218,7 @@ def create_coupon(sb: Sandbox, params: Params) -> dict[str, Any]:
         "times_redeemed": 0,
         "valid": True,
     }
-    apply_metadata(coupon, params)
-    sb.store.add(coupon)
-    sb.emit("coupon.created", coupon)
-    return coupon
+    return create(sb, coupon, params)
 
 
 @router.add("GET", "/v1/coupons/{coupon_id}")

@@ -26,3 +26,11 @@ def apply_metadata(obj: dict[str, Any], params: Params) -> None:
 def deleted(obj: dict[str, Any]) -> dict[str, Any]:
     """Return Stripe's answer to a DELETE."""
     return {"id": obj["id"], "object": obj["object"], "deleted": True}
+
+
+def create(sb: Any, obj: dict[str, Any], params: Params) -> dict[str, Any]:
+    """Finish a new object: apply its metadata, store it, and emit `<type>.created`."""
+    apply_metadata(obj, params)
+    sb.store.add(obj)
+    sb.emit(f"{obj['object']}.created", obj)
+    return obj
