@@ -24,8 +24,8 @@ log = logging.getLogger(__name__)
 
 DAY = 86400
 MONTH = 30 * DAY
-# Actions within one step share the clock: every clock move makes the sandbox look over all its objects
-# for due work, so a build moves it at most once per step rather than once per action.
+# Actions within one step share the clock: each clock move is an API call, so a build moves it at most once
+# an hour of history rather than once per action.
 CLOCK_STEP = 3600
 
 

@@ -82,6 +82,7 @@ class Sandbox:
         self.counts_lock = threading.Lock()
         self.webhooks = WebhookDispatcher(self)
         self._unsent: list[dict[str, Any]] | None = None
+        self.agenda: Any = None  # the clock's due work (billing.Agenda), built on the first clock move
         self.state_file: StateFile | None = None
         if settings.state_path:
             self.state_file = StateFile(self, settings.state_path, settings.state_save_delay_seconds)

@@ -23,6 +23,8 @@ class Store:
         self.lock = threading.RLock()
         self.random = random.Random(seed)
         self._undo: list[tuple[str, str, Any]] | None = None
+        # Ids added or changed since the clock last looked, oldest first (a dict keeps insertion order).
+        self._changed: dict[str, None] = {}
 
     def new_id(self, prefix: str, length: int = 24) -> str:
         """Return a fresh Stripe-looking id such as `cus_…`."""
@@ -58,15 +60,14 @@ class Store:
         self._record("touch", obj["id"], copy.deepcopy(obj))
         return obj
 
-    def journal_position(self) -> int:
-        """Mark the current transaction's journal (its undo records), for `changed_since`."""
-        return len(self._undo) if self._undo is not None else 0
-
-    def changed_since(self, position: int) -> set[str]:
-        """Return the ids of the objects added or changed in the current transaction since `position`."""
-        return {object_id for _, object_id, _ in (self._undo or [])[position:]}
+    def take_changed(self) -> list[str]:
+        """Return the ids added or changed since the last call (rolled-back ones included), oldest first."""
+        with self.lock:
+            changed, self._changed = list(self._changed), {}
+        return changed
 
     def _record(self, action: str, object_id: str, payload: Any) -> None:
+        self._changed[object_id] = None
         if self._undo is not None:
             self._undo.append((action, object_id, payload))
 
@@ -104,5 +105,6 @@ class Store:
     def restore(self, state: dict[str, Any]) -> None:
         self.objects = state["objects"]
         self.by_type = state["by_type"]
+        self._changed = dict.fromkeys(self.objects)
         random_state = state["random"]
         self.random.setstate((random_state[0], tuple(random_state[1]), random_state[2]))
