@@ -41,6 +41,7 @@ class Config:
     STRIPE_API_BASE: str | None = None
     STRIPE_WEBHOOK_SECRETS: tuple[str, ...] = ()
     STRIPE_API_VERSIONS: tuple[str, ...] = DEFAULT_STRIPE_API_VERSIONS
+    STRIPE_RATE_LIMIT: int | None = None  # requests/s; None: 80 for live keys, 25 for test keys
     PUBLIC_SUBSCRIPTION_ENABLED = False
     BACKOFFICE_ADMINS_GROUP_ID: str | None = None
     TRUST_PROXY_HEADERS = False
@@ -188,6 +189,7 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "STRIPE_API_BASE": ("STRIPE_API_BASE", _http_url),
     "STRIPE_WEBHOOK_SECRETS": ("STRIPE_WEBHOOK_SECRETS", _webhook_secrets),
     "STRIPE_API_VERSIONS": ("STRIPE_API_VERSIONS", _api_versions),
+    "STRIPE_RATE_LIMIT": ("STRIPE_RATE_LIMIT", _int_at_least(1)),
     "PUBLIC_SUBSCRIPTION_ENABLED": ("PUBLIC_SUBSCRIPTION_ENABLED", _bool),
     "BACKOFFICE_ADMINS_GROUP_ID": ("BACKOFFICE_ADMINS_GROUP_ID", _text),
     "TRUST_PROXY_HEADERS": ("TRUST_PROXY_HEADERS", _bool),
