@@ -147,8 +147,10 @@ def sandbox_advance(days: int) -> None:
 
 def init_app(app: Flask) -> None:
     """Register the commands."""
+    from backoffice.billing.commands import billing_group
     from backoffice.demo.commands import demo_group
 
     app.cli.add_command(ready_command)
     app.cli.add_command(sandbox_group)
     app.cli.add_command(demo_group)
+    app.cli.add_command(billing_group)

@@ -59,6 +59,9 @@ class Config:
     BLOB_DIR: str | None = None
     LOG_LEVEL = "INFO"
     LOG_FORMAT = "json"
+    # Without Redis: "threads" runs jobs on a small pool; "deferred" keeps them until run_deferred() drains
+    # them in the caller's thread (a burst worker, for tests and scripts).
+    IN_PROCESS_JOBS = "threads"
     BABEL_DEFAULT_LOCALE = "en"
     BABEL_DEFAULT_TIMEZONE = "UTC"
     LANGUAGES: tuple[str, ...] = ("en", "da")
@@ -173,11 +176,16 @@ def _log_level(name: str, raw: str) -> str:
     return level
 
 
-def _log_format(name: str, raw: str) -> str:
-    value = raw.strip().lower()
-    if value not in {"json", "text"}:
-        raise ConfigError(f"{name} must be json or text")
-    return value
+def _one_word_of(*words: str) -> Callable[[str, str], str]:
+    def parse(name: str, raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in words:
+            raise ConfigError(f"{name} must be {' or '.join(words)}")
+        return value
+    return parse
+
+
+_log_format = _one_word_of("json", "text")
 
 
 # environment variable → (config key, parser)
@@ -207,6 +215,7 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "BLOB_DIR": ("BLOB_DIR", _text),
     "LOG_LEVEL": ("LOG_LEVEL", _log_level),
     "LOG_FORMAT": ("LOG_FORMAT", _log_format),
+    "IN_PROCESS_JOBS": ("IN_PROCESS_JOBS", _one_word_of("threads", "deferred")),
 }
 
 

@@ -5,6 +5,7 @@ in-process on a small thread pool with the same interface, so progress polling b
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import threading
 import time
@@ -74,6 +75,8 @@ class InProcessRunner:
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="backoffice-job")
         self.jobs: dict[str, InProcessJob] = {}
         self.lock = threading.Lock()
+        self.queued_keys: set[str] = set()
+        self.deferred: list[tuple[InProcessJob, tuple[Any, ...], dict[str, Any]]] = []
 
     def submit(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], job_id: str) -> JobStatus:
         with self.lock:
@@ -81,8 +84,23 @@ class InProcessRunner:
             if existing is not None and not existing.as_status().ended:
                 return existing.as_status()  # one live job per id, as RQ's deduplication gives
             job = self.jobs[job_id] = InProcessJob(job_id, name)
-        self.pool.submit(self._run, job, args, kwargs)
+        if self.app.config.get("IN_PROCESS_JOBS") == "deferred":
+            with self.lock:
+                self.deferred.append((job, args, kwargs))
+        else:
+            self.pool.submit(self._run, job, args, kwargs)
         return job.as_status()
+
+    def run_deferred(self) -> int:
+        """Run the deferred jobs in this thread until none is left (a burst worker); return how many ran."""
+        ran = 0
+        while True:
+            with self.lock:
+                if not self.deferred:
+                    return ran
+                job, args, kwargs = self.deferred.pop(0)
+            self._run(job, args, kwargs)
+            ran += 1
 
     def _run(self, job: InProcessJob, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         token = _current_in_process.set(job)
@@ -117,11 +135,46 @@ def task_name(task: Callable[..., Any] | str) -> str:
     return task if isinstance(task, str) else f"{task.__module__}.{task.__qualname__}"
 
 
+@functools.lru_cache(maxsize=8)
 def redis_connection(url: str):
-    """Open a Redis connection for RQ."""
+    """Return the process's Redis client for a URL (one connection pool, reused by every request)."""
     from redis import Redis
 
     return Redis.from_url(url)
+
+
+ONCE_PREFIX = "backoffice:queued:"
+ONCE_TTL_SECONDS = 3600
+
+
+def enqueue_once(key: str, task: Callable[..., Any] | str, *args: Any, queue: str = "default", **kwargs: Any) -> bool:
+    """Queue a task unless one with this key is queued and not yet started; tell whether it queued one.
+
+    A started job does not count: work that arrives while it runs needs another run. The task calls
+    `claim_once(key)` as it starts. The marker expires, so a job lost with its worker cannot block the key.
+    """
+    url = current_app.config["REDIS_URL"]
+    if not url:
+        runner = in_process_runner(current_app._get_current_object())
+        with runner.lock:
+            if key in runner.queued_keys:
+                return False
+            runner.queued_keys.add(key)
+    elif not redis_connection(url).set(ONCE_PREFIX + key, "1", nx=True, ex=ONCE_TTL_SECONDS):
+        return False
+    enqueue(task, *args, queue=queue, **kwargs)
+    return True
+
+
+def claim_once(key: str) -> None:
+    """Let the next `enqueue_once(key, …)` queue again: called by the task as it starts its work."""
+    url = current_app.config["REDIS_URL"]
+    if not url:
+        runner = in_process_runner(current_app._get_current_object())
+        with runner.lock:
+            runner.queued_keys.discard(key)
+    else:
+        redis_connection(url).delete(ONCE_PREFIX + key)
 
 
 def enqueue(task: Callable[..., Any] | str, *args: Any, queue: str = "default", job_id: str | None = None,

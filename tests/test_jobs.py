@@ -26,7 +26,8 @@ def wait_until_ended(job_id, timeout=10.0):
     raise AssertionError(f"job {job_id} did not end")
 
 
-def test_in_process_job_reports_progress_and_result(app):
+def test_in_process_job_reports_progress_and_result(app, settings):
+    settings(IN_PROCESS_JOBS="threads")
     with app.app_context():
         queued = enqueue("tests.job_tasks.count_to", 3, job_id="count-in-process")
         assert queued.id == "count-in-process"
@@ -34,12 +35,27 @@ def test_in_process_job_reports_progress_and_result(app):
     assert (status.status, status.result, status.meta) == ("finished", 3, {"step": 3, "total": 3})
 
 
-def test_in_process_job_failure_is_reported(app):
+def test_in_process_job_failure_is_reported(app, settings):
+    settings(IN_PROCESS_JOBS="threads")
     with app.app_context():
         enqueue("tests.job_tasks.explode", "boom", job_id="explode-in-process")
         status = wait_until_ended("explode-in-process")
     assert status.status == "failed"
     assert status.error == "RuntimeError: boom"
+
+
+def test_deferred_jobs_wait_for_a_burst_and_enqueue_once_keeps_one_queued(app, db_connection):
+    from backoffice.jobs import claim_once, enqueue_once, in_process_runner
+
+    with app.app_context():
+        assert enqueue_once("count", "tests.job_tasks.count_to", 2, job_id="once-1")
+        assert not enqueue_once("count", "tests.job_tasks.count_to", 2, job_id="once-2")  # one queued at a time
+        assert job_status("once-1").status == "queued"
+        assert in_process_runner(app).run_deferred() == 1
+        assert job_status("once-1").result == 2
+        claim_once("count")  # as the task does when it starts
+        assert enqueue_once("count", "tests.job_tasks.count_to", 1, job_id="once-3")
+        assert in_process_runner(app).run_deferred() == 1
 
 
 def test_unknown_queue_is_refused(app):

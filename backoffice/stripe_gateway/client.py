@@ -86,6 +86,10 @@ class StripeGateway:
         """Fetch an invoice as plain data."""
         return self._call(lambda: self._client.v1.invoices.retrieve(invoice_id))
 
+    def coupon(self, coupon_id: str) -> dict[str, Any]:
+        """Fetch a coupon as plain data (basil-era discounts name theirs by id)."""
+        return self._call(lambda: self._client.v1.coupons.retrieve(coupon_id))
+
     def charge(self, charge_id: str) -> dict[str, Any]:
         """Fetch a charge as plain data."""
         return self._call(lambda: self._client.v1.charges.retrieve(charge_id))

@@ -5,9 +5,11 @@ import logging
 
 from flask import Blueprint, current_app, jsonify, request
 from prometheus_client import Counter
+from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from backoffice.billing.webhook_intake import WebhookRejected, archive, read_envelope, verify_signature
+from backoffice.billing.tasks import request_replay
+from backoffice.billing.webhook_intake import Outcome, WebhookRejected, archive, read_envelope, verify_signature
 from backoffice.extensions import csrf, db
 from backoffice.web.auth import public
 
@@ -43,4 +45,10 @@ def stripe_webhook():
             return jsonify(error="database unavailable; Stripe will retry"), 503
         raise
     DELIVERIES.labels(outcome.value).inc()
+    if outcome is Outcome.STORED:
+        try:
+            request_replay(envelope.customer_id)
+        except RedisError as error:
+            # Archived and acknowledged all the same: the pending sweeper queues it once Redis is back.
+            log.warning("replay of %s not queued, Redis unavailable: %s", envelope.id, type(error).__name__)
     return jsonify(received=True, id=envelope.id, outcome=outcome.value)

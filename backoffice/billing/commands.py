@@ -1,0 +1,56 @@
+"""`flask billing …`: replay the archive into the ledger, verify the ledger against the archive."""
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from backoffice.billing.tasks import replay_all
+from backoffice.extensions import db
+
+
+@click.group("billing")
+def billing_group() -> None:
+    """The billing ledger: replay and verify."""
+
+
+@billing_group.command("replay")
+@click.option("--customer", "customers", multiple=True, metavar="ID", help="A Stripe customer id (repeatable).")
+@click.option("--all", "everyone", is_flag=True, help="Every customer with pending, failed or ignored events.")
+@with_appcontext
+def replay_command(customers: tuple[str, ...], everyone: bool) -> None:
+    """Replay archived events into the ledger now (what the worker does after each webhook)."""
+    if bool(customers) == everyone:
+        raise click.UsageError("give --customer ID (one or more) or --all")
+    with click.progressbar(length=len(customers) or 1, label="Replaying customers") as bar:
+        def progress(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(1)
+
+        totals = replay_all(list(customers) or None, progress=progress)
+    click.echo(", ".join(f"{name} {value}" for name, value in totals.items()))
+    if totals["failed"]:
+        raise SystemExit(1)
+
+
+@billing_group.command("verify")
+@with_appcontext
+def verify_command() -> None:
+    """Recompute every ledger row from the archive in memory; list each that differs (writes nothing)."""
+    from backoffice.billing.catalog import load_catalog
+    from backoffice.billing.ledger_rules import LedgerRules
+    from backoffice.billing.replay import ReplaySettings
+    from backoffice.billing.resolvers import ApiVersions
+    from backoffice.billing.verify import verify_ledger
+
+    settings = ReplaySettings.from_config(current_app.config)
+    rules = LedgerRules(load_catalog(db.session, settings.plan_order), ApiVersions(settings.api_versions),
+                        settings.platform_currency)
+    differences = 0
+    for difference in verify_ledger(db.session, rules):
+        differences += 1
+        click.echo(str(difference))
+    db.session.rollback()
+    click.echo(f"{differences} difference(s)")
+    if differences:
+        raise SystemExit(1)

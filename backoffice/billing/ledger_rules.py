@@ -1,0 +1,392 @@
+"""From a customer's archived events to its ledger rows (DESIGN §4.4–§4.5, the seed's table of reference §1.3).
+
+A pure function of the archive: the same events give the same rows whatever order they arrived in.
+Events are put in the §4.4 order, then walked once, keeping each object's as-of state (the latest
+`data.object` seen for its id) and the committed MRR of the preceding row.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from backoffice.billing.mrr import (
+    ENDED_STATUSES, FREE_PLAN, ZERO, Catalog, Lookup, UnknownPlan, forward_mrr, invoice_tax_rate, plan_of,
+    schedule_target_items,
+)
+from backoffice.billing.ordering import ArchivedEvent, order_events
+from backoffice.billing.resolvers import ApiVersions, Resolver, ref_id
+
+Obj = dict[str, Any]
+
+# The seed's recognized types: each gets exactly one row (NoOp included). Others feed the projection only.
+RECOGNIZED_TYPES = frozenset({
+    "customer.created", "customer.updated", "customer.deleted",
+    "customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted",
+    "customer.subscription.pending_update_applied", "customer.subscription.pending_update_expired",
+    "subscription_schedule.created", "subscription_schedule.updated",
+    "subscription_schedule.released", "subscription_schedule.canceled",
+    "invoice.payment_succeeded", "invoice.payment_failed", "charge.refunded", "payment_method.attached",
+})
+MRR_TYPES = frozenset({
+    "SubscriptionCreated", "SubscriptionUpgraded", "SubscriptionDowngraded", "SubscriptionDowngradeScheduled",
+    "SubscriptionDowngradeCancelled", "SubscriptionCancelled", "SubscriptionReactivated", "SubscriptionExpired",
+    "SubscriptionImmediatelyCancelled", "SubscriptionSuspended", "LedgerBaseline",
+})
+BILLING_INFO_FIELDS = ("address", "email", "name", "tax_ids")
+TERMINAL_SCHEDULE = frozenset({"canceled", "released", "completed"})
+CHURN_TYPES = frozenset({"SubscriptionCancelled", "SubscriptionImmediatelyCancelled", "SubscriptionExpired",
+                         "SubscriptionSuspended"})
+CONTRACTION_TYPES = frozenset({"SubscriptionDowngradeScheduled", "SubscriptionDowngraded"})
+EXPANSION_TYPES = frozenset({"SubscriptionUpgraded", "SubscriptionDowngradeCancelled"})
+
+UNSUPPORTED_VERSION = "UnsupportedStripeApiVersion"
+CURRENCY_MISMATCH = "CurrencyMismatch"
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    """One ledger row as the rules compute it."""
+
+    stripe_event_id: str
+    event_type: str
+    from_plan: str | None
+    to_plan: str | None
+    previous_amount: Decimal | None
+    new_amount: Decimal | None
+    amount_delta: Decimal | None
+    committed_mrr: Decimal
+    movement: str | None
+    currency: str | None
+    occurred_at: datetime
+    position: int
+    cancellation_reason: str | None = None
+    suspension_reason: str | None = None
+
+    VALUE_FIELDS = ("event_type", "from_plan", "to_plan", "previous_amount", "new_amount", "amount_delta",
+                    "committed_mrr", "movement")
+
+    def values(self) -> dict[str, Any]:
+        """The values a correction restates (DESIGN §4.6)."""
+        return {name: getattr(self, name) for name in self.VALUE_FIELDS}
+
+
+@dataclass
+class Note:
+    """Something the rules could not decide: it becomes a discrepancy (drift) and, for skips, the event's error."""
+
+    kind: str
+    event_id: str
+    detail: str
+
+
+@dataclass
+class Replayed:
+    """The outcome of computing a customer's ledger."""
+
+    rows: list[LedgerRow] = field(default_factory=list)
+    # Events not replayed (unsupported version, another currency), with the reason; they stay ignored.
+    skipped: dict[str, str] = field(default_factory=dict)
+    notes: list[Note] = field(default_factory=list)
+    ordered: list[ArchivedEvent] = field(default_factory=list)
+    state: "AsOf | None" = None
+
+
+class AsOf:
+    """The as-of state while walking the events: objects by id, the customer's subscription and schedule."""
+
+    def __init__(self, catalog: Catalog, lookup: Lookup):
+        self.catalog = catalog
+        self.lookup = lookup
+        self.subscription_id: str | None = None
+        self.schedule_id: str | None = None
+        self.invoice_id: str | None = None
+        self.customer_id: str | None = None
+        self.committed = ZERO
+        self.had_mrr = False
+        self.resolver: Resolver | None = None
+
+    @property
+    def objects(self) -> dict[str, Obj]:
+        return self.lookup.objects
+
+    @property
+    def subscription(self) -> Obj | None:
+        return self.objects.get(self.subscription_id) if self.subscription_id else None
+
+    @property
+    def schedule(self) -> Obj | None:
+        return self.objects.get(self.schedule_id) if self.schedule_id else None
+
+    @property
+    def tax_rate(self) -> Decimal | None:
+        return invoice_tax_rate(self.objects.get(self.invoice_id) if self.invoice_id else None)
+
+    def plan(self, resolver: Resolver, subscription: Obj | None = None) -> str | None:
+        """The plan of a subscription (default: the as-of one); None once it has ended or has none."""
+        subscription = subscription if subscription is not None else self.subscription
+        if not subscription or subscription.get("status") in ENDED_STATUSES:
+            return None
+        try:
+            return plan_of(resolver.subscription_items(subscription), self.catalog)
+        except UnknownPlan:
+            return None
+
+    def scheduled_plan(self, resolver: Resolver, schedule: Obj | None = None) -> str | None:
+        """The last phase's plan of the as-of schedule while it is in force and differs from the current plan."""
+        schedule = schedule if schedule is not None else self.schedule
+        subscription = self.subscription
+        if not subscription or not schedule or ref_id(schedule.get("subscription")) not in (None, subscription.get("id")):
+            return None
+        target = schedule_target_items(schedule, resolver)
+        try:
+            target_plan = plan_of(target, self.catalog) if target else None
+        except UnknownPlan:
+            return None
+        return target_plan if target_plan and target_plan != self.plan(resolver) else None
+
+    def forward(self, resolver: Resolver, subscription: Obj | None, schedule: Obj | None) -> Decimal:
+        return forward_mrr(subscription, schedule, self.catalog, resolver, self.lookup, self.tax_rate)
+
+    def currency(self, resolver: Resolver) -> str | None:
+        return resolver.subscription_currency(self.subscription) if self.subscription else None
+
+    def remember(self, event: ArchivedEvent) -> None:
+        """Make the event's object the as-of state of its id, and follow the customer's current objects."""
+        obj = event.object
+        object_id = event.object_id
+        if not object_id:
+            return
+        self.objects[object_id] = obj
+        kind = obj.get("object")
+        if kind == "subscription":
+            self.subscription_id = object_id
+        elif kind == "subscription_schedule":
+            self.schedule_id = object_id
+        elif kind == "invoice":
+            self.invoice_id = object_id
+        elif kind == "customer":
+            self.customer_id = object_id
+
+
+def _previous_object(event: ArchivedEvent) -> Obj:
+    """The object before the event: Stripe's previous_attributes laid over the object after it."""
+    return {**event.object, **(event.previous_attributes or {})}
+
+
+def _movement(event_type: str, delta: Decimal | None, had_mrr: bool) -> str | None:
+    if delta is None or delta == 0:
+        return None
+    positive = delta > 0
+    if event_type == "SubscriptionCreated" and positive:
+        return "reactivation" if had_mrr else "new"
+    if event_type == "SubscriptionReactivated" and positive:
+        return "reactivation"
+    if event_type in EXPANSION_TYPES and positive:
+        return "expansion"
+    if event_type in CONTRACTION_TYPES and not positive:
+        return "contraction"
+    if event_type in CHURN_TYPES and not positive:
+        return "churn"
+    return "other"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the rules decided for one event, before amounts are filled in."""
+
+    event_type: str
+    from_plan: str | None = None
+    to_plan: str | None = None
+    # For MRR rows: the forward MRR after the event.
+    new_amount: Decimal | None = None
+    cancellation_reason: str | None = None
+    suspension_reason: str | None = None
+
+
+class LedgerRules:
+    """The event table of reference §1.3 as refined by DESIGN §4.5."""
+
+    def __init__(self, catalog: Catalog, versions: ApiVersions, platform_currency: str,
+                 fetch_coupon: Callable[[str], Obj | None] | None = None):
+        self.catalog = catalog
+        self.versions = versions
+        self.platform_currency = platform_currency.upper()
+        self.fetch_coupon = fetch_coupon
+
+    def replay(self, events: Iterable[ArchivedEvent], objects: dict[str, Obj] | None = None) -> Replayed:
+        """Compute every row of a customer's archived events, in the §4.4 order."""
+        result = Replayed()
+        replayable = []
+        for event in events:
+            if self.versions.resolver(event.api_version) is None:
+                result.skipped[event.id] = f"{UNSUPPORTED_VERSION}: {event.api_version!r} is not in STRIPE_API_VERSIONS"
+                result.notes.append(Note(UNSUPPORTED_VERSION, event.id, str(event.api_version)))
+            else:
+                replayable.append(event)
+        ordered = order_events(replayable)
+        latest = {event.object_id: event.object for event in ordered if event.object_id}
+        state = AsOf(self.catalog, Lookup(objects, latest, self.fetch_coupon))
+        result.state = state
+        second, position = None, 0
+        for event in ordered:
+            resolver = self.versions.resolver(event.api_version)
+            assert resolver is not None
+            currency = self._currency(event, resolver)
+            if currency is not None and currency != self.platform_currency:
+                result.skipped[event.id] = (f"{CURRENCY_MISMATCH}: amounts in {currency}, "
+                                            f"the platform currency is {self.platform_currency}")
+                result.notes.append(Note(CURRENCY_MISMATCH, event.id, currency))
+                continue
+            result.ordered.append(event)
+            position = position + 1 if event.created == second else 0
+            second = event.created
+            state.resolver = resolver
+            if event.type in RECOGNIZED_TYPES:
+                try:
+                    decision = self._decide(event, resolver, state)
+                except UnknownPlan as unknown:
+                    result.notes.append(Note("UnclassifiedStripeEvent", event.id, str(unknown)))
+                    decision = Decision("Unclassified", to_plan=state.plan(resolver))
+                if decision.event_type == "Unclassified" and not any(n.event_id == event.id for n in result.notes):
+                    result.notes.append(Note("UnclassifiedStripeEvent", event.id, "cancellation and plan change at once"))
+                state.remember(event)
+                result.rows.append(self._row(event, decision, state, resolver, position))
+            else:
+                state.remember(event)
+        return result
+
+    def _currency(self, event: ArchivedEvent, resolver: Resolver) -> str | None:
+        obj = event.object
+        if obj.get("object") == "subscription":
+            return resolver.subscription_currency(obj)
+        currency = obj.get("currency")
+        return currency.upper() if isinstance(currency, str) and currency else None
+
+    def _row(self, event: ArchivedEvent, decision: Decision, state: AsOf, resolver: Resolver, position: int) -> LedgerRow:
+        previous = state.committed
+        occurred_at = datetime.fromtimestamp(event.created, UTC)
+        if decision.event_type in MRR_TYPES:
+            new = decision.new_amount if decision.new_amount is not None else ZERO
+            delta = new - previous
+            movement = _movement(decision.event_type, delta, state.had_mrr)
+            state.committed = new
+            state.had_mrr = state.had_mrr or new > 0
+            amounts: tuple[Decimal | None, Decimal | None, Decimal | None] = (previous, new, delta)
+        else:
+            amounts, movement = (None, None, None), None
+        return LedgerRow(
+            stripe_event_id=event.id, event_type=decision.event_type, from_plan=decision.from_plan,
+            to_plan=decision.to_plan, previous_amount=amounts[0], new_amount=amounts[1], amount_delta=amounts[2],
+            committed_mrr=state.committed, movement=movement, currency=state.currency(resolver),
+            occurred_at=occurred_at, position=position, cancellation_reason=decision.cancellation_reason,
+            suspension_reason=decision.suspension_reason,
+        )
+
+    # --- the table ----------------------------------------------------------------------------------------
+    def _decide(self, event: ArchivedEvent, resolver: Resolver, state: AsOf) -> Decision:
+        kind = event.type
+        plan = state.plan(resolver)
+        if kind == "customer.created":
+            return Decision("BillingInfoAdded", to_plan=plan)
+        if kind == "customer.updated":
+            changed = any(name in (event.previous_attributes or {}) for name in BILLING_INFO_FIELDS)
+            return Decision("BillingInfoUpdated" if changed else "NoOp", to_plan=plan)
+        if kind == "payment_method.attached":
+            return Decision("PaymentMethodUpdated", to_plan=plan)
+        if kind == "customer.deleted":
+            return Decision("SubscriptionSuspended", from_plan=plan, to_plan=FREE_PLAN, new_amount=ZERO,
+                            suspension_reason="customer_deleted")
+        if kind.startswith("customer.subscription."):
+            return self._subscription(event, resolver, state)
+        if kind.startswith("subscription_schedule."):
+            return self._schedule(event, resolver, state)
+        obj = event.object
+        if kind == "invoice.payment_succeeded":
+            if obj.get("billing_reason") != "subscription_cycle":
+                return Decision("NoOp", to_plan=plan)
+            attempts = obj.get("attempt_count") or 0
+            return Decision("PaymentRecovered" if attempts > 1 else "SubscriptionRenewed", to_plan=plan)
+        if kind == "invoice.payment_failed":
+            return Decision("PaymentFailed" if obj.get("billing_reason") == "subscription_cycle" else "NoOp", to_plan=plan)
+        if kind == "charge.refunded":
+            return Decision("PaymentRefunded", to_plan=plan)
+        return Decision("NoOp", to_plan=plan)
+
+    def _subscription(self, event: ArchivedEvent, resolver: Resolver, state: AsOf) -> Decision:
+        kind, after = event.type, event.object
+        schedule = state.schedule
+        if kind == "customer.subscription.created":
+            new_plan = plan_of(resolver.subscription_items(after), self.catalog)
+            return Decision("SubscriptionCreated", to_plan=new_plan, new_amount=state.forward(resolver, after, schedule))
+        if kind == "customer.subscription.deleted":
+            before = state.objects.get(event.object_id or "") or after
+            from_plan = state.plan(resolver, {**before, "status": "active"})
+            reason = str((after.get("cancellation_details") or {}).get("reason") or "").lower()
+            if reason == "payment_failed":
+                return Decision("SubscriptionSuspended", from_plan=from_plan, to_plan=FREE_PLAN, new_amount=ZERO,
+                                suspension_reason="payment_failed")
+            expired = bool(before.get("cancel_at_period_end"))
+            return Decision("SubscriptionExpired" if expired else "SubscriptionImmediatelyCancelled",
+                            from_plan=from_plan, to_plan=FREE_PLAN, new_amount=ZERO)
+        previous = event.previous_attributes
+        plan = state.plan(resolver)
+        if kind != "customer.subscription.updated" or not previous:
+            return Decision("NoOp", to_plan=plan)
+        before = _previous_object(event)
+        new_plan = plan_of(resolver.subscription_items(after), self.catalog)
+        old_plan = plan_of(resolver.subscription_items(before), self.catalog)
+        plan_changed = "items" in previous and old_plan is not None and new_plan is not None and old_plan != new_plan
+        forward = state.forward(resolver, after, schedule)
+        if isinstance(previous.get("cancel_at_period_end"), bool):
+            if plan_changed:
+                return Decision("Unclassified", to_plan=plan)
+            if previous["cancel_at_period_end"] is False:
+                return Decision("SubscriptionCancelled", to_plan=plan, new_amount=forward,
+                                cancellation_reason=_cancellation_reason(after))
+            return Decision("SubscriptionReactivated", to_plan=plan, new_amount=forward)
+        if plan_changed:
+            upgrade = self.catalog.rank(new_plan) > self.catalog.rank(old_plan)
+            return Decision("SubscriptionUpgraded" if upgrade else "SubscriptionDowngraded",
+                            from_plan=old_plan, to_plan=new_plan, new_amount=forward)
+        if after.get("status") in ENDED_STATUSES and before.get("status") not in ENDED_STATUSES:
+            # An incomplete subscription whose first payment never came (incomplete_expired).
+            return Decision("SubscriptionExpired", from_plan=old_plan, to_plan=FREE_PLAN, new_amount=ZERO)
+        if forward != state.committed:
+            # The same plan at another monthly amount: the amount decides (an MRR change never hides in a NoOp).
+            upgrade = forward > state.committed
+            return Decision("SubscriptionUpgraded" if upgrade else "SubscriptionDowngraded",
+                            from_plan=old_plan, to_plan=new_plan, new_amount=forward)
+        if previous.get("status") == "active" and after.get("status") in ("past_due", "unpaid"):
+            return Decision("SubscriptionPastDue", to_plan=plan)
+        return Decision("NoOp", to_plan=plan)
+
+    def _schedule(self, event: ArchivedEvent, resolver: Resolver, state: AsOf) -> Decision:
+        kind, schedule = event.type, event.object
+        plan = state.plan(resolver)
+        scheduled_before = state.scheduled_plan(resolver)
+        subscription = state.subscription
+        if kind in ("subscription_schedule.released", "subscription_schedule.canceled"):
+            if scheduled_before is None:
+                return Decision("NoOp", to_plan=plan)
+            return Decision("SubscriptionDowngradeCancelled", to_plan=plan,
+                            new_amount=state.forward(resolver, subscription, schedule))
+        # created and updated: the seed waits for .updated, but a schedule created with its phases at once
+        # schedules the change just the same.
+        if schedule.get("status") in TERMINAL_SCHEDULE:
+            return Decision("NoOp", to_plan=plan)
+        target_items = schedule_target_items(schedule, resolver)
+        if not target_items or not subscription:
+            return Decision("NoOp", to_plan=plan)
+        target = plan_of(target_items, self.catalog)
+        forward = state.forward(resolver, subscription, schedule)
+        if (target == plan or target == scheduled_before) and forward == state.committed:
+            return Decision("NoOp", to_plan=plan)
+        return Decision("SubscriptionDowngradeScheduled", from_plan=plan, to_plan=target, new_amount=forward)
+
+
+def _cancellation_reason(subscription: Obj) -> str | None:
+    details = subscription.get("cancellation_details") or {}
+    return details.get("feedback") or details.get("reason") or None

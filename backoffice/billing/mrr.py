@@ -1,0 +1,200 @@
+"""Plans, prices and monthly amounts (DESIGN §4.1), and forward MRR (§4.5): one function every caller uses.
+
+Plain Python over payload dicts and an in-memory catalog, so the replay job, `flask billing verify` and
+the tests compute MRR the same way.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from backoffice.billing.money import cents, to_major
+from backoffice.billing.resolvers import Item, Resolver, ref_id
+from backoffice.stripe_gateway.results import PriceInfo
+
+ZERO = Decimal("0.00")
+FREE_PLAN = "basis"
+# Stripe's own monthly normalization: a week is 52/12 of a month.
+MONTHS_PER_INTERVAL = {"day": Decimal(12) / Decimal(365), "week": Decimal(12) / Decimal(52),
+                       "month": Decimal(1), "year": Decimal(12)}
+ENDED_STATUSES = frozenset({"canceled", "incomplete_expired"})
+SCHEDULE_ACTIVE = frozenset({"not_started", "active"})
+
+
+class Catalog:
+    """Prices by id, with the plan order; a price it lacks is asked of `fetch` (the gateway), once."""
+
+    def __init__(self, prices: Iterable[PriceInfo], plan_order: Iterable[str],
+                 fetch: Callable[[str], PriceInfo | None] | None = None):
+        self.prices = {price.id: price for price in prices}
+        self.plan_order = tuple(plan_order)
+        self.fetch = fetch
+        self.fetched: list[PriceInfo] = []
+        self._missing: set[str] = set()
+
+    def price(self, price_id: str | None) -> PriceInfo | None:
+        if not price_id:
+            return None
+        entry = self.prices.get(price_id)
+        if entry is None and self.fetch is not None and price_id not in self._missing:
+            entry = self.fetch(price_id)
+            if entry is None:
+                self._missing.add(price_id)
+            else:
+                self.prices[price_id] = entry
+                self.fetched.append(entry)
+        return entry
+
+    def rank(self, plan: str | None) -> int:
+        """Position of a plan in PLAN_ORDER (unknown plans rank after every known one)."""
+        if plan is None:
+            return -1
+        return self.plan_order.index(plan) if plan in self.plan_order else len(self.plan_order)
+
+
+class UnknownPlan(ValueError):
+    """Items whose prices name no plan: the event is Unclassified (DESIGN §4.1)."""
+
+
+def plan_of(items: list[Item], catalog: Catalog) -> str | None:
+    """The plan of a set of items: the first price that names one; None for no items.
+
+    Raises UnknownPlan when there are items and none of their prices names a plan.
+    """
+    if not items:
+        return None
+    for item in items:
+        entry = catalog.price(item.price_id)
+        plan = item.plan or (entry.plan if entry else None)
+        if plan:
+            return plan
+    raise UnknownPlan(f"no plan in metadata of price(s) {', '.join(str(i.price_id) for i in items)}")
+
+
+@dataclass(frozen=True)
+class Coupon:
+    percent_off: Decimal | None
+    amount_off: Decimal | None  # major units, per invoice
+
+
+def monthly_amount(items: list[Item], catalog: Catalog, *, tax_rate: Decimal | None = None,
+                   coupons: Iterable[Coupon] = ()) -> Decimal:
+    """Σ unit amount × quantity per month, ex-VAT, less forever coupons; rounded half-even to cents once."""
+    total = Decimal(0)
+    months = Decimal(1)
+    for item in items:
+        entry = catalog.price(item.price_id)
+        currency = item.currency or (entry.currency if entry else None)
+        unit = to_major(item.unit_amount, currency) if item.unit_amount is not None else (entry.unit_amount if entry else None)
+        if unit is None:
+            continue
+        interval = item.interval or (entry.interval if entry else None) or "month"
+        count = item.interval_count or (entry.interval_count if entry else None) or 1
+        months = MONTHS_PER_INTERVAL.get(interval, Decimal(1)) * count
+        monthly = unit * item.quantity / months
+        behavior = item.tax_behavior or (entry.tax_behavior if entry else None)
+        if behavior == "inclusive" and tax_rate:
+            monthly = monthly / (1 + tax_rate)
+        total += monthly
+    for coupon in coupons:
+        if coupon.percent_off:
+            total = total * (1 - coupon.percent_off / 100)
+        if coupon.amount_off:
+            total = total - coupon.amount_off / months
+    return max(cents(total), ZERO)
+
+
+class Lookup:
+    """As-of objects by id (the latest archived `data.object` of each), for references payloads leave unexpanded."""
+
+    def __init__(self, objects: Mapping[str, dict[str, Any]] | None = None,
+                 fallback: Mapping[str, dict[str, Any]] | None = None,
+                 fetch_coupon: Callable[[str], dict[str, Any] | None] | None = None):
+        self.objects: dict[str, dict[str, Any]] = dict(objects or {})
+        # The archive's latest version of each object: for a reference whose event sorts later in the same
+        # second (a discount announced after the subscription that carries it).
+        self.fallback = fallback or {}
+        self.fetch_coupon = fetch_coupon
+
+    def get(self, ref: Any) -> dict[str, Any] | None:
+        if isinstance(ref, dict):
+            return ref
+        if not isinstance(ref, str):
+            return None
+        return self.objects.get(ref) or self.fallback.get(ref)
+
+    def coupon(self, ref: Any) -> dict[str, Any] | None:
+        """A coupon: expanded, archived, or (once per id) fetched; coupons belong to no customer's events."""
+        found = self.get(ref)
+        if found is None and isinstance(ref, str) and ref and self.fetch_coupon is not None:
+            found = self.fetch_coupon(ref)
+            if found is not None:
+                self.objects[ref] = found
+        return found
+
+
+def forever_coupons(subscription: dict[str, Any], resolver: Resolver, lookup: Lookup) -> list[Coupon]:
+    """The subscription's forever coupons (once and repeating ones do not reduce MRR: Stripe's definition)."""
+    coupons = []
+    for ref in resolver.discount_refs(subscription):
+        discount = lookup.get(ref)
+        coupon = lookup.coupon(resolver.coupon_of(discount)) if discount else None
+        if not coupon or coupon.get("duration") != "forever":
+            continue
+        percent = coupon.get("percent_off")
+        coupons.append(Coupon(
+            percent_off=Decimal(str(percent)) if percent is not None else None,
+            amount_off=to_major(coupon.get("amount_off"), coupon.get("currency")),
+        ))
+    return coupons
+
+
+def schedule_target_items(schedule: dict[str, Any] | None, resolver: Resolver) -> list[Item] | None:
+    """The last phase's items of a schedule still in force, or None (no schedule, ended, or one phase)."""
+    if not schedule or schedule.get("status") not in SCHEDULE_ACTIVE:
+        return None
+    phases = [phase for phase in schedule.get("phases") or [] if isinstance(phase, dict)]
+    if len(phases) < 2:
+        return None
+    return resolver.phase_items(phases[-1])
+
+
+def items_amount(subscription: dict[str, Any], items: list[Item], catalog: Catalog, resolver: Resolver,
+                 lookup: Lookup, tax_rate: Decimal | None) -> Decimal:
+    return monthly_amount(items, catalog, tax_rate=tax_rate,
+                          coupons=forever_coupons(subscription, resolver, lookup))
+
+
+def forward_mrr(subscription: dict[str, Any] | None, schedule: dict[str, Any] | None, catalog: Catalog,
+                resolver: Resolver, lookup: Lookup, tax_rate: Decimal | None = None) -> Decimal:
+    """Forward MRR of a subscription state (DESIGN §4.5).
+
+    0 when there is none, it has ended or it cancels at period end; else the monthly amount of the
+    schedule's last phase while the schedule is in force and that phase's prices differ from the current
+    ones; else the monthly amount of the current items.
+    """
+    if not subscription or subscription.get("status") in ENDED_STATUSES or subscription.get("cancel_at_period_end"):
+        return ZERO
+    current = resolver.subscription_items(subscription)
+    target = schedule_target_items(schedule, resolver) if _schedule_of(subscription, schedule) else None
+    if target and {i.price_id for i in target} != {i.price_id for i in current}:
+        return items_amount(subscription, target, catalog, resolver, lookup, tax_rate)
+    return items_amount(subscription, current, catalog, resolver, lookup, tax_rate)
+
+
+def _schedule_of(subscription: dict[str, Any], schedule: dict[str, Any] | None) -> bool:
+    """Tell whether the schedule governs this subscription (a released one no longer does)."""
+    return bool(schedule) and ref_id(schedule.get("subscription")) in (None, subscription.get("id"))
+
+
+def invoice_tax_rate(invoice: dict[str, Any] | None) -> Decimal | None:
+    """The VAT rate charged on an invoice (total tax ÷ total ex-tax), for tax-inclusive prices."""
+    if not invoice:
+        return None
+    excluding = invoice.get("total_excluding_tax")
+    total = invoice.get("total")
+    if not isinstance(excluding, int) or not isinstance(total, int) or excluding <= 0:
+        return None
+    return Decimal(total - excluding) / Decimal(excluding)

@@ -1,0 +1,335 @@
+"""The replay: a customer's archive turned into ledger rows, corrections, rollups and the projection (DESIGN §2.2).
+
+The only writer of `billing_events`. It runs per Stripe customer under a PostgreSQL advisory lock, in one
+transaction, and recomputes the customer's rows from its whole archive in the §4.4 order: new events get
+rows, rows whose values the late events changed get corrections (§4.6), and the archive rows move on
+through their status machine (§4.7). Plain Python over a SQLAlchemy session; the job and the CLI wrap it.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from backoffice.accounts.models import Tenant
+from backoffice.billing.catalog import load_catalog
+from backoffice.billing.ledger_rules import LedgerRow, LedgerRules, Note, Replayed
+from backoffice.billing.models import (
+    BillingEvent, BillingEventCorrection, MrrDaily, StripeEvent, Subscription, effective_billing_events,
+)
+from backoffice.billing.mrr import FREE_PLAN, ZERO
+from backoffice.billing.ordering import ArchivedEvent
+from backoffice.billing.resolvers import ApiVersions
+
+log = logging.getLogger(__name__)
+
+EVENTS = StripeEvent.__table__
+LEDGER = BillingEvent.__table__
+CORRECTIONS = BillingEventCorrection.__table__
+ROLLUP = MrrDaily.__table__
+UNSETTLED = ("pending", "failed", "ignored")
+DUPLICATE_CUSTOMER = "DuplicateCustomerForTenant"
+UNKNOWN_TENANT = "UnknownTenant"
+
+
+@dataclass(frozen=True)
+class ReplaySettings:
+    platform_currency: str
+    plan_order: tuple[str, ...]
+    api_versions: tuple[str, ...]
+
+    @classmethod
+    def from_config(cls, config: Any) -> ReplaySettings:
+        return cls(config["PLATFORM_CURRENCY"], tuple(config["PLAN_ORDER"]), tuple(config["STRIPE_API_VERSIONS"]))
+
+
+@dataclass
+class ReplayReport:
+    """What one customer's replay did."""
+
+    customer_id: str
+    tenant_id: str | None = None
+    appended: int = 0
+    corrected: int = 0
+    processed: int = 0
+    ignored: int = 0
+    reason: str | None = None  # why nothing was replayed, when nothing was
+    failed: bool = False
+    notes: list[Note] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"customer": self.customer_id, "tenant": self.tenant_id, "appended": self.appended,
+                "corrected": self.corrected, "processed": self.processed, "ignored": self.ignored,
+                "reason": self.reason, "notes": [note.__dict__ for note in self.notes]}
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+def lock_customer(session: Session, customer_id: str) -> None:
+    """Serialize every replay of this customer, on any machine, until the transaction ends."""
+    session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"replay:{customer_id}", 0))))
+
+
+def archived_events(session: Session, customer_id: str) -> list[Any]:
+    return session.execute(
+        select(EVENTS.c.id, EVENTS.c.type, EVENTS.c.stripe_created_at, EVENTS.c.api_version, EVENTS.c.payload,
+               EVENTS.c.status, EVENTS.c.tenant_id)
+        .where(EVENTS.c.stripe_customer_id == customer_id)
+    ).all()
+
+
+def as_archived(rows: Iterable[Any]) -> list[ArchivedEvent]:
+    return [ArchivedEvent(row.id, row.type, int(row.stripe_created_at.timestamp()), row.api_version, row.payload)
+            for row in rows]
+
+
+class Replayer:
+    """Replays customers with one catalog and one set of rules (a job, or a whole `--all` run)."""
+
+    def __init__(self, session: Session, settings: ReplaySettings, gateway: Any = None):
+        self.session = session
+        self.settings = settings
+        self.gateway = gateway
+        self.catalog = load_catalog(session, settings.plan_order, gateway)
+        self.rules = LedgerRules(self.catalog, ApiVersions(settings.api_versions), settings.platform_currency,
+                                 self._coupon)
+
+    def _coupon(self, coupon_id: str) -> dict[str, Any] | None:
+        """A coupon from its archived events (they name no customer), else from Stripe."""
+        payload = self.session.scalar(
+            select(EVENTS.c.payload).where(EVENTS.c.type.like("coupon.%"),
+                                           EVENTS.c.payload["data"]["object"]["id"].astext == coupon_id)
+            .order_by(EVENTS.c.stripe_created_at.desc()).limit(1))
+        if payload:
+            return payload["data"]["object"]
+        if self.gateway is None:
+            return None
+        from backoffice.stripe_gateway import StripeGatewayError
+
+        try:
+            return self.gateway.coupon(coupon_id)
+        except StripeGatewayError as error:
+            log.warning("coupon %s could not be fetched: %s", coupon_id, error)
+            return None
+
+    # --- one customer --------------------------------------------------------------------------------
+    def replay(self, customer_id: str) -> ReplayReport:
+        """Replay one customer inside the caller's transaction (the caller commits)."""
+        report = ReplayReport(customer_id)
+        lock_customer(self.session, customer_id)
+        rows = archived_events(self.session, customer_id)
+        unsettled = [row for row in rows if row.status in UNSETTLED]
+        if not unsettled:
+            report.reason = "nothing to replay"
+            return report
+        subscription, reason = self.link(customer_id, rows)
+        if subscription is None:
+            report.reason = reason
+            report.ignored = self._set_status([r for r in unsettled if r.status != "ignored"], "ignored", reason)
+            return report
+        report.tenant_id = subscription.tenant_id
+        replayed = self.rules.replay(as_archived(rows))
+        report.notes = replayed.notes
+        new_ids = {row.id for row in unsettled} - set(replayed.skipped)
+        self.write_rows(subscription, replayed, new_ids, report)
+        self.project(subscription, replayed)
+        processed = [r for r in unsettled if r.id not in replayed.skipped]
+        report.processed = self._set_status(processed, "processed", None, tenant_id=subscription.tenant_id)
+        for row in unsettled:
+            if row.id in replayed.skipped and row.status != "ignored":
+                report.ignored += self._set_status([row], "ignored", replayed.skipped[row.id],
+                                                   tenant_id=subscription.tenant_id)
+        return report
+
+    def link(self, customer_id: str, rows: list[Any]) -> tuple[Subscription | None, str | None]:
+        """Find or make the customer's subscription row (DESIGN §4.3); None with the reason when it cannot."""
+        subscription = self.session.scalars(
+            select(Subscription).where(Subscription.stripe_customer_id == customer_id)).one_or_none()
+        if subscription is not None:
+            return subscription, None
+        tenant_id = self._tenant_named_by(customer_id, rows)
+        if tenant_id is None:
+            return None, f"{UNKNOWN_TENANT}: customer {customer_id} names no tenant (metadata.tenant_id)"
+        tenant = self.session.get(Tenant, tenant_id)
+        if tenant is None or tenant.deleted_at is not None:
+            return None, f"{UNKNOWN_TENANT}: customer {customer_id} names tenant {tenant_id}, which does not exist"
+        subscription = self.session.scalars(
+            select(Subscription).where(Subscription.tenant_id == tenant_id).with_for_update()).one_or_none()
+        if subscription is not None and subscription.stripe_customer_id not in (None, customer_id):
+            return None, (f"{DUPLICATE_CUSTOMER}: tenant {tenant_id} already has customer "
+                          f"{subscription.stripe_customer_id}; {customer_id} also names it")
+        if subscription is None:
+            subscription = Subscription(id=new_id("sbs"), tenant_id=tenant_id, forward_mrr=ZERO,
+                                        account_status="free", cancel_at_period_end=False, drift_discrepancies=[])
+            self.session.add(subscription)
+        subscription.stripe_customer_id = customer_id
+        self.session.flush()
+        return subscription, None
+
+    def _tenant_named_by(self, customer_id: str, rows: list[Any]) -> str | None:
+        for row in sorted(rows, key=lambda r: r.stripe_created_at, reverse=True):
+            obj = (row.payload.get("data") or {}).get("object") or {}
+            if obj.get("object") == "customer" and obj.get("id") == customer_id:
+                tenant_id = (obj.get("metadata") or {}).get("tenant_id")
+                if tenant_id:
+                    return str(tenant_id)
+        if self.gateway is None:
+            return None
+        from backoffice.stripe_gateway import StripeGatewayError
+
+        try:
+            return self.gateway.customer(customer_id).tenant_id
+        except StripeGatewayError as error:
+            log.warning("customer %s could not be fetched to link it: %s", customer_id, error)
+            return None
+
+    # --- writing --------------------------------------------------------------------------------------
+    def write_rows(self, subscription: Subscription, replayed: Replayed, new_ids: set[str],
+                   report: ReplayReport) -> None:
+        """Append rows for events without one; correct rows whose values changed (DESIGN §4.6)."""
+        existing = {row.stripe_event_id: row for row in self.session.execute(
+            select(effective_billing_events).where(effective_billing_events.c.subscription_id == subscription.id)
+        ).all()}
+        rollup = Rollup(self.settings.platform_currency)
+        order = {event.id: index for index, event in enumerate(replayed.ordered)}
+        new_positions = sorted(order[i] for i in new_ids if i in order)
+        inserts, corrections = [], []
+        for row in replayed.rows:
+            stored = existing.get(row.stripe_event_id)
+            if stored is None:
+                inserts.append(self._ledger_row(subscription, row))
+                rollup.add(row.occurred_at, row.currency, row.movement, row.amount_delta, 1)
+                continue
+            if all(getattr(stored, name) == value for name, value in row.values().items()):
+                continue
+            # Caused by the earliest newly arrived event before this row; else (rules changed) by itself.
+            earlier = [p for p in new_positions if p < order[row.stripe_event_id]]
+            caused_by = replayed.ordered[earlier[0]].id if earlier else row.stripe_event_id
+            corrections.append({
+                "billing_event_id": stored.id, "caused_by": caused_by,
+                "reason": "late event" if earlier else "recomputed", **row.values(),
+            })
+            rollup.add(stored.occurred_at, stored.currency, stored.movement, stored.amount_delta, -1)
+            rollup.add(stored.occurred_at, stored.currency, row.movement, row.amount_delta, 1)
+        if inserts:
+            self.session.execute(insert(LEDGER).values(inserts).on_conflict_do_nothing(index_elements=["stripe_event_id"]))
+        if corrections:
+            self.session.execute(insert(CORRECTIONS).values(corrections))
+        rollup.write(self.session)
+        report.appended, report.corrected = len(inserts), len(corrections)
+
+    def _ledger_row(self, subscription: Subscription, row: LedgerRow) -> dict[str, Any]:
+        return {"id": new_id("bev"), "tenant_id": subscription.tenant_id, "subscription_id": subscription.id,
+                "stripe_event_id": row.stripe_event_id, "currency": row.currency, "occurred_at": row.occurred_at,
+                "position": row.position, "cancellation_reason": row.cancellation_reason,
+                "suspension_reason": row.suspension_reason, **row.values()}
+
+    def project(self, subscription: Subscription, replayed: Replayed) -> None:
+        """Bring the subscription row to the customer's latest state (the fields the ledger knows)."""
+        state = replayed.state
+        if state is None or state.resolver is None:
+            return
+        resolver = state.resolver
+        stripe_subscription = state.subscription
+        schedule = state.schedule
+        now = datetime.now(UTC)
+        subscription.modified_at = now
+        if stripe_subscription:
+            from backoffice.billing.mrr import items_amount, schedule_target_items
+
+            items = resolver.subscription_items(stripe_subscription)
+            subscription.stripe_subscription_id = stripe_subscription.get("id")
+            subscription.status = stripe_subscription.get("status")
+            subscription.plan = state.plan(resolver)
+            subscription.current_price_amount = (
+                items_amount(stripe_subscription, items, self.catalog, resolver, state.lookup, state.tax_rate)
+                if subscription.plan else None)
+            subscription.current_price_currency = resolver.subscription_currency(stripe_subscription)
+            subscription.scheduled_plan = state.scheduled_plan(resolver)
+            target = schedule_target_items(schedule, resolver) if subscription.scheduled_plan else None
+            subscription.scheduled_price_amount = (
+                items_amount(stripe_subscription, target, self.catalog, resolver, state.lookup, state.tax_rate)
+                if target else None)
+            period_end = resolver.period_end(stripe_subscription)
+            subscription.current_period_end = datetime.fromtimestamp(period_end, UTC) if period_end else None
+            subscription.cancel_at_period_end = bool(stripe_subscription.get("cancel_at_period_end"))
+            subscription.forward_mrr = state.forward(resolver, stripe_subscription, schedule)
+        created = [row.occurred_at for row in replayed.rows if row.event_type == "SubscriptionCreated"]
+        if created:
+            earliest = min(created)
+            # Moves only backward (the seed's rule): a late, older Created can only make it earlier.
+            if subscription.subscribed_since is None or earliest < subscription.subscribed_since:
+                subscription.subscribed_since = earliest
+        subscription.account_status = account_status(subscription, self._ever_paid(subscription))
+        tenant = self.session.get(Tenant, subscription.tenant_id)
+        if tenant is not None:
+            tenant.plan = subscription.plan or FREE_PLAN
+            last = next((row for row in reversed(replayed.rows) if row.event_type != "NoOp"), None)
+            if last is not None and last.event_type == "SubscriptionSuspended":
+                tenant.state, tenant.suspension_reason = "suspended", last.suspension_reason
+            elif subscription.plan:
+                tenant.state, tenant.suspension_reason = "active", None
+
+    def _ever_paid(self, subscription: Subscription) -> bool:
+        return bool(self.session.scalar(select(func.count()).select_from(LEDGER).where(
+            LEDGER.c.subscription_id == subscription.id, LEDGER.c.event_type == "SubscriptionCreated")))
+
+    def _set_status(self, rows: list[Any], status: str, error: str | None, tenant_id: str | None = None) -> int:
+        ids = [row.id for row in rows if not (row.status == status == "ignored")]
+        if not ids:
+            return 0
+        values: dict[str, Any] = {"status": status, "processed_at": func.now(), "error": error}
+        self.session.execute(update(EVENTS).where(EVENTS.c.id.in_(ids)).values(**values))
+        if tenant_id is not None:
+            self.session.execute(update(EVENTS).where(EVENTS.c.id.in_(ids), EVENTS.c.tenant_id.is_(None))
+                                 .values(tenant_id=tenant_id))
+        return len(ids)
+
+
+def account_status(subscription: Subscription, ever_paid: bool) -> str:
+    """Reference §6's derivation, in its priority order."""
+    if subscription.cancel_at_period_end and subscription.plan:
+        return "canceling"
+    if subscription.scheduled_plan:
+        return "downgrading"
+    if subscription.plan and subscription.plan != FREE_PLAN:
+        return "active"
+    return "canceled" if ever_paid else "free"
+
+
+class Rollup:
+    """Changes to `mrr_daily`, summed per (day, currency, movement), written with one upsert."""
+
+    def __init__(self, platform_currency: str):
+        self.platform_currency = platform_currency
+        self.changes: dict[tuple[Any, str, str], list[Any]] = defaultdict(lambda: [Decimal(0), 0])
+
+    def add(self, at: datetime, currency: str | None, movement: str | None, delta: Decimal | None, sign: int) -> None:
+        if movement is None or delta is None:
+            return
+        change = self.changes[(at.astimezone(UTC).date(), currency or self.platform_currency, movement)]
+        change[0] += sign * delta
+        change[1] += sign
+
+    def write(self, session: Session) -> None:
+        rows = [{"day": day, "currency": currency, "movement": movement, "delta_sum": total, "event_count": count}
+                for (day, currency, movement), (total, count) in self.changes.items() if total or count]
+        if not rows:
+            return
+        statement = insert(ROLLUP).values(rows)
+        session.execute(statement.on_conflict_do_update(
+            index_elements=[ROLLUP.c.day, ROLLUP.c.currency, ROLLUP.c.movement],
+            set_={"delta_sum": ROLLUP.c.delta_sum + statement.excluded.delta_sum,
+                  "event_count": ROLLUP.c.event_count + statement.excluded.event_count},
+        ))

@@ -1,0 +1,117 @@
+"""Jobs of the ledger (run by RQ workers, or in-process without Redis): glue between the queue and `replay`."""
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import func, select, update
+
+from backoffice.billing.models import StripeEvent
+from backoffice.billing.replay import Replayer, ReplayReport, ReplaySettings
+from backoffice.extensions import db
+from backoffice.jobs import claim_once, enqueue_once, report_progress
+
+log = logging.getLogger(__name__)
+EVENTS = StripeEvent.__table__
+PLATFORM = "replay:platform"
+
+
+def replay_key(customer_id: str) -> str:
+    return f"replay:{customer_id}"
+
+
+def request_replay(customer_id: str | None) -> bool:
+    """Queue a replay of the customer unless one is already queued (one Redis call in the common case)."""
+    if customer_id is None:
+        return enqueue_once(PLATFORM, replay_platform_events)
+    return enqueue_once(replay_key(customer_id), replay_customer, customer_id)
+
+
+def gateway() -> Any:
+    """The Stripe gateway, or None when Stripe is not configured (replay then works from the archive alone)."""
+    from backoffice.stripe_gateway import StripeNotConfigured, gateway_from_config
+
+    try:
+        return gateway_from_config(current_app.config)
+    except StripeNotConfigured:
+        return None
+
+
+def replay_customer(customer_id: str) -> dict[str, Any]:
+    """Replay one customer once its newest arrival has settled (DESIGN §4.4); record a failure on its events."""
+    claim_once(replay_key(customer_id))
+    _settle(customer_id)
+    replayer = Replayer(db.session, ReplaySettings.from_config(current_app.config), gateway())
+    report = run_replay(replayer, customer_id)
+    return report.as_dict()
+
+
+def run_replay(replayer: Replayer, customer_id: str) -> ReplayReport:
+    """One customer in one transaction; on failure its unsettled events move to `failed` with the error."""
+    try:
+        report = replayer.replay(customer_id)
+        db.session.commit()
+        return report
+    except Exception as error:
+        db.session.rollback()
+        log.exception("replay of customer %s failed", customer_id)
+        message = f"{type(error).__name__}: {error}"[:2000]
+        db.session.execute(update(EVENTS).where(
+            EVENTS.c.stripe_customer_id == customer_id, EVENTS.c.status.in_(("pending", "failed"))
+        ).values(status="failed", error=message, processed_at=func.now()))
+        db.session.commit()
+        return ReplayReport(customer_id, reason=message, failed=True)
+
+
+def _settle(customer_id: str) -> None:
+    """Wait until the customer's newest pending arrival is SETTLE_SECONDS old, so a burst replays together."""
+    settle = current_app.config["SETTLE_SECONDS"]
+    if not settle:
+        return
+    newest = db.session.scalar(select(func.max(EVENTS.c.received_at)).where(
+        EVENTS.c.stripe_customer_id == customer_id, EVENTS.c.status == "pending"))
+    db.session.rollback()
+    if newest is not None:
+        wait = settle - (datetime.now(UTC) - newest).total_seconds()
+        if wait > 0:
+            time.sleep(min(wait, settle))
+
+
+def replay_platform_events() -> dict[str, int]:
+    """Settle archived events that belong to no customer (catalog, coupons, refunds…): no ledger row."""
+    claim_once(PLATFORM)
+    return _settle_platform()
+
+
+def _settle_platform() -> dict[str, int]:
+    from backoffice.billing.platform_events import settle_platform_events
+
+    counts = settle_platform_events(db.session)
+    db.session.commit()
+    return counts
+
+
+def replay_all(customer_ids: list[str] | None = None, *, progress: Any = None) -> dict[str, int]:
+    """Replay every customer with unsettled events (or the given ones), one transaction each."""
+    if customer_ids is None:
+        customer_ids = list(db.session.scalars(
+            select(EVENTS.c.stripe_customer_id).where(EVENTS.c.stripe_customer_id.is_not(None),
+                                                      EVENTS.c.status.in_(("pending", "failed", "ignored")))
+            .distinct().order_by(EVENTS.c.stripe_customer_id)))
+        db.session.rollback()
+    replayer = Replayer(db.session, ReplaySettings.from_config(current_app.config), gateway())
+    totals = {"customers": 0, "appended": 0, "corrected": 0, "processed": 0, "ignored": 0, "failed": 0}
+    for index, customer_id in enumerate(customer_ids, 1):
+        report = run_replay(replayer, customer_id)
+        totals["customers"] += 1
+        totals["failed"] += report.failed
+        for name in ("appended", "corrected", "processed", "ignored"):
+            totals[name] += getattr(report, name)
+        report_progress(step=index, total=len(customer_ids))
+        if progress is not None:
+            progress(index, len(customer_ids))
+    totals["platform_events"] = sum(_settle_platform().values())
+    return totals

@@ -1,0 +1,55 @@
+"""`flask billing verify`: recompute every ledger row from the archive, in memory, and list the differences.
+
+Writes nothing. A difference means the stored (effective) ledger no longer follows from the archive under
+today's rules: a missed correction, a bug, or a hand edit.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backoffice.billing.ledger_rules import LedgerRules
+from backoffice.billing.models import StripeEvent, Subscription, effective_billing_events
+from backoffice.billing.replay import archived_events, as_archived
+
+EVENTS = StripeEvent.__table__
+
+
+@dataclass(frozen=True)
+class Difference:
+    customer_id: str
+    stripe_event_id: str
+    field: str
+    stored: Any
+    recomputed: Any
+
+    def __str__(self) -> str:
+        return (f"{self.customer_id} {self.stripe_event_id}: {self.field} stored {self.stored!r}, "
+                f"recomputed {self.recomputed!r}")
+
+
+def verify_ledger(session: Session, rules: LedgerRules) -> Iterator[Difference]:
+    """Yield every difference between the effective ledger and a recomputation of the processed archive."""
+    linked = session.execute(select(Subscription.id, Subscription.stripe_customer_id)
+                             .where(Subscription.stripe_customer_id.is_not(None))
+                             .order_by(Subscription.stripe_customer_id)).all()
+    for subscription_id, customer_id in linked:
+        processed = [row for row in archived_events(session, customer_id) if row.status == "processed"]
+        computed = {row.stripe_event_id: row for row in rules.replay(as_archived(processed)).rows}
+        stored = {row.stripe_event_id: row for row in session.execute(
+            select(effective_billing_events).where(effective_billing_events.c.subscription_id == subscription_id)
+            .where(effective_billing_events.c.event_type != "LedgerBaseline")).all()}
+        for event_id in sorted(set(computed) | set(stored)):
+            row, kept = computed.get(event_id), stored.get(event_id)
+            if kept is None:
+                yield Difference(customer_id, event_id, "row", None, row.event_type)
+            elif row is None:
+                yield Difference(customer_id, event_id, "row", kept.event_type, None)
+            else:
+                for name, value in row.values().items():
+                    if getattr(kept, name) != value:
+                        yield Difference(customer_id, event_id, name, getattr(kept, name), value)
