@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from redis import Redis
 
 from backoffice import create_app
 from backoffice.extensions import db
@@ -13,6 +16,7 @@ from tests import pg
 
 ROOT_DIR = Path(__file__).resolve().parent.parent
 ADMINS_GROUP = "group-backoffice-admins"
+REDIS_SERVER = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 
 BASE_CONFIG = {
     "TESTING": True,
@@ -149,3 +153,21 @@ def settings(app, monkeypatch):
         for key, value in values.items():
             monkeypatch.setitem(app.config, key, value)
     return override
+
+
+@pytest.fixture
+def redis_url():
+    """A Redis database of this test process's own, emptied before and after."""
+    index = 1 + int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0) % 15
+    url = f"{REDIS_SERVER}/{index}"
+    connection = Redis.from_url(url)
+    connection.flushdb()
+    yield url
+    connection.flushdb()
+
+
+def run_burst_worker(database_url, redis_url, **environment):
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "LOG_FORMAT": "json",
+           "SECRET_KEY": "test", **environment}
+    return subprocess.run([sys.executable, "worker.py", "--burst"], cwd=ROOT_DIR, env=env,
+                          capture_output=True, text=True, timeout=120)

@@ -11,9 +11,7 @@ from sqlalchemy import select
 from backoffice.billing.models import SyncState
 from backoffice.extensions import db
 from backoffice.jobs import enqueue, job_status
-from tests.conftest import ROOT_DIR
-
-REDIS_SERVER = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+from tests.conftest import ROOT_DIR, run_burst_worker
 
 
 def wait_until_ended(job_id, timeout=10.0):
@@ -61,24 +59,6 @@ def test_deferred_jobs_wait_for_a_burst_and_enqueue_once_keeps_one_queued(app, d
 def test_unknown_queue_is_refused(app):
     with app.app_context(), pytest.raises(ValueError, match="unknown queue"):
         enqueue("tests.job_tasks.count_to", 1, queue="urgent")
-
-
-@pytest.fixture
-def redis_url():
-    """A Redis database of this test process's own, emptied before and after."""
-    index = 1 + int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0) % 15
-    url = f"{REDIS_SERVER}/{index}"
-    connection = Redis.from_url(url)
-    connection.flushdb()
-    yield url
-    connection.flushdb()
-
-
-def run_burst_worker(database_url, redis_url):
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "LOG_FORMAT": "json",
-           "SECRET_KEY": "test"}
-    return subprocess.run([sys.executable, "worker.py", "--burst"], cwd=ROOT_DIR, env=env,
-                          capture_output=True, text=True, timeout=120)
 
 
 def test_rq_worker_runs_jobs_with_progress_and_logs_them(app, database_url, redis_url, settings):

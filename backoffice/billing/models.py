@@ -373,6 +373,8 @@ class BillingEventCorrection(LedgerValues, db.Model):
     # An identity, so that corrections written in the same instant still have an order.
     id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
     billing_event_id: Mapped[str] = mapped_column(sa.Text, sa.ForeignKey("billing_events.id"))
+    # The row's rank within its second as now computed (null: unchanged); the view applies it.
+    position: Mapped[int | None] = mapped_column(sa.Integer)
     # The late Stripe event whose arrival made the recomputation differ.
     caused_by: Mapped[str] = mapped_column(sa.Text)
     reason: Mapped[str] = mapped_column(sa.Text)

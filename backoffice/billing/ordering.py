@@ -78,6 +78,16 @@ def matches(current: Any, previous: Any) -> bool:
     return current == previous
 
 
+def _followers(event: ArchivedEvent, group: list[ArchivedEvent]) -> int:
+    """How many of the object's other events would chain from this one's state.
+
+    Several events can match the current state when each names only what it changed (a renewal names the
+    period, a payment failure the status): the one that keeps the chain going comes first.
+    """
+    return sum(1 for other in group if other is not event and other.previous_attributes
+               and matches(event.object, other.previous_attributes))
+
+
 def order_events(events: Iterable[ArchivedEvent]) -> list[ArchivedEvent]:
     """Return the events in the §4.4 order."""
     state: dict[str, Obj] = {}
@@ -106,7 +116,7 @@ def _order_second(events: Sequence[ArchivedEvent], before: dict[str, Obj]) -> li
             current = state.get(object_id)
             chaining = [e for e in group if current is not None and e.previous_attributes
                         and matches(current, e.previous_attributes)]
-            heads.append((chaining or group)[0])
+            heads.append(min(chaining, key=lambda e: (-_followers(e, group), e.tiebreak())) if chaining else group[0])
         chosen = min(heads, key=ArchivedEvent.tiebreak)
         remaining.remove(chosen)
         ordered.append(chosen)

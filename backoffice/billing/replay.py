@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -211,14 +211,15 @@ class Replayer:
                 inserts.append(self._ledger_row(subscription, row))
                 rollup.add(row.occurred_at, row.currency, row.movement, row.amount_delta, 1)
                 continue
-            if all(getattr(stored, name) == value for name, value in row.values().items()):
+            if stored.position == row.position and all(
+                    getattr(stored, name) == value for name, value in row.values().items()):
                 continue
             # Caused by the earliest newly arrived event before this row; else (rules changed) by itself.
             earlier = [p for p in new_positions if p < order[row.stripe_event_id]]
             caused_by = replayed.ordered[earlier[0]].id if earlier else row.stripe_event_id
             corrections.append({
                 "billing_event_id": stored.id, "caused_by": caused_by,
-                "reason": "late event" if earlier else "recomputed", **row.values(),
+                "reason": "late event" if earlier else "recomputed", "position": row.position, **row.values(),
             })
             rollup.add(stored.occurred_at, stored.currency, stored.movement, stored.amount_delta, -1)
             rollup.add(stored.occurred_at, stored.currency, row.movement, row.amount_delta, 1)
@@ -323,13 +324,19 @@ class Rollup:
         change[1] += sign
 
     def write(self, session: Session) -> None:
-        rows = [{"day": day, "currency": currency, "movement": movement, "delta_sum": total, "event_count": count}
-                for (day, currency, movement), (total, count) in self.changes.items() if total or count]
-        if not rows:
+        changes = [(key, total, count) for key, (total, count) in self.changes.items() if total or count]
+        if not changes:
             return
-        statement = insert(ROLLUP).values(rows)
-        session.execute(statement.on_conflict_do_update(
-            index_elements=[ROLLUP.c.day, ROLLUP.c.currency, ROLLUP.c.movement],
-            set_={"delta_sum": ROLLUP.c.delta_sum + statement.excluded.delta_sum,
-                  "event_count": ROLLUP.c.event_count + statement.excluded.event_count},
-        ))
+        # Make sure each row exists, then add: a CHECK sees an INSERT's proposed row before ON CONFLICT does,
+        # so a negative change (a correction taking a movement back) cannot ride on the upsert.
+        session.execute(insert(ROLLUP).values([
+            {"day": day, "currency": currency, "movement": movement, "delta_sum": 0, "event_count": 0}
+            for (day, currency, movement), _, _ in changes]).on_conflict_do_nothing())
+        session.connection().execute(
+            update(ROLLUP)
+            .where(ROLLUP.c.day == bindparam("k_day"), ROLLUP.c.currency == bindparam("k_currency"),
+                   ROLLUP.c.movement == bindparam("k_movement"))
+            .values(delta_sum=ROLLUP.c.delta_sum + bindparam("k_delta"),
+                    event_count=ROLLUP.c.event_count + bindparam("k_count")),
+            [{"k_day": day, "k_currency": currency, "k_movement": movement, "k_delta": total, "k_count": count}
+             for (day, currency, movement), total, count in changes])

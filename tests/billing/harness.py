@@ -6,7 +6,9 @@ drains the queued replay jobs as a burst worker would.
 """
 from __future__ import annotations
 
+import json
 import random
+import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -20,6 +22,7 @@ from backoffice.extensions import db
 from backoffice.jobs import in_process_runner
 from backoffice.stripe_sandbox import Sandbox, SandboxSettings
 from backoffice.stripe_sandbox.server import SandboxServer
+from backoffice.stripe_sandbox.webhooks import sign
 from tests.stripe_sandbox.conftest import WebhookReceiver, create_endpoint
 
 START = 1767225600  # 2026-01-01T00:00:00Z
@@ -31,9 +34,9 @@ def D(value: str | int | None) -> Decimal | None:  # noqa: N802 (reads like the 
 
 
 class LedgerHarness:
-    def __init__(self, app, client, settings, *, currency: str = "EUR", api_version: str | None = None):
+    def __init__(self, app, client, settings, *, currency: str = "EUR", api_version: str | None = None, seed: int = 7):
         self.app, self.client = app, client
-        self.server = SandboxServer(Sandbox(SandboxSettings(currency=currency, tax_rates=TAX_RATES, seed=7,
+        self.server = SandboxServer(Sandbox(SandboxSettings(currency=currency, tax_rates=TAX_RATES, seed=seed,
                                                             start_time=START))).start()
         self.sandbox = self.server.sandbox
         self.sandbox.settings.webhook_retry_max_seconds = 0.1
@@ -42,6 +45,7 @@ class LedgerHarness:
         self.receiver = WebhookReceiver()
         params = {"api_version": api_version} if api_version else {}
         endpoint = create_endpoint(self.demo.client, self.receiver.url, **params)
+        self.secret = endpoint.secret
         settings(STRIPE_WEBHOOK_SECRETS=(endpoint.secret,), STRIPE_SECRET_KEY=key, STRIPE_API_BASE=self.server.url,
                  PLATFORM_CURRENCY=currency)
         self.currency = currency
@@ -70,6 +74,18 @@ class LedgerHarness:
             assert response.status_code == 200, response.get_data(as_text=True)
         return [r.event["id"] for r in batch]
 
+    def post_event(self, event: dict[str, Any]) -> Any:
+        """Sign an event as Stripe does, with the endpoint's secret, and POST it to the webhook."""
+        body = json.dumps(event).encode()
+        signature = sign(body, self.secret, int(time.time()))
+        return self.client.post("/webhooks/stripe", data=body,
+                                headers={"Stripe-Signature": signature, "Content-Type": "application/json"})
+
+    def delivered_events(self, event_type: str | None = None) -> list[dict[str, Any]]:
+        self.sandbox.webhooks.wait_idle()
+        events = [r.event for r in self.receiver.received]
+        return [e for e in events if event_type is None or e["type"] == event_type]
+
     def replay(self) -> int:
         """Run the queued jobs (replays) to the end, as `worker.py --burst` does."""
         return in_process_runner(self.app).run_deferred()
@@ -86,6 +102,14 @@ class LedgerHarness:
                                       .order_by(view.c.occurred_at, view.c.position, view.c.stripe_event_id)).all()
         return [(r.event_type, r.from_plan, r.to_plan, r.previous_amount, r.new_amount, r.amount_delta,
                  r.committed_mrr, r.movement) for r in rows if not (hide_noop and r.event_type == "NoOp")]
+
+    def row_of(self, stripe_event_id: str) -> tuple:
+        """The effective row of one event, as `ledger` shows rows."""
+        view = effective_billing_events
+        with self.app.app_context():
+            r = db.session.execute(select(view).where(view.c.stripe_event_id == stripe_event_id)).one()
+        return (r.event_type, r.from_plan, r.to_plan, r.previous_amount, r.new_amount, r.amount_delta,
+                r.committed_mrr, r.movement)
 
     def rows(self, tenant_id: str) -> list[Any]:
         view = effective_billing_events

@@ -265,12 +265,24 @@ def test_an_unknown_event_type_is_rejected(db_session: Session) -> None:
 # --- the migration goes down and up again -------------------------------------------------------
 
 
-def _load_migration() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("migration_0001_initial_schema", MIGRATION)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _load_migrations() -> list[ModuleType]:
+    """Every migration, oldest first."""
+    modules = []
+    for path in sorted(MIGRATION.parent.glob("[0-9]*.py")):
+        spec = importlib.util.spec_from_file_location(f"migration_{path.stem}", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        modules.append(module)
+    return modules
+
+
+def _run(engine: sa.Engine, steps) -> None:
+    for step in steps:
+        with engine.begin() as connection:
+            context = MigrationContext.configure(connection, opts={"target_metadata": db.metadata})
+            with Operations.context(context):
+                step()
 
 
 @pytest.fixture
@@ -286,14 +298,10 @@ def empty_database(pg_server: str) -> Iterator[str]:
 
 
 def test_downgrade_removes_everything_and_upgrade_restores_it(empty_database: str) -> None:
-    migration = _load_migration()
+    migrations = _load_migrations()
     engine = sa.create_engine(empty_database)
     try:
-        for step in (migration.upgrade, migration.downgrade):
-            with engine.begin() as connection:
-                context = MigrationContext.configure(connection, opts={"target_metadata": db.metadata})
-                with Operations.context(context):
-                    step()
+        _run(engine, [m.upgrade for m in migrations] + [m.downgrade for m in reversed(migrations)])
         with engine.connect() as connection:
             leftovers = (
                 connection.execute(
@@ -311,10 +319,7 @@ def test_downgrade_removes_everything_and_upgrade_restores_it(empty_database: st
             )
         assert leftovers == []
 
-        with engine.begin() as connection:
-            context = MigrationContext.configure(connection, opts={"target_metadata": db.metadata})
-            with Operations.context(context):
-                migration.upgrade()
+        _run(engine, [m.upgrade for m in migrations])
         with engine.connect() as connection:
             context = MigrationContext.configure(
                 connection, opts={"compare_type": True, "compare_server_default": True}

@@ -3,7 +3,6 @@ sandbox never gives (5xx, Retry-After), a port nobody listens on, and a real Red
 from __future__ import annotations
 
 import json
-import os
 import socket
 import threading
 import uuid
@@ -18,9 +17,8 @@ from werkzeug.wrappers import Request, Response
 
 from backoffice.stripe_gateway import InProcessTokenBucket, StripeGateway
 from backoffice.stripe_sandbox.server import QuietHandler
+from tests.conftest import REDIS_SERVER
 from tests.stripe_sandbox.conftest import premium, sandbox, sandbox_server, sandbox_settings, stripe_client  # noqa: F401
-
-REDIS_SERVER = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 
 
 @pytest.fixture

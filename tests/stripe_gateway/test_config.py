@@ -11,7 +11,7 @@ from backoffice.stripe_gateway import (
     default_rate_limit,
     gateway_from_config,
 )
-from tests.stripe_gateway.conftest import REDIS_SERVER
+from tests.conftest import REDIS_SERVER
 
 
 def test_rate_limit_is_unset_by_default_and_parsed_from_the_environment():

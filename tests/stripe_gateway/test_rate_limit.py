@@ -8,7 +8,7 @@ import pytest
 from redis import Redis
 
 from backoffice.stripe_gateway import InProcessTokenBucket, RateLimitTimeout, RedisTokenBucket
-from tests.stripe_gateway.conftest import REDIS_SERVER
+from tests.conftest import REDIS_SERVER
 
 
 class FakeTime:
