@@ -15,9 +15,9 @@ from rq import Queue, Worker
 from rq.cron import CronScheduler
 
 from backoffice.config import create_app_or_exit
-from backoffice.jobs import QUEUES, redis_connection, resolve
+from backoffice.jobs import QUEUES, enqueue, redis_connection, resolve
 from backoffice.logs import log_job
-from backoffice.schedule import PERIODIC_JOBS, TASK_MODULES
+from backoffice.schedule import PERIODIC_JOBS, STARTUP_JOBS, TASK_MODULES
 
 
 def build_worker_class(app):
@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for module in TASK_MODULES:
         importlib.import_module(module)
+    with app.app_context():
+        for startup in STARTUP_JOBS:
+            enqueue(startup.task, *startup.args, queue=startup.queue, job_id="startup-" + startup.task.replace(".", "-"))
     queues = [Queue(name.strip(), connection=connection) for name in options.queues.split(",") if name.strip()]
     worker = build_worker_class(app)(queues, connection=connection)
     worker.work(burst=options.burst)

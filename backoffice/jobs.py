@@ -183,6 +183,7 @@ def enqueue(task: Callable[..., Any] | str, *args: Any, queue: str = "default", 
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r}; use one of {', '.join(QUEUES)}")
     name = task_name(task)
+    given_id = job_id is not None
     job_id = job_id or uuid.uuid4().hex
     url = current_app.config["REDIS_URL"]
     if not url:
@@ -192,14 +193,16 @@ def enqueue(task: Callable[..., Any] | str, *args: Any, queue: str = "default", 
     from rq.job import Job
 
     connection = redis_connection(url)
-    try:
-        existing = Job.fetch(job_id, connection=connection)
-        if existing.get_status(refresh=True) not in TERMINAL:
-            return _rq_status(existing)
-    except NoSuchJobError:
-        pass
+    if given_id:
+        try:
+            existing = Job.fetch(job_id, connection=connection)
+            if existing.get_status(refresh=True) not in TERMINAL:
+                return _rq_status(existing)
+        except NoSuchJobError:
+            pass
     job = Queue(queue, connection=connection).enqueue(name, *args, job_id=job_id, job_timeout=timeout, **kwargs)
-    return _rq_status(job)
+    # Just queued: its status is known without asking Redis again (the webhook's hot path comes through here).
+    return JobStatus(job.id, name, "queued", {}, enqueued_at=job.enqueued_at)
 
 
 def job_status(job_id: str) -> JobStatus | None:

@@ -16,7 +16,12 @@ class PeriodicJob:
 
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("backoffice.housekeeping.record_heartbeat", "low", 60, ("scheduler",)),
+    PeriodicJob("backoffice.billing.tasks.sweep_pending", "default", 60),
+    PeriodicJob("backoffice.billing.tasks.recheck_ignored", "low", 3600),
+    PeriodicJob("backoffice.billing.tasks.refresh_catalog", "low", 3600),
 )
 
 # Modules a worker imports before it forks, so each job starts warm.
-TASK_MODULES: tuple[str, ...] = ("backoffice.housekeeping",)
+TASK_MODULES: tuple[str, ...] = ("backoffice.housekeeping", "backoffice.billing.tasks")
+# Enqueued once when a worker starts (deduplicated by job id across workers).
+STARTUP_JOBS: tuple[PeriodicJob, ...] = (PeriodicJob("backoffice.billing.tasks.refresh_catalog", "low", 0),)

@@ -136,11 +136,18 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16, help="client connections of the load process")
     parser.add_argument("--events", type=int, default=6000)
     parser.add_argument("--burst", type=int, default=20000)
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/13",
+                        help="where the webhook queues replays (emptied before and after; no worker drains it)")
     options = parser.parse_args()
+    from redis import Redis
+
+    queue = Redis.from_url(options.redis)
+    queue.flushdb()
 
     with scratch_database() as url:
         env = {**os.environ, "DATABASE_URL": url.replace("postgresql+psycopg://", "postgresql://"),
-               "STRIPE_WEBHOOK_SECRETS": SECRET, "LOG_LEVEL": "WARNING", "SECRET_KEY": "bench", "REDIS_URL": ""}
+               "STRIPE_WEBHOOK_SECRETS": SECRET, "LOG_LEVEL": "WARNING", "SECRET_KEY": "bench",
+               "REDIS_URL": options.redis}
         subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi:app", "db", "upgrade"], env=env, cwd=ROOT,
                        check=True, capture_output=True)
         port = free_port()
@@ -173,6 +180,8 @@ def main() -> None:
                 "SELECT count(*), count(DISTINCT id) FROM stripe_events WHERE id LIKE 'evt_b_%'").fetchone()
         lost = options.burst - distinct
         print(f"burst archive: {stored} rows, {distinct} distinct, lost {lost}, stored twice {stored - distinct}")
+        print(f"replays queued: {queue.llen('rq:queue:default')} (one per customer at a time)")
+    queue.flushdb()
 
 
 if __name__ == "__main__":

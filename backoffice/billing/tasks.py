@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
@@ -115,3 +115,39 @@ def replay_all(customer_ids: list[str] | None = None, *, progress: Any = None) -
             progress(index, len(customer_ids))
     totals["platform_events"] = sum(_settle_platform().values())
     return totals
+
+
+SWEEP_AFTER_SECONDS = 30
+
+
+def sweep_pending(older_than: float = SWEEP_AFTER_SECONDS) -> dict[str, int]:
+    """Queue a replay for every customer whose archived events waited too long (Redis was down, a job was lost)."""
+    cutoff = datetime.now(UTC) - timedelta(seconds=older_than)
+    customers = _customers_with(EVENTS.c.status == "pending", EVENTS.c.received_at < cutoff)
+    return {"queued": sum(request_replay(customer) for customer in customers)}
+
+
+def recheck_ignored() -> dict[str, int]:
+    """Re-examine ignored events hourly: their tenant may exist now, or their API version may be allowed."""
+    customers = _customers_with(EVENTS.c.status == "ignored", EVENTS.c.stripe_customer_id.is_not(None))
+    return {"queued": sum(request_replay(customer) for customer in customers)}
+
+
+def _customers_with(*conditions: Any) -> list[str | None]:
+    """Distinct customers of the matching archive rows (None stands for events that name no customer)."""
+    customers = list(db.session.scalars(select(EVENTS.c.stripe_customer_id).where(*conditions).distinct()))
+    db.session.rollback()
+    return customers
+
+
+def refresh_catalog() -> dict[str, Any]:
+    """Store every Stripe price with its plan (when a worker starts, and hourly)."""
+    from backoffice.billing.catalog import refresh_catalog as refresh
+
+    stripe = gateway()
+    if stripe is None:
+        log.info("catalog refresh skipped: Stripe is not configured")
+        return {"skipped": "Stripe is not configured"}
+    count = refresh(db.session, stripe)
+    db.session.commit()
+    return {"prices": count}

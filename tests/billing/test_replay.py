@@ -135,3 +135,31 @@ def test_with_redis_down_events_are_archived_and_acknowledged(harness, settings)
     settings(REDIS_URL=None)
     assert harness.app.test_cli_runner().invoke(args=["billing", "replay", "--all"]).exit_code == 0
     assert harness.ledger(T) == EXPECTED["subscribe"]
+
+
+def test_the_sweeper_queues_what_redis_missed_and_nothing_twice(harness, settings, app):
+    from backoffice.billing.tasks import sweep_pending
+
+    settings(REDIS_URL="redis://127.0.0.1:1/0")
+    harness.tenant(T)
+    SCENARIOS["subscribe"](harness.demo, T)
+    harness.deliver()
+    settings(REDIS_URL=None)
+    with app.app_context():
+        assert sweep_pending(older_than=30) == {"queued": 0}  # just arrived: the webhook's own job may be on its way
+        assert sweep_pending(older_than=0) == {"queued": 2}  # the customer, and the events that name none
+        assert sweep_pending(older_than=0) == {"queued": 0}  # already queued
+    harness.replay()
+    assert harness.ledger(T) == EXPECTED["subscribe"]
+    assert "pending" not in harness.statuses()
+
+
+def test_the_catalog_is_filled_from_stripe(harness, app):
+    from backoffice.billing.models import PlanPrice
+    from backoffice.billing.tasks import refresh_catalog
+
+    with app.app_context():
+        assert refresh_catalog() == {"prices": 4}
+        prices = {(p.plan, p.interval): p.unit_amount for p in db.session.scalars(select(PlanPrice))}
+    assert prices == {("standard", "month"): D(49), ("standard", "year"): D(490),
+                      ("premium", "month"): D(99), ("premium", "year"): D(990)}
