@@ -27,7 +27,7 @@ demo: install
 
 # Forget the demo's database, sandbox state and pictures (the next `make demo` loads afresh).
 demo-reset:
-	rm -rf instance/postgres instance/sandbox.json instance/blobs
+	rm -rf instance/postgres instance/sandbox.json instance/blobs instance/webhook-secret
 
 services:
 	bash scripts/ensure-services.sh

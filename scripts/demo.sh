@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 STATE=instance/sandbox.json
+SECRET_FILE=instance/webhook-secret
 SANDBOX_PORT=${SANDBOX_PORT:-12111}
 
 export FLASK_APP=wsgi:app DATABASE_URL= REDIS_URL= BACKOFFICE_DEV_LOGIN=1 PUBLIC_SUBSCRIPTION_ENABLED=true \
@@ -24,7 +25,8 @@ with create_app_or_exit().app_context():
 PY
 )
 if [ "$tenants" = 0 ] && [ ! -e "$STATE" ]; then
-  "$BIN/flask" demo load --tenants "${DEMO_TENANTS:-200}" --months "${DEMO_MONTHS:-14}" --sandbox-state "$STATE"
+  "$BIN/flask" demo load --tenants "${DEMO_TENANTS:-200}" --months "${DEMO_MONTHS:-14}" --sandbox-state "$STATE" \
+    --webhook-secret-file "$SECRET_FILE" --serve-url "http://127.0.0.1:5000/webhooks/stripe"
 elif [ "$tenants" = 0 ] || [ ! -e "$STATE" ]; then
   echo "demo: the database and $STATE disagree (one is empty); run 'make demo-reset' to start over" >&2
   exit 1
@@ -34,4 +36,6 @@ fi
 sandbox=$!
 trap 'kill "$sandbox" 2>/dev/null; wait "$sandbox" 2>/dev/null' EXIT
 export STRIPE_API_BASE="http://127.0.0.1:$SANDBOX_PORT" STRIPE_SECRET_KEY=sk_test_sandbox
+# The sandbox's webhook endpoint signs with this secret; the app checks deliveries against it.
+if [ -e "$SECRET_FILE" ]; then STRIPE_WEBHOOK_SECRETS=$(cat "$SECRET_FILE"); export STRIPE_WEBHOOK_SECRETS; fi
 "$BIN/flask" run --host 127.0.0.1 --port 5000

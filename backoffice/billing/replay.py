@@ -162,8 +162,13 @@ class Replayer:
         if tenant_id is None:
             return None, f"{UNKNOWN_TENANT}: customer {customer_id} names no tenant (metadata.tenant_id)"
         tenant = self.session.get(Tenant, tenant_id)
-        if tenant is None or tenant.deleted_at is not None:
+        if tenant is None:
             return None, f"{UNKNOWN_TENANT}: customer {customer_id} names tenant {tenant_id}, which does not exist"
+        first_event = min(row.stripe_created_at for row in rows)
+        if tenant.deleted_at is not None and first_event >= tenant.deleted_at:
+            # Billing that began before the deletion is history and is kept; a new customer of a deleted
+            # tenant is not linked.
+            return None, f"{UNKNOWN_TENANT}: customer {customer_id} names tenant {tenant_id}, deleted before it began"
         subscription = self.session.scalars(
             select(Subscription).where(Subscription.tenant_id == tenant_id).with_for_update()).one_or_none()
         if subscription is not None and subscription.stripe_customer_id not in (None, customer_id):

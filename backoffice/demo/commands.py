@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import click
 from flask import current_app
@@ -13,11 +14,14 @@ from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
 from backoffice.accounts.models import Tenant
+from backoffice.billing.tasks import replay_all
 from backoffice.blobs import BlobStore
+from backoffice.demo.delivery import local_webhook, wait_until_archived
 from backoffice.demo.generator import MONTH, DatasetBuilder, plan_tenants
 from backoffice.demo.stripe_demo import StripeDemo
 from backoffice.demo.writer import write_records
 from backoffice.extensions import db
+from backoffice.jobs import in_process_runner
 
 # The standard VAT rates of the demo's customer countries (percent), as of 2026.
 DEMO_VAT_RATES = "DK=25,SE=25,NO=25,FI=25.5,DE=19,NL=21,FR=20,GB=20"
@@ -29,11 +33,11 @@ def demo_group() -> None:
 
 
 @contextmanager
-def stripe_endpoint(months: int, state: str | None, vat: dict[str, Decimal]) -> Iterator[tuple[str, str]]:
-    """Yield the Stripe API base and key: the configured sandbox, or one started here for this command."""
+def stripe_endpoint(months: int, state: str | None, vat: dict[str, Decimal]) -> Iterator[tuple[str, str, Any]]:
+    """Yield the Stripe API base and key, and the sandbox when it runs in this process (else None)."""
     config = current_app.config
     if config["STRIPE_API_BASE"]:
-        yield config["STRIPE_API_BASE"], config["STRIPE_SECRET_KEY"]
+        yield config["STRIPE_API_BASE"], config["STRIPE_SECRET_KEY"], None
         return
     from backoffice.stripe_sandbox import Sandbox, SandboxSettings
     from backoffice.stripe_sandbox.server import SandboxServer
@@ -46,7 +50,7 @@ def stripe_endpoint(months: int, state: str | None, vat: dict[str, Decimal]) -> 
     kept = f"kept in {state}" if state else "gone when this command ends"
     click.echo(f"No STRIPE_API_BASE: using a sandbox in this process at {server.url} ({kept})")
     try:
-        yield server.url, settings.secret_key
+        yield server.url, settings.secret_key, server.sandbox
     finally:
         server.stop()
 
@@ -60,33 +64,76 @@ def stripe_endpoint(months: int, state: str | None, vat: dict[str, Decimal]) -> 
 @click.option("--vat", envvar="SANDBOX_VAT_RATES", default=DEMO_VAT_RATES, show_default=True,
               help="Without STRIPE_API_BASE: VAT per customer country for the sandbox started here.")
 @click.option("--webhook-url", default=None,
-              help="Deliver the events to this loopback webhook as they happen (missed-webhook accounts excepted).")
+              help="Deliver the events to this loopback webhook instead of Backoffice's own (served here meanwhile).")
+@click.option("--webhook-secret-file", type=click.Path(dir_okay=False), default=None,
+              help="Keep the endpoint afterwards, pointed at --serve-url, and write its signing secret to FILE.")
+@click.option("--serve-url", default="http://127.0.0.1:5000/webhooks/stripe", show_default=True,
+              help="Where the kept endpoint delivers once the app is served.")
 @with_appcontext
 def load_command(tenants: int, months: int, seed: int, sandbox_state: str | None, vat: str,
-                 webhook_url: str | None) -> None:
-    """Create TENANTS accounts over MONTHS months of history, deterministically from SEED."""
+                 webhook_url: str | None, webhook_secret_file: str | None, serve_url: str) -> None:
+    """Create TENANTS accounts over MONTHS months of history, deterministically from SEED.
+
+    Every Stripe event goes through a webhook as it happens (Backoffice's own unless --webhook-url), except
+    those of the accounts chosen to miss theirs; the archive is then replayed into the ledger.
+    """
     from backoffice.cli import parse_vat_rates
 
     if db.session.scalar(select(func.count()).select_from(Tenant)):
         raise click.ClickException("the database already holds tenants; demo data loads into an empty one")
-    with stripe_endpoint(months, sandbox_state, parse_vat_rates(vat)) as (api_base, secret_key):
-        demo = StripeDemo.connect(api_base, secret_key, current_app.config["PLATFORM_CURRENCY"])
-        start = demo.now()
-        if start > time.time() - months * MONTH + 86400:
-            click.echo("note: the sandbox clock is later than the start of the requested history; "
-                       "the dataset's last months will lie in the future", err=True)
-        plans = plan_tenants(seed, tenants, months, start)
-        endpoint = None
-        if webhook_url:
-            endpoint, secret = demo.listen(webhook_url)
-            click.echo(f"Webhook endpoint {endpoint} → {webhook_url}; its signing secret: {secret}")
-        builder = DatasetBuilder(demo, plans, start, seed, webhook_endpoint=endpoint)
-        total = sum(len(plan.actions) for plan in plans)
-        with click.progressbar(length=total, label="Stripe lifecycles") as bar:
-            report = builder.run(progress=lambda done, _total: bar.update(done - bar.pos))
-        demo.advance_to(start + months * MONTH)
-    counts = write_records(db.session, [plan.records for plan in plans], BlobStore(current_app.config["BLOB_DIR"]))
-    db.session.commit()
-    click.echo(", ".join(f"{count} {name}" for name, count in counts.items())
-               + f"; {len(report.customers)} Stripe customers ({len(report.lost_webhooks)} with missed webhooks), "
-               f"{report.skipped} actions refused by Stripe")
+    db.session.commit()  # no transaction left open while the webhook archives events meanwhile
+    app = current_app._get_current_object()
+    saved = {key: app.config[key] for key in ("IN_PROCESS_JOBS", "STRIPE_WEBHOOK_SECRETS")}
+    try:
+        # Replays run once, at the end, one pass per customer, rather than on threads during the build.
+        app.config["IN_PROCESS_JOBS"] = "deferred"
+        with stripe_endpoint(months, sandbox_state, parse_vat_rates(vat)) as (api_base, secret_key, sandbox), \
+                (nullcontext(webhook_url) if webhook_url else local_webhook(app)) as target:
+            demo = StripeDemo.connect(api_base, secret_key, app.config["PLATFORM_CURRENCY"])
+            start = demo.now()
+            if start > time.time() - months * MONTH + 86400:
+                click.echo("note: the sandbox clock is later than the start of the requested history; "
+                           "the dataset's last months will lie in the future", err=True)
+            plans = plan_tenants(seed, tenants, months, start)
+            endpoint, secret = demo.listen(target)
+            app.config["STRIPE_WEBHOOK_SECRETS"] = (*app.config["STRIPE_WEBHOOK_SECRETS"], secret)
+            click.echo(f"Webhook endpoint {endpoint} → {target}")
+            builder = DatasetBuilder(demo, plans, start, seed, webhook_endpoint=endpoint)
+            total = sum(len(plan.actions) for plan in plans)
+            with click.progressbar(length=total, label="Stripe lifecycles") as bar:
+                report = builder.run(progress=lambda done, _total: bar.update(done - bar.pos))
+            demo.advance_to(start + months * MONTH)
+            if sandbox is not None:
+                sandbox.webhooks.wait_idle(timeout=3600)
+            archived = wait_until_archived(None) if not webhook_url else None
+            keep_endpoint(demo, endpoint, secret, webhook_secret_file, serve_url)
+        counts = write_records(db.session, [plan.records for plan in plans], BlobStore(current_app.config["BLOB_DIR"]))
+        db.session.commit()
+        click.echo(", ".join(f"{count} {name}" for name, count in counts.items())
+                   + f"; {len(report.customers)} Stripe customers ({len(report.lost_webhooks)} with missed webhooks), "
+                   f"{report.skipped} actions refused by Stripe")
+        if archived is not None:
+            replay_into_ledger(app, archived, len(report.customers))
+    finally:
+        app.config.update(saved)
+
+
+def replay_into_ledger(app: Any, archived: int, customers: int) -> None:
+    """Replay the archive once per customer (the jobs the webhook queued meanwhile are this same work)."""
+    runner = in_process_runner(app)
+    runner.deferred.clear()
+    runner.queued_keys.clear()
+    with click.progressbar(length=max(customers, 1), label="Replaying into the ledger") as bar:
+        totals = replay_all(progress=lambda done, _total: bar.update(done - bar.pos))
+    click.echo(f"{archived} Stripe events archived; ledger: {totals['appended']} rows for "
+               f"{totals['customers']} customers ({totals['ignored']} events ignored, {totals['failed']} failed)")
+
+
+def keep_endpoint(demo: StripeDemo, endpoint: str, secret: str, secret_file: str | None, serve_url: str) -> None:
+    """Point the endpoint at the served app and keep its secret, or remove it (its URL dies with this command)."""
+    if secret_file is None:
+        demo.client.v1.webhook_endpoints.delete(endpoint)
+        return
+    demo.client.v1.webhook_endpoints.update(endpoint, params={"url": serve_url})
+    Path(secret_file).write_text(secret + "\n")
+    Path(secret_file).chmod(0o600)

@@ -163,3 +163,21 @@ def test_the_catalog_is_filled_from_stripe(harness, app):
         prices = {(p.plan, p.interval): p.unit_amount for p in db.session.scalars(select(PlanPrice))}
     assert prices == {("standard", "month"): D(49), ("standard", "year"): D(490),
                       ("premium", "month"): D(99), ("premium", "year"): D(990)}
+
+
+def test_a_deleted_tenant_keeps_the_billing_it_had_but_gains_no_new_customer(harness, app):
+    from datetime import UTC, datetime
+
+    from backoffice.accounts.models import Tenant
+
+    harness.tenant(T)
+    harness.tenant("ten_gone_first")
+    with app.app_context():
+        db.session.get(Tenant, T).deleted_at = datetime(2026, 6, 1, tzinfo=UTC)  # after its subscription began
+        db.session.get(Tenant, "ten_gone_first").deleted_at = datetime(2025, 6, 1, tzinfo=UTC)  # before
+        db.session.commit()
+    SCENARIOS["subscribe"](harness.demo, T)
+    SCENARIOS["subscribe"](harness.demo, "ten_gone_first")
+    harness.settle()
+    assert harness.ledger(T) == EXPECTED["subscribe"]
+    assert harness.ledger("ten_gone_first") == []

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from backoffice.accounts.models import Tenant, User
+from backoffice.billing.models import BillingEvent, StripeEvent
 from backoffice.demo.generator import MONTH, DatasetBuilder, DemoMix, plan_tenants
 from backoffice.demo.stripe_demo import StripeDemo
 from backoffice.stripe_sandbox import Sandbox, SandboxSettings
@@ -85,6 +86,14 @@ def test_demo_load_cli_writes_tenants_and_keeps_the_sandbox(cli, db_session, tmp
     customers = [o for o in saved["store"]["objects"].values() if o["object"] == "customer"]
     tenant_ids = set(db_session.scalars(select(Tenant.id)))
     assert customers and {c["metadata"]["tenant_id"] for c in customers} <= tenant_ids
+    # Every event went through Backoffice's own webhook into the archive, then into the ledger.
+    archived = db_session.scalar(select(func.count()).select_from(StripeEvent))
+    assert archived >= len(customers) * 3, result.output
+    assert db_session.scalar(select(func.count()).select_from(StripeEvent).where(StripeEvent.status == "pending")) == 0
+    created = db_session.scalar(select(func.count()).select_from(BillingEvent)
+                                .where(BillingEvent.event_type == "SubscriptionCreated"))
+    assert created >= 1 and "Stripe events archived; ledger:" in result.output
+    assert not [o for o in saved["store"]["objects"].values() if o["object"] == "webhook_endpoint"]
     again = cli.invoke(args=["demo", "load", "--tenants", "1", "--months", "1"])
     assert again.exit_code != 0 and "already holds tenants" in again.output
 
