@@ -13,7 +13,15 @@ from decimal import Decimal
 from typing import Any
 
 from backoffice.billing.mrr import (
-    ENDED_STATUSES, FREE_PLAN, ZERO, Catalog, Lookup, UnknownPlan, forward_mrr, invoice_tax_rate, plan_of,
+    ENDED_STATUSES,
+    FREE_PLAN,
+    ZERO,
+    Catalog,
+    Lookup,
+    UnknownPlan,
+    forward_mrr,
+    invoice_tax_rate,
+    plan_of,
     schedule_target_items,
 )
 from backoffice.billing.ordering import ArchivedEvent, order_events
@@ -91,7 +99,7 @@ class Replayed:
     skipped: dict[str, str] = field(default_factory=dict)
     notes: list[Note] = field(default_factory=list)
     ordered: list[ArchivedEvent] = field(default_factory=list)
-    state: "AsOf | None" = None
+    state: AsOf | None = None
 
 
 class AsOf:

@@ -117,6 +117,7 @@ class Lookup:
         # second (a discount announced after the subscription that carries it).
         self.fallback = fallback or {}
         self.fetch_coupon = fetch_coupon
+        self._missing: set[str] = set()  # coupons the fetch did not find: asked once, like the catalog's prices
 
     def get(self, ref: Any) -> dict[str, Any] | None:
         if isinstance(ref, dict):
@@ -128,9 +129,11 @@ class Lookup:
     def coupon(self, ref: Any) -> dict[str, Any] | None:
         """A coupon: expanded, archived, or (once per id) fetched; coupons belong to no customer's events."""
         found = self.get(ref)
-        if found is None and isinstance(ref, str) and ref and self.fetch_coupon is not None:
+        if found is None and isinstance(ref, str) and ref and self.fetch_coupon is not None and ref not in self._missing:
             found = self.fetch_coupon(ref)
-            if found is not None:
+            if found is None:
+                self._missing.add(ref)
+            else:
                 self.objects[ref] = found
         return found
 

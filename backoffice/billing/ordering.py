@@ -78,16 +78,6 @@ def matches(current: Any, previous: Any) -> bool:
     return current == previous
 
 
-def _followers(event: ArchivedEvent, group: list[ArchivedEvent]) -> int:
-    """How many of the object's other events would chain from this one's state.
-
-    Several events can match the current state when each names only what it changed (a renewal names the
-    period, a payment failure the status): the one that keeps the chain going comes first.
-    """
-    return sum(1 for other in group if other is not event and other.previous_attributes
-               and matches(event.object, other.previous_attributes))
-
-
 def order_events(events: Iterable[ArchivedEvent]) -> list[ArchivedEvent]:
     """Return the events in the §4.4 order."""
     state: dict[str, Obj] = {}
@@ -104,22 +94,78 @@ def _order_second(events: Sequence[ArchivedEvent], before: dict[str, Obj]) -> li
     """Order one second's events: each object's own chain first, then type precedence across objects."""
     if len(events) == 1:
         return list(events)
-    state = dict(before)
-    remaining = sorted(events, key=ArchivedEvent.tiebreak)
+    by_object: dict[str, list[ArchivedEvent]] = {}
+    for event in sorted(events, key=ArchivedEvent.tiebreak):
+        by_object.setdefault(event.object_id or event.id, []).append(event)
+    # An object's state changes only with its own events, so each object's sequence is decided alone; the
+    # objects' next events then interleave by precedence and id.
+    sequences = [_object_chain(group, before.get(object_id)) for object_id, group in by_object.items()]
     ordered = []
+    while sequences:
+        head = min(sequences, key=lambda sequence: sequence[0].tiebreak())
+        ordered.append(head.pop(0))
+        if not head:
+            sequences.remove(head)
+    return ordered
+
+
+# Events of one object in one second beyond which the step-by-step preference alone decides (the search below
+# visits up to 2^n states; Stripe emits a handful per object and second).
+CHAIN_SEARCH_LIMIT = 8
+
+
+def _object_chain(group: list[ArchivedEvent], current: Obj | None) -> list[ArchivedEvent]:
+    """Order one object's events of one second (sorted by precedence and id) along its state chain.
+
+    Each step prefers an event whose previous_attributes match the current state, among those the one most
+    other events would chain from (a renewal names the period, a payment failure only the status: the one
+    that keeps the chain going comes first), then precedence and id; else the first by precedence and id.
+    A preferred step is taken only when the rest can still chain as well as after any other step, so a step
+    that matches now never strands later events (a value changed and changed back within the second).
+    """
+    count = len(group)
+    if count == 1:
+        return list(group)
+    # chains[last][i]: event i's previous_attributes match the state after event `last` (count: before the second).
+    states = [event.object for event in group] + [current]
+    chains = [[index != last and states[last] is not None and bool(group[index].previous_attributes)
+               and matches(states[last], group[index].previous_attributes) for index in range(count)]
+              for last in range(count + 1)]
+    chainable = [any(chains[last][index] for last in range(count + 1)) for index in range(count)]
+    best: dict[tuple[frozenset[int], int], int] = {}
+
+    def preference(remaining: frozenset[int], last: int) -> list[int]:
+        def key(index: int) -> tuple[int, int, tuple[int, str]]:
+            if chains[last][index]:
+                followers = sum(1 for other in remaining if chains[index][other])
+                return 0, -followers, group[index].tiebreak()
+            return 1, 0, group[index].tiebreak()
+        return sorted(remaining, key=key)
+
+    def most_chained(remaining: frozenset[int], last: int) -> int:
+        """The most of the remaining events that can chain, starting from the state after `last`."""
+        if not remaining:
+            return 0
+        if (remaining, last) not in best:
+            ceiling = sum(1 for index in remaining if chainable[index])
+            value = 0
+            for index in preference(remaining, last):
+                value = max(value, chains[last][index] + most_chained(remaining - {index}, index))
+                if value == ceiling:
+                    break
+            best[(remaining, last)] = value
+        return best[(remaining, last)]
+
+    search = count <= CHAIN_SEARCH_LIMIT
+    ordered: list[ArchivedEvent] = []
+    remaining, last = frozenset(range(count)), count
     while remaining:
-        by_object: dict[str, list[ArchivedEvent]] = {}
-        for event in remaining:
-            by_object.setdefault(event.object_id or event.id, []).append(event)
-        heads = []
-        for object_id, group in by_object.items():
-            current = state.get(object_id)
-            chaining = [e for e in group if current is not None and e.previous_attributes
-                        and matches(current, e.previous_attributes)]
-            heads.append(min(chaining, key=lambda e: (-_followers(e, group), e.tiebreak())) if chaining else group[0])
-        chosen = min(heads, key=ArchivedEvent.tiebreak)
-        remaining.remove(chosen)
-        ordered.append(chosen)
-        if chosen.object_id:
-            state[chosen.object_id] = chosen.object
+        candidates = preference(remaining, last)
+        chosen = candidates[0]
+        if search:
+            target = most_chained(remaining, last)
+            chosen = next(index for index in candidates
+                          if chains[last][index] + most_chained(remaining - {index}, index) == target)
+        ordered.append(group[chosen])
+        remaining, last = remaining - {chosen}, chosen
     return ordered

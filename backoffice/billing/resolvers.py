@@ -56,7 +56,8 @@ def _item(raw: Obj) -> Item:
     return Item(
         price_id=ref_id(raw.get("price")) or ref_id(raw.get("plan")),
         quantity=quantity if isinstance(quantity, int) else 1,
-        unit_amount=(price or {}).get("unit_amount"),
+        # A plan names its unit amount `amount`; a price always has `unit_amount` (null when tiered).
+        unit_amount=(price or {}).get("unit_amount", (price or {}).get("amount")),
         currency=((price or {}).get("currency") or "").upper() or None,
         interval=recurring.get("interval") or (price or {}).get("interval"),
         interval_count=recurring.get("interval_count") or (price or {}).get("interval_count"),
@@ -104,10 +105,12 @@ class PreBasilResolver(Resolver):
     family = "pre-2025"
 
     def discount_refs(self, subscription: Obj) -> list[Any]:
+        single = subscription.get("discount") if isinstance(subscription.get("discount"), dict) else None
         discounts = subscription.get("discounts")
         if isinstance(discounts, list) and discounts:
-            return discounts
-        return [subscription["discount"]] if isinstance(subscription.get("discount"), dict) else []
+            # Listed by id, with the first one expanded beside them in `discount`: use the object in hand.
+            return [single if single is not None and ref_id(ref) == single.get("id") else ref for ref in discounts]
+        return [single] if single is not None else []
 
     def period_end(self, subscription: Obj) -> int | None:
         return subscription.get("current_period_end")
