@@ -54,3 +54,16 @@ def verify_command() -> None:
     click.echo(f"{differences} difference(s)")
     if differences:
         raise SystemExit(1)
+
+
+@billing_group.command("rebuild-rollups")
+@with_appcontext
+def rebuild_rollups_command() -> None:
+    """Rebuild mrr_daily from the ledger, listing every day that differed."""
+    from backoffice.billing.rollups import rebuild
+
+    differences = rebuild(db.session, current_app.config["PLATFORM_CURRENCY"])
+    db.session.commit()
+    for difference in differences:
+        click.echo(str(difference))
+    click.echo(f"{len(differences)} difference(s); mrr_daily now follows the ledger")

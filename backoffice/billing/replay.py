@@ -21,13 +21,21 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from backoffice.accounts.models import Tenant
+from backoffice.billing import projection
 from backoffice.billing.catalog import load_catalog
 from backoffice.billing.ledger_rules import LedgerRow, LedgerRules, Note, Replayed
 from backoffice.billing.models import (
-    BillingEvent, BillingEventCorrection, MrrDaily, StripeEvent, Subscription, effective_billing_events,
+    BillingEvent,
+    BillingEventCorrection,
+    MrrDaily,
+    PaymentTransaction,
+    StripeEvent,
+    Subscription,
+    effective_billing_events,
 )
 from backoffice.billing.mrr import FREE_PLAN, ZERO
 from backoffice.billing.ordering import ArchivedEvent
+from backoffice.billing.payments import AMOUNT_CLAMPED, fold_payments
 from backoffice.billing.resolvers import ApiVersions
 
 log = logging.getLogger(__name__)
@@ -36,6 +44,7 @@ EVENTS = StripeEvent.__table__
 LEDGER = BillingEvent.__table__
 CORRECTIONS = BillingEventCorrection.__table__
 ROLLUP = MrrDaily.__table__
+PAYMENTS = PaymentTransaction.__table__
 UNSETTLED = ("pending", "failed", "ignored")
 DUPLICATE_CUSTOMER = "DuplicateCustomerForTenant"
 UNKNOWN_TENANT = "UnknownTenant"
@@ -89,6 +98,26 @@ def archived_events(session: Session, customer_id: str) -> list[Any]:
     ).all()
 
 
+def linked_events(session: Session, rows: list[Any]) -> list[Any]:
+    """Events that name no customer but belong to this one's charges or invoices (refunds, invoice payments)."""
+    charges, invoices = set(), set()
+    for row in rows:
+        obj = (row.payload.get("data") or {}).get("object") or {}
+        if obj.get("object") == "charge":
+            charges.add(obj.get("id"))
+        elif obj.get("object") == "invoice":
+            invoices.add(obj.get("id"))
+    if not charges and not invoices:
+        return []
+    obj = EVENTS.c.payload["data"]["object"]
+    return session.execute(
+        select(EVENTS.c.id, EVENTS.c.type, EVENTS.c.stripe_created_at, EVENTS.c.api_version, EVENTS.c.payload,
+               EVENTS.c.status, EVENTS.c.tenant_id)
+        .where(EVENTS.c.stripe_customer_id.is_(None),
+               obj["charge"].astext.in_(charges) | obj["invoice"].astext.in_(invoices))
+    ).all()
+
+
 def as_archived(rows: Iterable[Any]) -> list[ArchivedEvent]:
     return [ArchivedEvent(row.id, row.type, int(row.stripe_created_at.timestamp()), row.api_version, row.payload)
             for row in rows]
@@ -129,6 +158,7 @@ class Replayer:
         report = ReplayReport(customer_id)
         lock_customer(self.session, customer_id)
         rows = archived_events(self.session, customer_id)
+        rows += linked_events(self.session, rows)
         unsettled = [row for row in rows if row.status in UNSETTLED]
         if not unsettled:
             report.reason = "nothing to replay"
@@ -143,6 +173,7 @@ class Replayer:
         report.notes = replayed.notes
         new_ids = {row.id for row in unsettled} - set(replayed.skipped)
         self.write_rows(subscription, replayed, new_ids, report)
+        self.write_payments(subscription, replayed, report)
         self.project(subscription, replayed)
         processed = [r for r in unsettled if r.id not in replayed.skipped]
         report.processed = self._set_status(processed, "processed", None, tenant_id=subscription.tenant_id)
@@ -271,6 +302,12 @@ class Replayer:
             subscription.current_period_end = datetime.fromtimestamp(period_end, UTC) if period_end else None
             subscription.cancel_at_period_end = bool(stripe_subscription.get("cancel_at_period_end"))
             subscription.forward_mrr = state.forward(resolver, stripe_subscription, schedule)
+        customer = state.objects.get(state.customer_id) if state.customer_id else None
+        if customer is not None:
+            subscription.payment_method = projection.payment_method(customer, state.objects)
+            subscription.billing_info = projection.billing_info(customer, state.objects)
+        subscription.first_payment_failed_at = projection.first_payment_failed_at(replayed.ordered)
+        subscription.cancellation_reason = projection.cancellation_reason(stripe_subscription)
         created = [row.occurred_at for row in replayed.rows if row.event_type == "SubscriptionCreated"]
         if created:
             earliest = min(created)
@@ -287,9 +324,24 @@ class Replayer:
             elif subscription.plan:
                 tenant.state, tenant.suspension_reason = "active", None
 
+    def write_payments(self, subscription: Subscription, replayed: Replayed, report: ReplayReport) -> None:
+        """Upsert the customer's payment transactions, recomputed from its events (DESIGN §4.10)."""
+        payments = fold_payments(replayed.ordered, self.catalog)
+        for payment in payments:
+            if payment.clamped:
+                report.notes.append(Note(AMOUNT_CLAMPED, payment.id, "tax exceeds the invoice total"))
+        rows = [{"subscription_id": subscription.id, "tenant_id": subscription.tenant_id, "modified_at": func.now(),
+                 **payment.values()} for payment in payments]
+        if rows:
+            statement = insert(PAYMENTS).values(rows)
+            self.session.execute(statement.on_conflict_do_update(
+                index_elements=[PAYMENTS.c.id],
+                set_={name: statement.excluded[name] for name in rows[0] if name != "id"}))
+
     def _ever_paid(self, subscription: Subscription) -> bool:
-        return bool(self.session.scalar(select(func.count()).select_from(LEDGER).where(
-            LEDGER.c.subscription_id == subscription.id, LEDGER.c.event_type == "SubscriptionCreated")))
+        """Reference §6: a succeeded or refunded payment makes a free account Canceled rather than Free."""
+        return bool(self.session.scalar(select(func.count()).select_from(PAYMENTS).where(
+            PAYMENTS.c.subscription_id == subscription.id, PAYMENTS.c.status.in_(("succeeded", "refunded")))))
 
     def _set_status(self, rows: list[Any], status: str, error: str | None, tenant_id: str | None = None) -> int:
         ids = [row.id for row in rows if not (row.status == status == "ignored")]

@@ -1,6 +1,8 @@
 """The replay job: order independence and corrections (DESIGN §4.4, §4.6), linking (§4.3), the version
 allow-list (§4.2), the archive's status machine (§4.7), Redis down, a real RQ worker, and the CLI."""
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import distinct_on
 

@@ -9,7 +9,13 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from backoffice.billing.tasks import request_replay
-from backoffice.billing.webhook_intake import Outcome, WebhookRejected, archive, read_envelope, verify_signature
+from backoffice.billing.webhook_intake import (
+    Outcome,
+    WebhookRejected,
+    archive,
+    read_envelope,
+    verify_signature,
+)
 from backoffice.extensions import csrf, db
 from backoffice.web.auth import public
 

@@ -1,0 +1,199 @@
+"""Payment transactions from a customer's archived events (DESIGN §4.10, reference §5): one per invoice.
+
+A pure fold over the events in ledger order, keeping each invoice, charge, refund and credit note as last
+seen. Net revenue of a transaction = amount_excluding_tax − refunded_amount − credited_amount (all ex-VAT);
+partial refunds and credit notes are netted, a voided credit note counts no more.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from backoffice.billing.money import cents, to_major
+from backoffice.billing.mrr import Catalog
+from backoffice.billing.ordering import ArchivedEvent
+from backoffice.billing.resolvers import list_data, ref_id
+
+Obj = dict[str, Any]
+ZERO = Decimal("0.00")
+STATUS_BY_INVOICE = {"paid": "succeeded", "open": "pending", "uncollectible": "failed", "void": "cancelled",
+                     "draft": "pending"}
+AMOUNT_CLAMPED = "AmountExcludingTaxClamped"
+# An invoice's status only moves forward (draft → open → paid | uncollectible | void; uncollectible → paid), and
+# Stripe's invoice events of one second carry no previous_attributes to chain them by: the furthest status wins.
+STATUS_RANK = {"draft": 0, "open": 1, "uncollectible": 2, "void": 3, "paid": 3}
+
+
+@dataclass(frozen=True)
+class Payment:
+    """One row of `payment_transactions`, amounts in major units."""
+
+    id: str
+    amount: Decimal
+    amount_excluding_tax: Decimal
+    tax_amount: Decimal
+    invoice_total: Decimal
+    amount_from_credit: Decimal
+    refunded_amount: Decimal
+    credited_amount: Decimal
+    currency: str
+    status: str
+    date: datetime
+    plan: str | None
+    invoice_url: str | None
+    credit_note_url: str | None
+    credit_noted_at: datetime | None
+    refunded_at: datetime | None
+    failure_reason: str | None
+    clamped: bool = False
+
+    def values(self) -> dict[str, Any]:
+        values = dict(self.__dict__)
+        values.pop("clamped")
+        return values
+
+
+def _at(seconds: int | None) -> datetime | None:
+    return datetime.fromtimestamp(seconds, UTC) if isinstance(seconds, int) else None
+
+
+def _tax(invoice: Obj) -> int:
+    """The invoice's tax in minor units, whichever shape it comes in."""
+    if isinstance(invoice.get("total_taxes"), list):  # basil and later
+        return sum(int(tax.get("amount") or 0) for tax in invoice["total_taxes"])
+    if isinstance(invoice.get("tax"), int):
+        return invoice["tax"]
+    if isinstance(invoice.get("total_tax_amounts"), list):
+        return sum(int(tax.get("amount") or 0) for tax in invoice["total_tax_amounts"])
+    total, excluding = invoice.get("total"), invoice.get("total_excluding_tax")
+    return total - excluding if isinstance(total, int) and isinstance(excluding, int) else 0
+
+
+def _line_plan(line: Obj, catalog: Catalog) -> str | None:
+    pricing = (line.get("pricing") or {}).get("price_details") or {}
+    price = pricing.get("price") or line.get("price") or line.get("plan")
+    if isinstance(price, dict) and (price.get("metadata") or {}).get("plan"):
+        return price["metadata"]["plan"]
+    entry = catalog.price(ref_id(price))
+    return entry.plan if entry else None
+
+
+def invoice_plan(invoice: Obj, catalog: Catalog) -> str | None:
+    """The plan of the line with the largest positive amount (a proration's new plan), else of the first line."""
+    lines = [line for line in list_data(invoice.get("lines")) if isinstance(line, dict)]
+    if not lines:
+        return None
+    positive = [line for line in lines if (line.get("amount") or 0) > 0]
+    chosen = max(positive, key=lambda line: line["amount"]) if positive else lines[0]
+    return _line_plan(chosen, catalog)
+
+
+class PaymentFold:
+    """Invoices, charges, refunds and credit notes as last seen in the events, folded into payments."""
+
+    def __init__(self, catalog: Catalog):
+        self.catalog = catalog
+        self.invoices: dict[str, Obj] = {}
+        self.charge_invoice: dict[str, str] = {}
+        self.refunded: dict[str, tuple[int, datetime]] = {}  # charge → (amount refunded, when)
+        self.credit_notes: dict[str, Obj] = {}
+        self.refunds: dict[str, Obj] = {}
+
+    def add(self, event: ArchivedEvent) -> None:
+        obj = event.object
+        kind = obj.get("object")
+        if kind == "invoice" and obj.get("id"):
+            known = self.invoices.get(obj["id"])
+            if known is None or STATUS_RANK.get(obj.get("status"), 0) >= STATUS_RANK.get(known.get("status"), 0):
+                self.invoices[obj["id"]] = obj
+            if ref_id(obj.get("charge")):
+                self.charge_invoice[ref_id(obj.get("charge"))] = obj["id"]
+        elif kind == "invoice_payment":
+            charge = ref_id((obj.get("payment") or {}).get("charge"))
+            if charge and ref_id(obj.get("invoice")):
+                self.charge_invoice[charge] = ref_id(obj.get("invoice"))
+        elif kind == "charge" and obj.get("id"):
+            if ref_id(obj.get("invoice")):
+                self.charge_invoice[obj["id"]] = ref_id(obj.get("invoice"))
+            refunded = int(obj.get("amount_refunded") or 0)
+            if refunded > self.refunded.get(obj["id"], (0, None))[0]:  # only grows; the latest refund dates it
+                self.refunded[obj["id"]] = (refunded, datetime.fromtimestamp(event.created, UTC))
+        elif kind == "credit_note" and obj.get("id"):
+            self.credit_notes[obj["id"]] = obj
+        elif kind == "refund" and obj.get("id"):
+            self.refunds[obj["id"]] = obj
+
+    def payments(self) -> list[Payment]:
+        return [self._payment(invoice) for invoice in self.invoices.values() if invoice.get("status") != "draft"]
+
+    def _payment(self, invoice: Obj) -> Payment:
+        currency = str(invoice.get("currency") or "").upper()
+
+        def major(minor: int | None) -> Decimal:
+            return to_major(minor or 0, currency) or ZERO
+
+        total = int(invoice.get("total") or 0)
+        tax = _tax(invoice)
+        paid = invoice.get("status") == "paid"
+        amount_paid = int(invoice.get("amount_paid") or 0)
+        amount = amount_paid if paid else total
+        excluding = total - tax
+        clamped = excluding < 0
+        excluding = max(excluding, 0)
+        notes = [note for note in self.credit_notes.values() if ref_id(note.get("invoice")) == invoice.get("id")]
+        live_notes = [note for note in notes if note.get("status") != "void"]
+        refunded_minor, refunded_at = 0, None
+        for charge, invoice_id in self.charge_invoice.items():
+            if invoice_id == invoice.get("id") and charge in self.refunded:
+                refunded_minor += self.refunded[charge][0]
+                refunded_at = max(filter(None, (refunded_at, self.refunded[charge][1])))
+        # A credit note that refunds carries its refund: count the money once, as credit.
+        covered = sum(_note_refund(note, self.refunds) for note in live_notes)
+        ratio = Decimal(excluding) / Decimal(total) if total > 0 else Decimal(1)
+        refunded = cents(major(max(refunded_minor - covered, 0)) * ratio)
+        # A credit note carries the invoice's VAT rate: its ex-VAT part is its total at the invoice's ratio.
+        credited = cents(sum((major(_note_total(note)) for note in live_notes), ZERO) * ratio)
+        status = STATUS_BY_INVOICE.get(str(invoice.get("status")), "pending")
+        if status == "succeeded" and amount_paid > 0 and refunded_minor >= amount_paid:
+            status = "refunded"
+        latest_note = max(notes, key=lambda note: note.get("created") or 0) if notes else None
+        latest_live = max(live_notes, key=lambda note: note.get("created") or 0) if live_notes else None
+        return Payment(
+            id=invoice["id"], amount=major(amount), amount_excluding_tax=major(excluding), tax_amount=major(tax),
+            invoice_total=major(total), amount_from_credit=major(max(total - amount, 0)),
+            refunded_amount=min(refunded, major(excluding)), credited_amount=min(credited, major(excluding)),
+            currency=currency, status=status, date=_at(invoice.get("created")) or datetime.now(UTC),
+            plan=invoice_plan(invoice, self.catalog),
+            invoice_url=invoice.get("invoice_pdf") or invoice.get("hosted_invoice_url"),
+            credit_note_url=(latest_note or {}).get("pdf"), credit_noted_at=_at((latest_live or {}).get("created")),
+            refunded_at=refunded_at,
+            failure_reason="Payment failed." if invoice.get("status") == "uncollectible" else None,
+            clamped=clamped,
+        )
+
+
+def _note_refund(note: Obj, refunds: dict[str, Obj]) -> int:
+    """How much of a credit note went back as a refund (basil lists them; older shapes name one refund)."""
+    listed = note.get("refunds")
+    if isinstance(listed, list):
+        return sum(int(entry.get("amount_refunded") or 0) for entry in listed if isinstance(entry, dict))
+    refund = note.get("refund")
+    refund = refund if isinstance(refund, dict) else refunds.get(refund) if isinstance(refund, str) else None
+    return int((refund or {}).get("amount") or 0)
+
+
+def _note_total(note: Obj) -> int:
+    for name in ("total", "amount"):
+        if isinstance(note.get(name), int):
+            return note[name]
+    return 0
+
+
+def fold_payments(events: Iterable[ArchivedEvent], catalog: Catalog) -> list[Payment]:
+    fold = PaymentFold(catalog)
+    for event in events:
+        fold.add(event)
+    return fold.payments()

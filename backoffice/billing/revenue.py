@@ -1,0 +1,74 @@
+"""Net revenue, ex-VAT (DESIGN §4.10): one set of dated movements serves the tile, the chart and lifetime value.
+
+A payment adds its amount excluding tax on its day; a refund subtracts on the refund day, a credit note on
+its day (a voided one is no longer counted, so it adds back). So the revenue tile = the chart's last
+point = Σ lifetime values, by construction. Soft-deleted tenants stay in: money history never moves.
+"""
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlalchemy import Date, Select, cast, func, literal, select, union_all
+from sqlalchemy.orm import Session
+
+from backoffice.billing.models import PaymentTransaction
+
+PAYMENTS = PaymentTransaction.__table__
+COUNTED = ("succeeded", "refunded")
+ZERO = Decimal("0.00")
+
+
+def _day(column):
+    return cast(func.timezone("UTC", column), Date)
+
+
+def movements(currency: str, tenant_id: str | None = None) -> Select:
+    """(tenant_id, day, amount) rows whose sum is net revenue: payments, refunds and credits on their own days."""
+    def part(amount, when):
+        query = select(PAYMENTS.c.tenant_id.label("tenant_id"), _day(when).label("day"), amount.label("amount")) \
+            .where(PAYMENTS.c.status.in_(COUNTED), PAYMENTS.c.currency == currency)
+        return query.where(PAYMENTS.c.tenant_id == tenant_id) if tenant_id is not None else query
+
+    return union_all(
+        part(PAYMENTS.c.amount_excluding_tax, PAYMENTS.c.date),
+        part(-PAYMENTS.c.refunded_amount, func.coalesce(PAYMENTS.c.refunded_at, PAYMENTS.c.date))
+        .where(PAYMENTS.c.refunded_amount > 0),
+        part(-PAYMENTS.c.credited_amount, func.coalesce(PAYMENTS.c.credit_noted_at, PAYMENTS.c.date))
+        .where(PAYMENTS.c.credited_amount > 0),
+    ).subquery()
+
+
+def total_revenue(session: Session, currency: str, *, until: date | None = None) -> Decimal:
+    """All-time net revenue (the Total revenue tile), optionally up to and including a day."""
+    moves = movements(currency)
+    query = select(func.coalesce(func.sum(moves.c.amount), literal(ZERO)))
+    if until is not None:
+        query = query.where(moves.c.day <= until)
+    return session.scalar(query)
+
+
+def lifetime_values(session: Session, currency: str) -> dict[str, Decimal]:
+    """Net revenue per tenant."""
+    moves = movements(currency)
+    return dict(session.execute(select(moves.c.tenant_id, func.sum(moves.c.amount)).group_by(moves.c.tenant_id)).all())
+
+
+def lifetime_value(session: Session, currency: str, tenant_id: str) -> Decimal:
+    moves = movements(currency, tenant_id)
+    return session.scalar(select(func.coalesce(func.sum(moves.c.amount), literal(ZERO))))
+
+
+def cumulative_series(session: Session, currency: str, first: date, last: date) -> list[tuple[date, Decimal]]:
+    """Cumulative net revenue at the end of each day from `first` to `last` (the revenue chart)."""
+    moves = movements(currency)
+    start = total_revenue(session, currency, until=first - timedelta(days=1))
+    daily = dict(session.execute(select(moves.c.day, func.sum(moves.c.amount))
+                                 .where(moves.c.day.between(first, last)).group_by(moves.c.day)).all())
+    series, running = [], start
+    day = first
+    while day <= last:
+        running += daily.get(day, ZERO)
+        series.append((day, running))
+        day += timedelta(days=1)
+    return series
