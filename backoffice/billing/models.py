@@ -242,6 +242,11 @@ class StripeEvent(db.Model):
             "recovered_at",
             postgresql_where=sa.text("recovered_at IS NOT NULL"),
         ),
+        # Refunds and invoice payments name no customer: the replay finds them by their charge or invoice.
+        sa.Index("ix_stripe_events_no_customer_charge", "object_charge",
+                 postgresql_where=sa.text("stripe_customer_id IS NULL")),
+        sa.Index("ix_stripe_events_no_customer_invoice", "object_invoice",
+                 postgresql_where=sa.text("stripe_customer_id IS NULL")),
         # The pending sweeper and the failed-events list look only at the few unsettled rows.
         sa.Index(
             "ix_stripe_events_status_unsettled",
@@ -268,6 +273,12 @@ class StripeEvent(db.Model):
     error: Mapped[str | None] = mapped_column(sa.Text)
     recovered_at: Mapped[datetime | None] = mapped_column(TIMESTAMP)
     recovery_source: Mapped[str | None] = mapped_column(sa.Text)
+    # Derived by PostgreSQL from the payload (so never written, and indexable): the charge or invoice an
+    # event's object belongs to, which is how refunds and invoice payments reach their customer.
+    object_charge: Mapped[str | None] = mapped_column(
+        sa.Text, sa.Computed("(payload -> 'data' -> 'object') ->> 'charge'", persisted=True))
+    object_invoice: Mapped[str | None] = mapped_column(
+        sa.Text, sa.Computed("(payload -> 'data' -> 'object') ->> 'invoice'", persisted=True))
 
 
 class StripeEventDivergence(db.Model):

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, union, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -35,7 +35,7 @@ from backoffice.billing.models import (
 )
 from backoffice.billing.mrr import FREE_PLAN, ZERO
 from backoffice.billing.ordering import ArchivedEvent
-from backoffice.billing.payments import AMOUNT_CLAMPED, fold_payments
+from backoffice.billing.payments import AMOUNT_CLAMPED, Payment, fold_payments
 from backoffice.billing.resolvers import ApiVersions
 
 log = logging.getLogger(__name__)
@@ -109,13 +109,13 @@ def linked_events(session: Session, rows: list[Any]) -> list[Any]:
             invoices.add(obj.get("id"))
     if not charges and not invoices:
         return []
-    obj = EVENTS.c.payload["data"]["object"]
-    return session.execute(
-        select(EVENTS.c.id, EVENTS.c.type, EVENTS.c.stripe_created_at, EVENTS.c.api_version, EVENTS.c.payload,
+    no_customer = EVENTS.c.stripe_customer_id.is_(None)
+    columns = (EVENTS.c.id, EVENTS.c.type, EVENTS.c.stripe_created_at, EVENTS.c.api_version, EVENTS.c.payload,
                EVENTS.c.status, EVENTS.c.tenant_id)
-        .where(EVENTS.c.stripe_customer_id.is_(None),
-               obj["charge"].astext.in_(charges) | obj["invoice"].astext.in_(invoices))
-    ).all()
+    return session.execute(union(
+        select(*columns).where(no_customer, EVENTS.c.object_charge.in_(charges)),
+        select(*columns).where(no_customer, EVENTS.c.object_invoice.in_(invoices)),
+    )).all()
 
 
 def as_archived(rows: Iterable[Any]) -> list[ArchivedEvent]:
@@ -173,8 +173,8 @@ class Replayer:
         report.notes = replayed.notes
         new_ids = {row.id for row in unsettled} - set(replayed.skipped)
         self.write_rows(subscription, replayed, new_ids, report)
-        self.write_payments(subscription, replayed, report)
-        self.project(subscription, replayed)
+        payments = self.write_payments(subscription, replayed, report)
+        self.project(subscription, replayed, ever_paid=any(p.status in ("succeeded", "refunded") for p in payments))
         processed = [r for r in unsettled if r.id not in replayed.skipped]
         report.processed = self._set_status(processed, "processed", None, tenant_id=subscription.tenant_id)
         for row in unsettled:
@@ -272,7 +272,7 @@ class Replayer:
                 "position": row.position, "cancellation_reason": row.cancellation_reason,
                 "suspension_reason": row.suspension_reason, **row.values()}
 
-    def project(self, subscription: Subscription, replayed: Replayed) -> None:
+    def project(self, subscription: Subscription, replayed: Replayed, ever_paid: bool) -> None:
         """Bring the subscription row to the customer's latest state (the fields the ledger knows)."""
         state = replayed.state
         if state is None or state.resolver is None:
@@ -314,7 +314,7 @@ class Replayer:
             # Moves only backward (the seed's rule): a late, older Created can only make it earlier.
             if subscription.subscribed_since is None or earliest < subscription.subscribed_since:
                 subscription.subscribed_since = earliest
-        subscription.account_status = account_status(subscription, self._ever_paid(subscription))
+        subscription.account_status = account_status(subscription, ever_paid)
         tenant = self.session.get(Tenant, subscription.tenant_id)
         if tenant is not None:
             tenant.plan = subscription.plan or FREE_PLAN
@@ -324,7 +324,7 @@ class Replayer:
             elif subscription.plan:
                 tenant.state, tenant.suspension_reason = "active", None
 
-    def write_payments(self, subscription: Subscription, replayed: Replayed, report: ReplayReport) -> None:
+    def write_payments(self, subscription: Subscription, replayed: Replayed, report: ReplayReport) -> list[Payment]:
         """Upsert the customer's payment transactions, recomputed from its events (DESIGN §4.10)."""
         payments = fold_payments(replayed.ordered, self.catalog)
         for payment in payments:
@@ -337,21 +337,17 @@ class Replayer:
             self.session.execute(statement.on_conflict_do_update(
                 index_elements=[PAYMENTS.c.id],
                 set_={name: statement.excluded[name] for name in rows[0] if name != "id"}))
-
-    def _ever_paid(self, subscription: Subscription) -> bool:
-        """Reference §6: a succeeded or refunded payment makes a free account Canceled rather than Free."""
-        return bool(self.session.scalar(select(func.count()).select_from(PAYMENTS).where(
-            PAYMENTS.c.subscription_id == subscription.id, PAYMENTS.c.status.in_(("succeeded", "refunded")))))
+        return payments
 
     def _set_status(self, rows: list[Any], status: str, error: str | None, tenant_id: str | None = None) -> int:
         ids = [row.id for row in rows if not (row.status == status == "ignored")]
         if not ids:
             return 0
         values: dict[str, Any] = {"status": status, "processed_at": func.now(), "error": error}
-        self.session.execute(update(EVENTS).where(EVENTS.c.id.in_(ids)).values(**values))
         if tenant_id is not None:
-            self.session.execute(update(EVENTS).where(EVENTS.c.id.in_(ids), EVENTS.c.tenant_id.is_(None))
-                                 .values(tenant_id=tenant_id))
+            # Linked in the same statement (set once, from null): each UPDATE runs the archive's guard per row.
+            values["tenant_id"] = func.coalesce(EVENTS.c.tenant_id, tenant_id)
+        self.session.execute(update(EVENTS).where(EVENTS.c.id.in_(ids)).values(**values))
         return len(ids)
 
 

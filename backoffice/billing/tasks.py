@@ -17,6 +17,7 @@ from backoffice.jobs import claim_once, enqueue_once, report_progress
 log = logging.getLogger(__name__)
 EVENTS = StripeEvent.__table__
 PLATFORM = "replay:platform"
+REPLAY_BATCH = 25
 
 
 def replay_key(customer_id: str) -> str:
@@ -49,21 +50,26 @@ def replay_customer(customer_id: str) -> dict[str, Any]:
     return report.as_dict()
 
 
-def run_replay(replayer: Replayer, customer_id: str) -> ReplayReport:
-    """One customer in one transaction; on failure its unsettled events move to `failed` with the error."""
+def run_replay(replayer: Replayer, customer_id: str, *, commit: bool = True) -> ReplayReport:
+    """One customer, in a savepoint; on failure its unsettled events move to `failed` with the error.
+
+    With `commit=False` the caller commits (a batch of customers per transaction, for `replay --all`).
+    """
+    savepoint = db.session.begin_nested()
     try:
         report = replayer.replay(customer_id)
-        db.session.commit()
-        return report
+        savepoint.commit()
     except Exception as error:
-        db.session.rollback()
+        savepoint.rollback()
         log.exception("replay of customer %s failed", customer_id)
         message = f"{type(error).__name__}: {error}"[:2000]
         db.session.execute(update(EVENTS).where(
             EVENTS.c.stripe_customer_id == customer_id, EVENTS.c.status.in_(("pending", "failed"))
         ).values(status="failed", error=message, processed_at=func.now()))
+        report = ReplayReport(customer_id, reason=message, failed=True)
+    if commit:
         db.session.commit()
-        return ReplayReport(customer_id, reason=message, failed=True)
+    return report
 
 
 def _settle(customer_id: str) -> None:
@@ -102,10 +108,13 @@ def replay_all(customer_ids: list[str] | None = None, *, progress: Any = None) -
                                                       EVENTS.c.status.in_(("pending", "failed", "ignored")))
             .distinct().order_by(EVENTS.c.stripe_customer_id)))
         db.session.rollback()
+    # Catalog changes first, so that the customers' replays know every price.
+    platform_events = sum(_settle_platform().values())
     replayer = Replayer(db.session, ReplaySettings.from_config(current_app.config), gateway())
     totals = {"customers": 0, "appended": 0, "corrected": 0, "processed": 0, "ignored": 0, "failed": 0}
     for index, customer_id in enumerate(customer_ids, 1):
-        report = run_replay(replayer, customer_id)
+        # A batch of customers per transaction: a commit costs a WAL flush, a customer only milliseconds.
+        report = run_replay(replayer, customer_id, commit=index % REPLAY_BATCH == 0 or index == len(customer_ids))
         totals["customers"] += 1
         totals["failed"] += report.failed
         for name in ("appended", "corrected", "processed", "ignored"):
@@ -113,7 +122,7 @@ def replay_all(customer_ids: list[str] | None = None, *, progress: Any = None) -
         report_progress(step=index, total=len(customer_ids))
         if progress is not None:
             progress(index, len(customer_ids))
-    totals["platform_events"] = sum(_settle_platform().values())
+    totals["platform_events"] = platform_events
     return totals
 
 
