@@ -22,31 +22,8 @@ FIELDS = ("charge", "invoice")
 # Generated columns follow the payload and are left out: a BEFORE trigger sees them unset in NEW.
 GUARDED = ("api_version", "id", "payload_hash", "received_at", "recovered_at", "recovery_source", "sequence",
            "stripe_created_at", "stripe_customer_id", "type")
-GUARD = """
-CREATE OR REPLACE FUNCTION guard_stripe_event_update() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    changed text;
-    allowed_move boolean;
-BEGIN
-    changed := concat_ws(', ',
-        CASE WHEN NEW.api_version IS DISTINCT FROM OLD.api_version THEN 'api_version' END,
-        CASE WHEN NEW.id IS DISTINCT FROM OLD.id THEN 'id' END,
-        CASE WHEN NEW.payload_hash IS DISTINCT FROM OLD.payload_hash THEN 'payload_hash' END,
-        CASE WHEN NEW.received_at IS DISTINCT FROM OLD.received_at THEN 'received_at' END,
-        CASE WHEN NEW.recovered_at IS DISTINCT FROM OLD.recovered_at THEN 'recovered_at' END,
-        CASE WHEN NEW.recovery_source IS DISTINCT FROM OLD.recovery_source THEN 'recovery_source' END,
-        CASE WHEN NEW.sequence IS DISTINCT FROM OLD.sequence THEN 'sequence' END,
-        CASE WHEN NEW.stripe_created_at IS DISTINCT FROM OLD.stripe_created_at THEN 'stripe_created_at' END,
-        CASE WHEN NEW.stripe_customer_id IS DISTINCT FROM OLD.stripe_customer_id THEN 'stripe_customer_id' END,
-        CASE WHEN NEW.type IS DISTINCT FROM OLD.type THEN 'type' END
-    );
-    IF changed <> '' THEN
-        RAISE EXCEPTION USING
-            MESSAGE = 'stripe_events ' || OLD.id || ': ' || changed || ' cannot change',
-            ERRCODE = 'restrict_violation',
-            HINT = 'The archive is append-only (DESIGN 4.7).';
-    END IF;
+# What both versions of the guard check after the immutable columns: set-once linking and the status moves.
+LINKING_AND_MOVES = """
     IF OLD.tenant_id IS NOT NULL AND NEW.tenant_id IS DISTINCT FROM OLD.tenant_id THEN
         RAISE EXCEPTION USING
             MESSAGE = 'stripe_events ' || OLD.id || ': tenant_id is already ' || OLD.tenant_id,
@@ -82,6 +59,32 @@ BEGIN
 END;
 $$
 """
+GUARD = """
+CREATE OR REPLACE FUNCTION guard_stripe_event_update() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    changed text;
+    allowed_move boolean;
+BEGIN
+    changed := concat_ws(', ',
+        CASE WHEN NEW.api_version IS DISTINCT FROM OLD.api_version THEN 'api_version' END,
+        CASE WHEN NEW.id IS DISTINCT FROM OLD.id THEN 'id' END,
+        CASE WHEN NEW.payload_hash IS DISTINCT FROM OLD.payload_hash THEN 'payload_hash' END,
+        CASE WHEN NEW.received_at IS DISTINCT FROM OLD.received_at THEN 'received_at' END,
+        CASE WHEN NEW.recovered_at IS DISTINCT FROM OLD.recovered_at THEN 'recovered_at' END,
+        CASE WHEN NEW.recovery_source IS DISTINCT FROM OLD.recovery_source THEN 'recovery_source' END,
+        CASE WHEN NEW.sequence IS DISTINCT FROM OLD.sequence THEN 'sequence' END,
+        CASE WHEN NEW.stripe_created_at IS DISTINCT FROM OLD.stripe_created_at THEN 'stripe_created_at' END,
+        CASE WHEN NEW.stripe_customer_id IS DISTINCT FROM OLD.stripe_customer_id THEN 'stripe_customer_id' END,
+        CASE WHEN NEW.type IS DISTINCT FROM OLD.type THEN 'type' END
+    );
+    IF changed <> '' THEN
+        RAISE EXCEPTION USING
+            MESSAGE = 'stripe_events ' || OLD.id || ': ' || changed || ' cannot change',
+            ERRCODE = 'restrict_violation',
+            HINT = 'The archive is append-only (DESIGN 4.7).';
+    END IF;
+""" + LINKING_AND_MOVES
 PAYLOAD_GUARD = """
 CREATE FUNCTION guard_stripe_event_payload() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -116,41 +119,7 @@ BEGIN
             HINT = 'The archive is append-only (DESIGN 4.7).';
     END IF;
 
-    IF OLD.tenant_id IS NOT NULL AND NEW.tenant_id IS DISTINCT FROM OLD.tenant_id THEN
-        RAISE EXCEPTION USING
-            MESSAGE = 'stripe_events ' || OLD.id || ': tenant_id is already ' || OLD.tenant_id,
-            ERRCODE = 'restrict_violation',
-            HINT = 'tenant_id may only be set once, from null.';
-    END IF;
-    IF OLD.stripe_subscription_id IS NOT NULL
-       AND NEW.stripe_subscription_id IS DISTINCT FROM OLD.stripe_subscription_id THEN
-        RAISE EXCEPTION USING
-            MESSAGE = 'stripe_events ' || OLD.id || ': stripe_subscription_id is already '
-                || OLD.stripe_subscription_id,
-            ERRCODE = 'restrict_violation',
-            HINT = 'stripe_subscription_id may only be set once, from null.';
-    END IF;
-
-    allowed_move := CASE OLD.status
-        WHEN 'pending' THEN NEW.status IN ('processed', 'ignored', 'failed')
-        WHEN 'ignored' THEN NEW.status IN ('processed', 'failed')
-        WHEN 'failed' THEN NEW.status IN ('processed', 'failed')
-        ELSE false
-    END;
-    IF (NEW.status, NEW.processed_at, NEW.error)
-           IS DISTINCT FROM (OLD.status, OLD.processed_at, OLD.error)
-       AND NOT allowed_move THEN
-        RAISE EXCEPTION USING
-            MESSAGE = 'stripe_events ' || OLD.id || ': status cannot move from ' || OLD.status
-                || ' to ' || NEW.status,
-            ERRCODE = 'restrict_violation',
-            HINT = 'pending -> processed|ignored|failed, ignored -> processed|failed, '
-                   'failed -> processed|failed; processed_at and error change only with such a move.';
-    END IF;
-    RETURN NEW;
-END;
-$$
-"""
+""" + LINKING_AND_MOVES
 
 
 def upgrade():
