@@ -62,6 +62,7 @@ def configure_extensions(app: Flask) -> None:
 def configure_web(app: Flask) -> None:
     """Register identity, i18n, htmx hooks, metrics and the blueprints."""
     from backoffice.web import auth, errors, htmx, i18n, metrics, shell
+    from backoffice.web.failed_events.views import bp as failed_events_bp
     from backoffice.web.health.views import bp as health_bp
     from backoffice.web.operator.views import bp as operator_bp
     from backoffice.web.surfaces import surface_blueprints
@@ -76,6 +77,7 @@ def configure_web(app: Flask) -> None:
     app.register_blueprint(health_bp)
     app.register_blueprint(operator_bp)
     app.register_blueprint(webhooks_bp)
+    app.register_blueprint(failed_events_bp)
     for blueprint in surface_blueprints():
         app.register_blueprint(blueprint)
 

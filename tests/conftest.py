@@ -171,3 +171,24 @@ def run_burst_worker(database_url, redis_url, **environment):
            "SECRET_KEY": "test", **environment}
     return subprocess.run([sys.executable, "worker.py", "--burst"], cwd=ROOT_DIR, env=env,
                           capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def harness_factory(app, client, settings):
+    """Make Stripe sandboxes wired to the real webhook (tests/billing/harness.py), closed after the test."""
+    from tests.billing.harness import LedgerHarness
+
+    made = []
+
+    def make(**options):
+        made.append(LedgerHarness(app, client, settings, **options))
+        return made[-1]
+
+    yield make
+    for harness in made:
+        harness.close()
+
+
+@pytest.fixture
+def harness(harness_factory):
+    return harness_factory()

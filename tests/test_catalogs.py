@@ -26,8 +26,15 @@ def source_messages() -> set[str]:
 def test_catalog_is_complete(language):
     with open(ROOT_DIR / "backoffice" / "translations" / language / "LC_MESSAGES" / "messages.po", "rb") as handle:
         catalog = read_po(handle, locale=language)
-    translated = {message.id: message.string for message in catalog if message.id and message.string
-                  and "fuzzy" not in message.flags}
+    translated = {}
+    for message in catalog:
+        if not message.id or "fuzzy" in message.flags:
+            continue
+        # A plural message pairs its singular and plural ids with as many forms as the language has.
+        ids = message.id if isinstance(message.id, tuple) else (message.id,)
+        forms = message.string if isinstance(message.string, tuple) else (message.string,)
+        if forms and all(forms):
+            translated.update({message_id: forms[min(index, len(forms) - 1)] for index, message_id in enumerate(ids)})
     missing = sorted(source_messages() - set(translated))
     assert not missing, f"untranslated in {language} (run `make messages` and translate): {missing}"
     for message_id, text in translated.items():

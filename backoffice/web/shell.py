@@ -23,6 +23,7 @@ MENU = (
     MenuItem("users.index", _l("Users"), "☺"),
     MenuItem("billing_events.index", _l("Billing events"), "≡", billing=True),
     MenuItem("invoices.index", _l("Invoices"), "¤", billing=True),
+    MenuItem("failed_events.index", _l("Failed events"), "⚠", billing=True),
 )
 
 COMING_SOON = (
