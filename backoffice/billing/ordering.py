@@ -6,6 +6,7 @@ state of its object. Where chaining does not decide, a fixed type precedence, th
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import groupby
@@ -31,6 +32,7 @@ PRECEDENCE = (
 )
 
 
+@functools.lru_cache(maxsize=512)
 def _rank_of(event_type: str) -> int:
     for rank, entry in enumerate(PRECEDENCE):
         names = entry if isinstance(entry, tuple) else (entry,)

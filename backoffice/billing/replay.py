@@ -45,6 +45,13 @@ LEDGER = BillingEvent.__table__
 CORRECTIONS = BillingEventCorrection.__table__
 ROLLUP = MrrDaily.__table__
 PAYMENTS = PaymentTransaction.__table__
+# Statements built once and run with many parameter sets: SQLAlchemy compiles them once, psycopg batches the rows.
+LEDGER_INSERT = insert(LEDGER).on_conflict_do_nothing(index_elements=["stripe_event_id"])
+_payment_insert = insert(PAYMENTS)
+PAYMENT_UPSERT = _payment_insert.on_conflict_do_update(
+    index_elements=[PAYMENTS.c.id],
+    set_={column.name: _payment_insert.excluded[column.name] for column in PAYMENTS.columns
+          if column.name not in ("id", "created_at")})
 UNSETTLED = ("pending", "failed", "ignored")
 DUPLICATE_CUSTOMER = "DuplicateCustomerForTenant"
 UNKNOWN_TENANT = "UnknownTenant"
@@ -260,9 +267,9 @@ class Replayer:
             rollup.add(stored.occurred_at, stored.currency, stored.movement, stored.amount_delta, -1)
             rollup.add(stored.occurred_at, stored.currency, row.movement, row.amount_delta, 1)
         if inserts:
-            self.session.execute(insert(LEDGER).values(inserts).on_conflict_do_nothing(index_elements=["stripe_event_id"]))
+            self.session.connection().execute(LEDGER_INSERT, inserts)
         if corrections:
-            self.session.execute(insert(CORRECTIONS).values(corrections))
+            self.session.connection().execute(insert(CORRECTIONS), corrections)
         rollup.write(self.session)
         report.appended, report.corrected = len(inserts), len(corrections)
 
@@ -330,13 +337,11 @@ class Replayer:
         for payment in payments:
             if payment.clamped:
                 report.notes.append(Note(AMOUNT_CLAMPED, payment.id, "tax exceeds the invoice total"))
-        rows = [{"subscription_id": subscription.id, "tenant_id": subscription.tenant_id, "modified_at": func.now(),
+        now = datetime.now(UTC)
+        rows = [{"subscription_id": subscription.id, "tenant_id": subscription.tenant_id, "modified_at": now,
                  **payment.values()} for payment in payments]
         if rows:
-            statement = insert(PAYMENTS).values(rows)
-            self.session.execute(statement.on_conflict_do_update(
-                index_elements=[PAYMENTS.c.id],
-                set_={name: statement.excluded[name] for name in rows[0] if name != "id"}))
+            self.session.connection().execute(PAYMENT_UPSERT, rows)
         return payments
 
     def _set_status(self, rows: list[Any], status: str, error: str | None, tenant_id: str | None = None) -> int:
@@ -382,9 +387,9 @@ class Rollup:
             return
         # Make sure each row exists, then add: a CHECK sees an INSERT's proposed row before ON CONFLICT does,
         # so a negative change (a correction taking a movement back) cannot ride on the upsert.
-        session.execute(insert(ROLLUP).values([
+        session.connection().execute(insert(ROLLUP).on_conflict_do_nothing(), [
             {"day": day, "currency": currency, "movement": movement, "delta_sum": 0, "event_count": 0}
-            for (day, currency, movement), _, _ in changes]).on_conflict_do_nothing())
+            for (day, currency, movement), _, _ in changes])
         session.connection().execute(
             update(ROLLUP)
             .where(ROLLUP.c.day == bindparam("k_day"), ROLLUP.c.currency == bindparam("k_currency"),
