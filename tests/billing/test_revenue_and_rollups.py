@@ -61,3 +61,39 @@ def test_the_rollup_follows_the_ledger_through_late_events_and_rebuilds_clean(ha
         assert compare(db.session, "EUR") == []
     result = app.test_cli_runner().invoke(args=["billing", "rebuild-rollups"])
     assert result.exit_code == 0 and "0 difference(s)" in result.output
+
+
+def mrr_at_end_of(app, day):
+    """MRR at the end of a day from the ledger itself: each subscription's latest effective committed MRR."""
+    from datetime import datetime, time, timedelta, timezone
+
+    from sqlalchemy import select
+    from sqlalchemy.dialects.postgresql import distinct_on
+
+    from backoffice.billing.models import effective_billing_events as view
+
+    end = datetime.combine(day + timedelta(days=1), time(), tzinfo=timezone.utc)
+    with app.app_context():
+        latest = (select(view.c.committed_mrr).ext(distinct_on(view.c.subscription_id))
+                  .where(view.c.occurred_at < end)
+                  .order_by(view.c.subscription_id, view.c.occurred_at.desc(), view.c.position.desc()))
+        return sum(db.session.scalars(latest), D(0))
+
+
+def test_movements_over_any_period_sum_to_the_mrr_change(harness, app):
+    from sqlalchemy import func, select
+
+    from backoffice.billing.models import MrrDaily
+
+    for index, name in enumerate(("upgrade_with_proration", "downgrade_takes_effect", "cancel_at_period_end_then_expire",
+                                  "payment_failed_then_suspended", "forever_coupon")):
+        harness.tenant(f"ten_move_{index}")
+        SCENARIOS[name](harness.demo, f"ten_move_{index}")
+    harness.settle(shuffled(3))
+    days = [date(2025, 12, 31), date(2026, 1, 1), date(2026, 1, 15), date(2026, 2, 1), date(2026, 2, 20), date(2026, 4, 1)]
+    for start, end in zip(days, days[1:], strict=False):
+        with app.app_context():
+            moved = db.session.scalar(select(func.coalesce(func.sum(MrrDaily.delta_sum), 0))
+                                      .where(MrrDaily.day > start, MrrDaily.day <= end))
+        assert D(moved) == mrr_at_end_of(app, end) - mrr_at_end_of(app, start), (start, end)
+    assert mrr_at_end_of(app, days[-1]) > 0
