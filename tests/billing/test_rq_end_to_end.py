@@ -4,6 +4,7 @@ import uuid
 
 import pytest
 
+from backoffice.billing.tasks import refresh_catalog
 from backoffice.demo.scenarios import SCENARIOS
 from backoffice.extensions import db
 from tests import pg
@@ -20,23 +21,30 @@ def committed_database(pg_server):
     pg.drop_database(pg_server, name)
 
 
-def test_scenarios_reach_the_ledger_through_a_real_rq_worker(make_app, committed_database, redis_url):
-    database_url = committed_database
-    app = make_app(REDIS_URL=redis_url, SQLALCHEMY_DATABASE_URI=database_url)
-    harness = LedgerHarness(app, app.test_client(), lambda **values: app.config.update(values))
+@pytest.mark.parametrize("api_version", [None, "2020-03-02"], ids=["basil", "2020-03-02"])
+def test_every_scenario_reaches_the_ledger_through_a_real_rq_worker(make_app, committed_database, redis_url,
+                                                                    api_version):
+    """Each lifecycle in a Stripe account of its own, all through the webhook, then one burst worker replays all."""
+    app = make_app(REDIS_URL=redis_url, SQLALCHEMY_DATABASE_URI=committed_database)
+    tenants, harnesses = {}, []
     try:
-        tenants = {name: harness.tenant(f"ten_rq_{name}_{uuid.uuid4().hex[:8]}")
-                   for name in ("immediate_cancel", "payment_failed_then_recovered")}
-        for name, tenant in tenants.items():
-            SCENARIOS[name](harness.demo, tenant)
-        harness.deliver()
-        worker = run_burst_worker(database_url.replace("postgresql+psycopg://", "postgresql://"), redis_url,
-                                  STRIPE_SECRET_KEY=harness.sandbox.settings.secret_key,
-                                  STRIPE_API_BASE=harness.server.url, SETTLE_SECONDS="0")
+        for seed, name in enumerate(sorted(SCENARIOS), start=100):
+            harness = LedgerHarness(app, app.test_client(), lambda **values: app.config.update(values),
+                                    api_version=api_version, seed=seed)
+            harnesses.append(harness)
+            tenants[name] = harness.tenant(f"ten_rq_{seed}")
+            SCENARIOS[name](harness.demo, tenants[name])
+            harness.deliver()  # signed with this account's secret, archived, a replay queued in Redis
+            with app.app_context():  # the prices of this account (the worker has no Stripe to ask)
+                assert refresh_catalog()["prices"] == 4
+        worker = run_burst_worker(committed_database.replace("postgresql+psycopg://", "postgresql://"), redis_url,
+                                  SETTLE_SECONDS="0")
         assert worker.returncode == 0, worker.stderr[-3000:]
         for name, tenant in tenants.items():
-            assert harness.ledger(tenant) == EXPECTED[name], worker.stderr[-3000:]
+            assert harnesses[0].ledger(tenant) == EXPECTED[name], (name, worker.stderr[-3000:])
+        assert harnesses[0].statuses().get("pending", 0) == 0
     finally:
-        harness.close()
+        for harness in harnesses:
+            harness.close()
         with app.app_context():
             db.engine.dispose()
