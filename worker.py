@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
             enqueue(startup.task, *startup.args, queue=startup.queue, job_id="startup-" + startup.task.replace(".", "-"))
     queues = [Queue(name.strip(), connection=connection) for name in options.queues.split(",") if name.strip()]
     worker = build_worker_class(app)(queues, connection=connection)
-    worker.work(burst=options.burst)
+    # The scheduler moves jobs queued for later (a replay waiting for its customer to settle) onto the queues.
+    worker.work(burst=options.burst, with_scheduler=True)
     return 0
 
 

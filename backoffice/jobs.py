@@ -78,7 +78,8 @@ class InProcessRunner:
         self.queued_keys: set[str] = set()
         self.deferred: list[tuple[InProcessJob, tuple[Any, ...], dict[str, Any]]] = []
 
-    def submit(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], job_id: str) -> JobStatus:
+    def submit(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], job_id: str,
+               delay: float = 0) -> JobStatus:
         with self.lock:
             existing = self.jobs.get(job_id)
             if existing is not None and not existing.as_status().ended:
@@ -86,19 +87,25 @@ class InProcessRunner:
             job = self.jobs[job_id] = InProcessJob(job_id, name)
         if self.app.config.get("IN_PROCESS_JOBS") == "deferred":
             with self.lock:
-                self.deferred.append((job, args, kwargs))
+                self.deferred.append((time.monotonic() + delay, job, args, kwargs))
+        elif delay > 0:
+            timer = threading.Timer(delay, self.pool.submit, (self._run, job, args, kwargs))
+            timer.daemon = True
+            timer.start()
         else:
             self.pool.submit(self._run, job, args, kwargs)
         return job.as_status()
 
     def run_deferred(self) -> int:
-        """Run the deferred jobs in this thread until none is left (a burst worker); return how many ran."""
+        """Run the deferred jobs that are due, in this thread, until none is (a burst worker); return how many ran."""
         ran = 0
         while True:
             with self.lock:
-                if not self.deferred:
+                due = [entry for entry in self.deferred if entry[0] <= time.monotonic()]
+                if not due:
                     return ran
-                job, args, kwargs = self.deferred.pop(0)
+                self.deferred.remove(due[0])
+            _, job, args, kwargs = due[0]
             self._run(job, args, kwargs)
             ran += 1
 
@@ -147,11 +154,13 @@ ONCE_PREFIX = "backoffice:queued:"
 ONCE_TTL_SECONDS = 3600
 
 
-def enqueue_once(key: str, task: Callable[..., Any] | str, *args: Any, queue: str = "default", **kwargs: Any) -> bool:
+def enqueue_once(key: str, task: Callable[..., Any] | str, *args: Any, queue: str = "default",
+                 delay: float = 0, **kwargs: Any) -> bool:
     """Queue a task unless one with this key is queued and not yet started; tell whether it queued one.
 
     A started job does not count: work that arrives while it runs needs another run. The task calls
     `claim_once(key)` as it starts. The marker expires, so a job lost with its worker cannot block the key.
+    With `delay`, the job is queued that many seconds from now (RQ's scheduler, or a timer in-process).
     """
     url = current_app.config["REDIS_URL"]
     if not url:
@@ -162,8 +171,25 @@ def enqueue_once(key: str, task: Callable[..., Any] | str, *args: Any, queue: st
             runner.queued_keys.add(key)
     elif not redis_connection(url).set(ONCE_PREFIX + key, "1", nx=True, ex=ONCE_TTL_SECONDS):
         return False
-    enqueue(task, *args, queue=queue, **kwargs)
+    if delay > 0:
+        enqueue_in(delay, task, *args, queue=queue, **kwargs)
+    else:
+        enqueue(task, *args, queue=queue, **kwargs)
     return True
+
+
+def enqueue_in(delay: float, task: Callable[..., Any] | str, *args: Any, queue: str = "default", **kwargs: Any) -> None:
+    """Queue a task `delay` seconds from now, without holding a worker meanwhile."""
+    url = current_app.config["REDIS_URL"]
+    if not url:
+        in_process_runner(current_app._get_current_object()).submit(task_name(task), args, kwargs, uuid.uuid4().hex,
+                                                                    delay=delay)
+        return
+    from datetime import timedelta
+
+    from rq import Queue
+
+    Queue(queue, connection=redis_connection(url)).enqueue_in(timedelta(seconds=delay), task_name(task), *args, **kwargs)
 
 
 def claim_once(key: str) -> None:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -42,9 +41,15 @@ def gateway() -> Any:
 
 
 def replay_customer(customer_id: str) -> dict[str, Any]:
-    """Replay one customer once its newest arrival has settled (DESIGN §4.4); record a failure on its events."""
+    """Replay one customer once its newest arrival has settled (DESIGN §4.4); record a failure on its events.
+
+    Not settled yet: the job queues itself again for when it will be, rather than holding a worker.
+    """
     claim_once(replay_key(customer_id))
-    _settle(customer_id)
+    wait = _unsettled_for(customer_id)
+    if wait > 0:
+        enqueue_once(replay_key(customer_id), replay_customer, customer_id, delay=wait)
+        return {"customer": customer_id, "settling": round(wait, 3)}
     replayer = Replayer(db.session, ReplaySettings.from_config(current_app.config), gateway())
     report = run_replay(replayer, customer_id)
     return report.as_dict()
@@ -72,18 +77,17 @@ def run_replay(replayer: Replayer, customer_id: str, *, commit: bool = True) -> 
     return report
 
 
-def _settle(customer_id: str) -> None:
-    """Wait until the customer's newest pending arrival is SETTLE_SECONDS old, so a burst replays together."""
+def _unsettled_for(customer_id: str) -> float:
+    """Seconds until the customer's newest pending arrival is SETTLE_SECONDS old (0: settled)."""
     settle = current_app.config["SETTLE_SECONDS"]
     if not settle:
-        return
+        return 0.0
     newest = db.session.scalar(select(func.max(EVENTS.c.received_at)).where(
         EVENTS.c.stripe_customer_id == customer_id, EVENTS.c.status == "pending"))
     db.session.rollback()
-    if newest is not None:
-        wait = settle - (datetime.now(UTC) - newest).total_seconds()
-        if wait > 0:
-            time.sleep(min(wait, settle))
+    if newest is None:
+        return 0.0
+    return max(0.0, min(settle, settle - (datetime.now(UTC) - newest).total_seconds()))
 
 
 def replay_platform_events() -> dict[str, int]:

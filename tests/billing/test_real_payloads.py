@@ -134,7 +134,7 @@ def link(db_session, *customers):
 def drain(app):
     """Run the queued replays to the end, as a burst worker does; return their reports by customer."""
     runner = in_process_runner(app)
-    queued = [job for job, _, _ in runner.deferred]
+    queued = [job for _, job, _, _ in runner.deferred]
     with app.app_context():
         runner.run_deferred()
     return {job.result["customer"]: job.result for job in queued if isinstance(job.result, dict) and "customer" in job.result}

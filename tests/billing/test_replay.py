@@ -183,3 +183,17 @@ def test_a_deleted_tenant_keeps_the_billing_it_had_but_gains_no_new_customer(har
     harness.settle()
     assert harness.ledger(T) == EXPECTED["subscribe"]
     assert harness.ledger("ten_gone_first") == []
+
+
+def test_a_customer_is_replayed_once_its_events_have_settled(harness, settings, app):
+    import time
+
+    settings(SETTLE_SECONDS=2)
+    harness.tenant(T)
+    SCENARIOS["subscribe"](harness.demo, T)
+    harness.deliver()
+    harness.replay()  # too early: the job queues itself again for when the burst has settled, holding no worker
+    assert harness.ledger(T) == []
+    time.sleep(2.1)
+    harness.replay()
+    assert harness.ledger(T) == EXPECTED["subscribe"]

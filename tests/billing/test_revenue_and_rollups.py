@@ -1,5 +1,5 @@
 """Net revenue (one query, three consumers) and the MRR rollup against the ledger (DESIGN §4.9–§4.10)."""
-from datetime import date
+from datetime import UTC, date
 
 import pytest
 
@@ -65,14 +65,14 @@ def test_the_rollup_follows_the_ledger_through_late_events_and_rebuilds_clean(ha
 
 def mrr_at_end_of(app, day):
     """MRR at the end of a day from the ledger itself: each subscription's latest effective committed MRR."""
-    from datetime import datetime, time, timedelta, timezone
+    from datetime import datetime, time, timedelta
 
     from sqlalchemy import select
     from sqlalchemy.dialects.postgresql import distinct_on
 
     from backoffice.billing.models import effective_billing_events as view
 
-    end = datetime.combine(day + timedelta(days=1), time(), tzinfo=timezone.utc)
+    end = datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC)
     with app.app_context():
         latest = (select(view.c.committed_mrr).ext(distinct_on(view.c.subscription_id))
                   .where(view.c.occurred_at < end)
