@@ -52,6 +52,8 @@ bench: install
 	$(BIN)/python -m benchmarks.bench_sandbox
 	$(BIN)/python -m benchmarks.bench_webhook
 	$(BIN)/python -m benchmarks.bench_demo
+	$(BIN)/python -m benchmarks.bench_replay
+	$(BIN)/python -m benchmarks.bench_live
 
 clean:
 	rm -rf $(VENV) build *.egg-info

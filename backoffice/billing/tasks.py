@@ -78,16 +78,21 @@ def run_replay(replayer: Replayer, customer_id: str, *, commit: bool = True) -> 
 
 
 def _unsettled_for(customer_id: str) -> float:
-    """Seconds until the customer's newest pending arrival is SETTLE_SECONDS old (0: settled)."""
+    """Seconds until the customer's oldest pending arrival has waited SETTLE_SECONDS (0: replay now).
+
+    DESIGN §4.4 waits for the newest arrival to be that old; under steady traffic a customer's newest
+    arrival never is, and its replay would wait for the traffic to stop. Counting from the oldest still
+    gathers a burst into one replay and bounds the wait; a straggler later in the burst is simply late.
+    """
     settle = current_app.config["SETTLE_SECONDS"]
     if not settle:
         return 0.0
-    newest = db.session.scalar(select(func.max(EVENTS.c.received_at)).where(
+    oldest = db.session.scalar(select(func.min(EVENTS.c.received_at)).where(
         EVENTS.c.stripe_customer_id == customer_id, EVENTS.c.status == "pending"))
     db.session.rollback()
-    if newest is None:
+    if oldest is None:
         return 0.0
-    return max(0.0, min(settle, settle - (datetime.now(UTC) - newest).total_seconds()))
+    return max(0.0, min(settle, settle - (datetime.now(UTC) - oldest).total_seconds()))
 
 
 def replay_platform_events() -> dict[str, int]:
