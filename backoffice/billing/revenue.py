@@ -34,7 +34,8 @@ def movements(currency: str, tenant_id: str | None = None) -> Select:
         part(PAYMENTS.c.amount_excluding_tax, PAYMENTS.c.date),
         part(-PAYMENTS.c.refunded_amount, func.coalesce(PAYMENTS.c.refunded_at, PAYMENTS.c.date))
         .where(PAYMENTS.c.refunded_amount > 0),
-        part(-PAYMENTS.c.credited_amount, func.coalesce(PAYMENTS.c.credit_noted_at, PAYMENTS.c.date))
+        # The seed's day for a credit: the credit note's, else the refund's (a refunding note), else the payment's.
+        part(-PAYMENTS.c.credited_amount, func.coalesce(PAYMENTS.c.credit_noted_at, PAYMENTS.c.refunded_at, PAYMENTS.c.date))
         .where(PAYMENTS.c.credited_amount > 0),
     ).subquery()
 
