@@ -116,3 +116,28 @@ def test_a_price_naming_no_plan_is_unclassified_and_noted(harness, app):
     harness.settle()
     assert ("Unclassified", None, None, None, None, None, D(0), None) in harness.ledger(T)
     assert harness.statuses().get("failed", 0) == 0
+
+
+def test_a_canceled_schedule_cancels_the_scheduled_downgrade(harness):
+    subscribed(harness, "downgrade_scheduled_then_released")
+    scheduled = harness.delivered_events("subscription_schedule.updated")[0]
+    released = harness.delivered_events("subscription_schedule.released")[0]
+    # The same schedule canceled instead of released, a minute after the downgrade was scheduled.
+    canceled = crafted(released, "canceled", type="subscription_schedule.canceled",
+                       **{"data.object.status": "canceled"})
+    canceled["created"] = scheduled["created"] + 1
+    harness.post_event(canceled)
+    harness.replay()
+    assert harness.row_of(canceled["id"]) == mrr_row("SubscriptionDowngradeCancelled", None, "premium", "49", "99",
+                                                     "expansion")
+    # The release that followed now finds nothing scheduled: its row is corrected to a NoOp.
+    assert harness.row_of(released["id"]) == info_row("NoOp", "premium", "99")
+
+
+def test_a_schedule_released_with_nothing_scheduled_is_noop(harness):
+    subscribed(harness, "downgrade_takes_effect")  # the downgrade already took effect
+    updated = harness.delivered_events("subscription_schedule.updated")[-1]
+    harness.post_event(crafted(updated, "rel", type="subscription_schedule.released",
+                               **{"data.object.status": "released"}))
+    harness.replay()
+    assert harness.row_of(updated["id"] + "_rel") == info_row("NoOp", "standard", "49")
