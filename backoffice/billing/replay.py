@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, union, update
+from sqlalchemy import ARRAY, Text, any_, bindparam, func, select, text, union, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -92,9 +92,43 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
 
 
-def lock_customer(session: Session, customer_id: str) -> None:
-    """Serialize every replay of this customer, on any machine, until the transaction ends."""
-    session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"replay:{customer_id}", 0))))
+def lock_customers(session: Session, customer_ids: list[str]) -> None:
+    """Serialize every replay of these customers, on any machine, until the transaction ends (in the given order)."""
+    keys = [f"replay:{customer_id}" for customer_id in customer_ids]
+    session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(key, 0)) "
+                         "FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS k(key, n) ORDER BY n"), {"keys": keys})
+
+
+def archived_events_of(session: Session, customer_ids: list[str]) -> dict[str, list[Any]]:
+    """The archived events of several customers, by customer."""
+    grouped: dict[str, list[Any]] = {customer_id: [] for customer_id in customer_ids}
+    for row in session.execute(
+        select(EVENTS.c.id, EVENTS.c.type, EVENTS.c.stripe_created_at, EVENTS.c.api_version, EVENTS.c.payload,
+               EVENTS.c.status, EVENTS.c.tenant_id, EVENTS.c.stripe_customer_id)
+        .where(EVENTS.c.stripe_customer_id.in_(customer_ids))
+    ):
+        grouped[row.stripe_customer_id].append(row)
+    return grouped
+
+
+def linked_events_of(session: Session, events: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """Events naming no customer that belong to these customers' charges or invoices, by customer."""
+    charges: dict[str, str] = {}
+    invoices: dict[str, str] = {}
+    for customer_id, rows in events.items():
+        for row in rows:
+            obj = (row.payload.get("data") or {}).get("object") or {}
+            if obj.get("object") == "charge" and obj.get("id"):
+                charges[obj["id"]] = customer_id
+            elif obj.get("object") == "invoice" and obj.get("id"):
+                invoices[obj["id"]] = customer_id
+    grouped: dict[str, list[Any]] = {}
+    for row in linked_events(session, set(charges), set(invoices)):
+        obj = (row.payload.get("data") or {}).get("object") or {}
+        customer_id = charges.get(obj.get("charge")) or invoices.get(obj.get("invoice"))
+        if customer_id:
+            grouped.setdefault(customer_id, []).append(row)
+    return grouped
 
 
 def archived_events(session: Session, customer_id: str) -> list[Any]:
@@ -105,15 +139,8 @@ def archived_events(session: Session, customer_id: str) -> list[Any]:
     ).all()
 
 
-def linked_events(session: Session, rows: list[Any]) -> list[Any]:
-    """Events that name no customer but belong to this one's charges or invoices (refunds, invoice payments)."""
-    charges, invoices = set(), set()
-    for row in rows:
-        obj = (row.payload.get("data") or {}).get("object") or {}
-        if obj.get("object") == "charge":
-            charges.add(obj.get("id"))
-        elif obj.get("object") == "invoice":
-            invoices.add(obj.get("id"))
+def linked_events(session: Session, charges: set[str], invoices: set[str]) -> list[Any]:
+    """Events that name no customer but belong to these charges or invoices (refunds, invoice payments)."""
     if not charges and not invoices:
         return []
     no_customer = EVENTS.c.stripe_customer_id.is_(None)
@@ -159,13 +186,31 @@ class Replayer:
             log.warning("coupon %s could not be fetched: %s", coupon_id, error)
             return None
 
-    # --- one customer --------------------------------------------------------------------------------
+    # --- customers ---------------------------------------------------------------------------------------
     def replay(self, customer_id: str) -> ReplayReport:
         """Replay one customer inside the caller's transaction (the caller commits)."""
+        return self.replay_many([customer_id])[0]
+
+    def replay_many(self, customer_ids: list[str]) -> list[ReplayReport]:
+        """Replay several customers with one round trip per step rather than per customer (the caller commits)."""
+        customer_ids = sorted(set(customer_ids))  # one lock order everywhere: no deadlock between batches
+        lock_customers(self.session, customer_ids)
+        events = archived_events_of(self.session, customer_ids)
+        for customer_id, linked in linked_events_of(self.session, events).items():
+            events[customer_id] += linked
+        self._preload_links(customer_ids, events)
+        batch = Batch(self.settings.platform_currency)
+        reports = []
+        for customer_id in customer_ids:
+            reports.append(self._replay_one(customer_id, events.get(customer_id, []), batch))
+        existing = self._existing_rows([work.subscription.id for work in batch.works])
+        for work in batch.works:
+            self.write_rows(work, existing.get(work.subscription.id, {}), batch)
+        batch.write(self.session)
+        return reports
+
+    def _replay_one(self, customer_id: str, rows: list[Any], batch: Batch) -> ReplayReport:
         report = ReplayReport(customer_id)
-        lock_customer(self.session, customer_id)
-        rows = archived_events(self.session, customer_id)
-        rows += linked_events(self.session, rows)
         unsettled = [row for row in rows if row.status in UNSETTLED]
         if not unsettled:
             report.reason = "nothing to replay"
@@ -173,35 +218,52 @@ class Replayer:
         subscription, reason = self.link(customer_id, rows)
         if subscription is None:
             report.reason = reason
-            report.ignored = self._set_status([r for r in unsettled if r.status != "ignored"], "ignored", reason)
+            report.ignored = batch.set_status([r for r in unsettled if r.status != "ignored"], "ignored", reason)
             return report
         report.tenant_id = subscription.tenant_id
         replayed = self.rules.replay(as_archived(rows))
         report.notes = replayed.notes
         new_ids = {row.id for row in unsettled} - set(replayed.skipped)
-        self.write_rows(subscription, replayed, new_ids, report)
-        payments = self.write_payments(subscription, replayed, report)
+        batch.works.append(Work(subscription, replayed, new_ids, report))
+        payments = self.collect_payments(subscription, replayed, report, batch)
         self.project(subscription, replayed, ever_paid=any(p.status in ("succeeded", "refunded") for p in payments))
         processed = [r for r in unsettled if r.id not in replayed.skipped]
-        report.processed = self._set_status(processed, "processed", None, tenant_id=subscription.tenant_id)
+        report.processed = batch.set_status(processed, "processed", None, tenant_id=subscription.tenant_id)
         for row in unsettled:
             if row.id in replayed.skipped and row.status != "ignored":
-                report.ignored += self._set_status([row], "ignored", replayed.skipped[row.id],
+                report.ignored += batch.set_status([row], "ignored", replayed.skipped[row.id],
                                                    tenant_id=subscription.tenant_id)
         return report
 
+    def _preload_links(self, customer_ids: list[str], events: dict[str, list[Any]]) -> None:
+        """Load the batch's subscriptions and named tenants at once, for `link`."""
+        self._subscriptions = {s.stripe_customer_id: s for s in self.session.scalars(
+            select(Subscription).where(Subscription.stripe_customer_id.in_(customer_ids)))}
+        named = {self._tenant_in_archive(c, events.get(c, [])) for c in customer_ids if c not in self._subscriptions}
+        named.discard(None)
+        self._tenants = {t.id: t for t in self.session.scalars(select(Tenant).where(Tenant.id.in_(
+            named | {s.tenant_id for s in self._subscriptions.values()})))}
+
+    def _existing_rows(self, subscription_ids: list[str]) -> dict[str, dict[str, Any]]:
+        view = effective_billing_events
+        existing: dict[str, dict[str, Any]] = {}
+        if subscription_ids:
+            for row in self.session.execute(select(view).where(view.c.subscription_id.in_(subscription_ids))):
+                existing.setdefault(row.subscription_id, {})[row.stripe_event_id] = row
+        return existing
+
     def link(self, customer_id: str, rows: list[Any]) -> tuple[Subscription | None, str | None]:
         """Find or make the customer's subscription row (DESIGN §4.3); None with the reason when it cannot."""
-        subscription = self.session.scalars(
-            select(Subscription).where(Subscription.stripe_customer_id == customer_id)).one_or_none()
+        subscription = self._subscriptions.get(customer_id)
         if subscription is not None:
             return subscription, None
-        tenant_id = self._tenant_named_by(customer_id, rows)
+        tenant_id = self._tenant_in_archive(customer_id, rows) or self._tenant_from_stripe(customer_id)
         if tenant_id is None:
             return None, f"{UNKNOWN_TENANT}: customer {customer_id} names no tenant (metadata.tenant_id)"
-        tenant = self.session.get(Tenant, tenant_id)
+        tenant = self._tenants.get(tenant_id) or self.session.get(Tenant, tenant_id)
         if tenant is None:
             return None, f"{UNKNOWN_TENANT}: customer {customer_id} names tenant {tenant_id}, which does not exist"
+        self._tenants[tenant_id] = tenant
         first_event = min(row.stripe_created_at for row in rows)
         if tenant.deleted_at is not None and first_event >= tenant.deleted_at:
             # Billing that began before the deletion is history and is kept; a new customer of a deleted
@@ -217,16 +279,20 @@ class Replayer:
                                         account_status="free", cancel_at_period_end=False, drift_discrepancies=[])
             self.session.add(subscription)
         subscription.stripe_customer_id = customer_id
-        self.session.flush()
+        self._subscriptions[customer_id] = subscription
         return subscription, None
 
-    def _tenant_named_by(self, customer_id: str, rows: list[Any]) -> str | None:
+    @staticmethod
+    def _tenant_in_archive(customer_id: str, rows: list[Any]) -> str | None:
         for row in sorted(rows, key=lambda r: r.stripe_created_at, reverse=True):
             obj = (row.payload.get("data") or {}).get("object") or {}
             if obj.get("object") == "customer" and obj.get("id") == customer_id:
                 tenant_id = (obj.get("metadata") or {}).get("tenant_id")
                 if tenant_id:
                     return str(tenant_id)
+        return None
+
+    def _tenant_from_stripe(self, customer_id: str) -> str | None:
         if self.gateway is None:
             return None
         from backoffice.stripe_gateway import StripeGatewayError
@@ -238,21 +304,18 @@ class Replayer:
             return None
 
     # --- writing --------------------------------------------------------------------------------------
-    def write_rows(self, subscription: Subscription, replayed: Replayed, new_ids: set[str],
-                   report: ReplayReport) -> None:
+    def write_rows(self, work: Work, existing: dict[str, Any], batch: Batch) -> None:
         """Append rows for events without one; correct rows whose values changed (DESIGN §4.6)."""
-        existing = {row.stripe_event_id: row for row in self.session.execute(
-            select(effective_billing_events).where(effective_billing_events.c.subscription_id == subscription.id)
-        ).all()}
-        rollup = Rollup(self.settings.platform_currency)
+        subscription, replayed = work.subscription, work.replayed
         order = {event.id: index for index, event in enumerate(replayed.ordered)}
-        new_positions = sorted(order[i] for i in new_ids if i in order)
-        inserts, corrections = [], []
+        new_positions = sorted(order[i] for i in work.new_ids if i in order)
+        appended = corrected = 0
         for row in replayed.rows:
             stored = existing.get(row.stripe_event_id)
             if stored is None:
-                inserts.append(self._ledger_row(subscription, row))
-                rollup.add(row.occurred_at, row.currency, row.movement, row.amount_delta, 1)
+                batch.inserts.append(self._ledger_row(subscription, row))
+                batch.rollup.add(row.occurred_at, row.currency, row.movement, row.amount_delta, 1)
+                appended += 1
                 continue
             if stored.position == row.position and all(
                     getattr(stored, name) == value for name, value in row.values().items()):
@@ -260,18 +323,14 @@ class Replayer:
             # Caused by the earliest newly arrived event before this row; else (rules changed) by itself.
             earlier = [p for p in new_positions if p < order[row.stripe_event_id]]
             caused_by = replayed.ordered[earlier[0]].id if earlier else row.stripe_event_id
-            corrections.append({
+            batch.corrections.append({
                 "billing_event_id": stored.id, "caused_by": caused_by,
                 "reason": "late event" if earlier else "recomputed", "position": row.position, **row.values(),
             })
-            rollup.add(stored.occurred_at, stored.currency, stored.movement, stored.amount_delta, -1)
-            rollup.add(stored.occurred_at, stored.currency, row.movement, row.amount_delta, 1)
-        if inserts:
-            self.session.connection().execute(LEDGER_INSERT, inserts)
-        if corrections:
-            self.session.connection().execute(insert(CORRECTIONS), corrections)
-        rollup.write(self.session)
-        report.appended, report.corrected = len(inserts), len(corrections)
+            batch.rollup.add(stored.occurred_at, stored.currency, stored.movement, stored.amount_delta, -1)
+            batch.rollup.add(stored.occurred_at, stored.currency, row.movement, row.amount_delta, 1)
+            corrected += 1
+        work.report.appended, work.report.corrected = appended, corrected
 
     def _ledger_row(self, subscription: Subscription, row: LedgerRow) -> dict[str, Any]:
         return {"id": new_id("bev"), "tenant_id": subscription.tenant_id, "subscription_id": subscription.id,
@@ -331,29 +390,63 @@ class Replayer:
             elif subscription.plan:
                 tenant.state, tenant.suspension_reason = "active", None
 
-    def write_payments(self, subscription: Subscription, replayed: Replayed, report: ReplayReport) -> list[Payment]:
-        """Upsert the customer's payment transactions, recomputed from its events (DESIGN §4.10)."""
+    def collect_payments(self, subscription: Subscription, replayed: Replayed, report: ReplayReport,
+                         batch: Batch) -> list[Payment]:
+        """The customer's payment transactions, recomputed from its events (DESIGN §4.10), for the batch's upsert."""
         payments = fold_payments(replayed.ordered, self.catalog)
+        now = datetime.now(UTC)
         for payment in payments:
             if payment.clamped:
                 report.notes.append(Note(AMOUNT_CLAMPED, payment.id, "tax exceeds the invoice total"))
-        now = datetime.now(UTC)
-        rows = [{"subscription_id": subscription.id, "tenant_id": subscription.tenant_id, "modified_at": now,
-                 **payment.values()} for payment in payments]
-        if rows:
-            self.session.connection().execute(PAYMENT_UPSERT, rows)
+            batch.payments.append({"subscription_id": subscription.id, "tenant_id": subscription.tenant_id,
+                                   "modified_at": now, **payment.values()})
         return payments
 
-    def _set_status(self, rows: list[Any], status: str, error: str | None, tenant_id: str | None = None) -> int:
+
+@dataclass
+class Work:
+    """One customer's replay inside a batch."""
+
+    subscription: Subscription
+    replayed: Replayed
+    new_ids: set[str]
+    report: ReplayReport
+
+
+class Batch:
+    """What a batch of replays writes, collected so that each kind of write is one statement."""
+
+    def __init__(self, platform_currency: str):
+        self.works: list[Work] = []
+        self.inserts: list[dict[str, Any]] = []
+        self.corrections: list[dict[str, Any]] = []
+        self.payments: list[dict[str, Any]] = []
+        self.statuses: list[dict[str, Any]] = []
+        self.rollup = Rollup(platform_currency)
+
+    def set_status(self, rows: list[Any], status: str, error: str | None, tenant_id: str | None = None) -> int:
         ids = [row.id for row in rows if not (row.status == status == "ignored")]
-        if not ids:
-            return 0
-        values: dict[str, Any] = {"status": status, "processed_at": func.now(), "error": error}
-        if tenant_id is not None:
-            # Linked in the same statement (set once, from null): each UPDATE runs the archive's guard per row.
-            values["tenant_id"] = func.coalesce(EVENTS.c.tenant_id, tenant_id)
-        self.session.execute(update(EVENTS).where(EVENTS.c.id.in_(ids)).values(**values))
+        if ids:
+            self.statuses.append({"s_ids": ids, "s_status": status, "s_error": error, "s_tenant": tenant_id})
         return len(ids)
+
+    def write(self, session: Session) -> None:
+        session.flush()  # new subscription rows first: the ledger and payments refer to them
+        connection = session.connection()
+        if self.inserts:
+            connection.execute(LEDGER_INSERT, self.inserts)
+        if self.corrections:
+            connection.execute(insert(CORRECTIONS), self.corrections)
+        if self.payments:
+            connection.execute(PAYMENT_UPSERT, self.payments)
+        self.rollup.write(session)
+        if self.statuses:
+            # Tenant linked in the same statement (set once, from null): each UPDATE runs the archive's guard.
+            connection.execute(
+                update(EVENTS).where(EVENTS.c.id == any_(bindparam("s_ids", type_=ARRAY(Text))))
+                .values(status=bindparam("s_status"), processed_at=func.now(), error=bindparam("s_error"),
+                        tenant_id=func.coalesce(EVENTS.c.tenant_id, bindparam("s_tenant"))),
+                self.statuses)
 
 
 def account_status(subscription: Subscription, ever_paid: bool) -> str:

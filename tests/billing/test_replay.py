@@ -197,3 +197,25 @@ def test_a_customer_is_replayed_once_its_events_have_settled(harness, settings, 
     time.sleep(2.1)
     harness.replay()
     assert harness.ledger(T) == EXPECTED["subscribe"]
+
+
+def test_one_broken_customer_stops_no_other_in_a_replay_batch(harness, app):
+    from tests.billing.test_ledger_rules import crafted
+
+    harness.tenant(T)
+    harness.tenant("ten_broken")
+    SCENARIOS["subscribe"](harness.demo, T)
+    SCENARIOS["subscribe"](harness.demo, "ten_broken")
+    harness.deliver()
+    broken = harness.delivered_events("customer.subscription.created")[-1]  # the second tenant's
+    event = crafted(broken, "garbled", type="customer.subscription.updated",
+                    **{"data.previous_attributes": {"metadata": {}}})
+    event["data"]["object"]["items"]["data"][0]["price"]["unit_amount"] = "garbled"
+    assert harness.post_event(event).status_code == 200
+    in_process_runner(app).deferred.clear()
+    result = app.test_cli_runner().invoke(args=["billing", "replay", "--all"])
+    assert result.exit_code == 1 and "failed 1" in result.output
+    assert harness.ledger(T) == EXPECTED["subscribe"]
+    with app.app_context():
+        errors = set(db.session.scalars(select(StripeEvent.error).where(StripeEvent.status == "failed")))
+    assert len(errors) == 1 and "InvalidOperation" in errors.pop()
