@@ -247,6 +247,7 @@ class StripeEvent(db.Model):
                  postgresql_where=sa.text("stripe_customer_id IS NULL")),
         sa.Index("ix_stripe_events_no_customer_invoice", "object_invoice",
                  postgresql_where=sa.text("stripe_customer_id IS NULL")),
+        sa.Index("ix_stripe_events_coupon_object_id", "object_id", postgresql_where=sa.text("type LIKE 'coupon.%'")),
         # The pending sweeper and the failed-events list look only at the few unsettled rows.
         sa.Index(
             "ix_stripe_events_status_unsettled",
@@ -279,6 +280,9 @@ class StripeEvent(db.Model):
         sa.Text, sa.Computed("(payload -> 'data' -> 'object') ->> 'charge'", persisted=True))
     object_invoice: Mapped[str | None] = mapped_column(
         sa.Text, sa.Computed("(payload -> 'data' -> 'object') ->> 'invoice'", persisted=True))
+    # The object's own id: how a coupon (which names no customer) is found among the archived events.
+    object_id: Mapped[str | None] = mapped_column(
+        sa.Text, sa.Computed("(payload -> 'data' -> 'object') ->> 'id'", persisted=True))
 
 
 class StripeEventDivergence(db.Model):

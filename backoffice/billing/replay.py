@@ -165,17 +165,20 @@ class Replayer:
         self.settings = settings
         self.gateway = gateway
         self.catalog = load_catalog(session, settings.plan_order, gateway)
+        self._coupons: dict[str, dict[str, Any]] = {}  # coupons change rarely; one lookup per replay run
         self.rules = LedgerRules(self.catalog, ApiVersions(settings.api_versions), settings.platform_currency,
                                  self._coupon)
 
     def _coupon(self, coupon_id: str) -> dict[str, Any] | None:
         """A coupon from its archived events (they name no customer), else from Stripe."""
+        if coupon_id in self._coupons:
+            return self._coupons[coupon_id]
         payload = self.session.scalar(
-            select(EVENTS.c.payload).where(EVENTS.c.type.like("coupon.%"),
-                                           EVENTS.c.payload["data"]["object"]["id"].astext == coupon_id)
+            select(EVENTS.c.payload).where(EVENTS.c.type.like("coupon.%"), EVENTS.c.object_id == coupon_id)
             .order_by(EVENTS.c.stripe_created_at.desc()).limit(1))
         if payload:
-            return payload["data"]["object"]
+            self._coupons[coupon_id] = payload["data"]["object"]
+            return self._coupons[coupon_id]
         if self.gateway is None:
             return None
         from backoffice.stripe_gateway import StripeGatewayError
