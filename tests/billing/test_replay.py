@@ -219,3 +219,11 @@ def test_one_broken_customer_stops_no_other_in_a_replay_batch(harness, app):
     with app.app_context():
         errors = set(db.session.scalars(select(StripeEvent.error).where(StripeEvent.status == "failed")))
     assert len(errors) == 1 and "InvalidOperation" in errors.pop()
+
+
+def test_the_catalog_refresh_skips_without_stripe(app, db_connection, settings):
+    from backoffice.billing.tasks import refresh_catalog
+
+    settings(STRIPE_SECRET_KEY=None, STRIPE_API_BASE=None)
+    with app.app_context():
+        assert refresh_catalog() == {"skipped": "Stripe is not configured"}

@@ -142,3 +142,11 @@ def test_untyped_reads_are_plain_dicts(gateway, stripe_client, premium, sandbox)
     charge = gateway.charge(charge_id)
     assert (charge["customer"], charge["amount"]) == (customer.id, invoice["amount_paid"])
     json.dumps([gateway.subscription(subscription.id), invoice, charge])
+
+
+def test_a_coupon_is_read_by_id(gateway, stripe_client):
+    coupon = stripe_client.v1.coupons.create(params={"percent_off": 20, "duration": "forever", "id": "FOREVER20"})
+    read = gateway.coupon(coupon.id)
+    assert (read["id"], read["duration"], read["percent_off"]) == ("FOREVER20", "forever", 20)
+    with pytest.raises(StripeNotFound):
+        gateway.coupon("NO_SUCH_COUPON")
