@@ -27,10 +27,23 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRIBUTES})
+        entry.update(_extra_fields(record))
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
+
+
+def _extra_fields(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRIBUTES}
+
+
+class TextFormatter(logging.Formatter):
+    """A line for people at a terminal (the demo): level, logger, message, then the extra fields as key=value."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = " ".join([record.levelname, record.name, record.getMessage(),
+                         *(f"{key}={value}" for key, value in _extra_fields(record).items())])
+        return f"{line}\n{self.formatException(record.exc_info)}" if record.exc_info else line
 
 
 def configure_root_logger(level: str, fmt: str) -> None:
@@ -43,7 +56,7 @@ def configure_root_logger(level: str, fmt: str) -> None:
         logger.addHandler(handler)
         logger.propagate = False
     for handler in logger.handlers:
-        handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter("%(levelname)s %(name)s %(message)s"))
+        handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
 
 
 def _start_timer() -> None:

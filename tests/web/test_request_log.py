@@ -26,3 +26,14 @@ def test_each_request_logs_one_json_line(client, operator_headers):
     assert entry["operator"] == "oid-operator@example.com"
     assert isinstance(entry["duration_ms"], float) and entry["duration_ms"] >= 0
     assert entry["ts"].endswith("+00:00")
+
+
+def test_the_text_format_keeps_the_extra_fields_for_people():
+    import logging
+
+    from backoffice.logs import TextFormatter
+
+    record = logging.LogRecord("backoffice.job", logging.INFO, __file__, 1, "job", (), None)
+    record.job, record.outcome, record.duration_ms = "backoffice.billing.tasks.replay_customer", "finished", 12.5
+    assert TextFormatter().format(record) == (
+        "INFO backoffice.job job job=backoffice.billing.tasks.replay_customer outcome=finished duration_ms=12.5")
