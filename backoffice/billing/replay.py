@@ -99,14 +99,33 @@ def lock_customers(session: Session, customer_ids: list[str]) -> None:
                          "FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS k(key, n) ORDER BY n"), {"keys": keys})
 
 
+# What a replay reads of each archived event.
+ARCHIVE_COLUMNS = (EVENTS.c.id, EVENTS.c.type, EVENTS.c.stripe_created_at, EVENTS.c.api_version, EVENTS.c.payload,
+                   EVENTS.c.status, EVENTS.c.tenant_id, EVENTS.c.stripe_customer_id)
+
+
+def customer_events(session: Session, customer_ids: list[str]) -> dict[str, list[Any]]:
+    """Every archived event of these customers, by customer, with the refunds and invoice payments that name none."""
+    events = archived_events_of(session, customer_ids)
+    for customer_id, linked in linked_events_of(session, events).items():
+        events[customer_id] += linked
+    return events
+
+
+def effective_rows_of(session: Session, subscription_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The effective ledger rows of these subscriptions, by subscription and Stripe event id."""
+    view = effective_billing_events
+    rows: dict[str, dict[str, Any]] = {}
+    if subscription_ids:
+        for row in session.execute(select(view).where(view.c.subscription_id.in_(subscription_ids))):
+            rows.setdefault(row.subscription_id, {})[row.stripe_event_id] = row
+    return rows
+
+
 def archived_events_of(session: Session, customer_ids: list[str]) -> dict[str, list[Any]]:
     """The archived events of several customers, by customer."""
     grouped: dict[str, list[Any]] = {customer_id: [] for customer_id in customer_ids}
-    for row in session.execute(
-        select(EVENTS.c.id, EVENTS.c.type, EVENTS.c.stripe_created_at, EVENTS.c.api_version, EVENTS.c.payload,
-               EVENTS.c.status, EVENTS.c.tenant_id, EVENTS.c.stripe_customer_id)
-        .where(EVENTS.c.stripe_customer_id.in_(customer_ids))
-    ):
+    for row in session.execute(select(*ARCHIVE_COLUMNS).where(EVENTS.c.stripe_customer_id.in_(customer_ids))):
         grouped[row.stripe_customer_id].append(row)
     return grouped
 
@@ -131,24 +150,14 @@ def linked_events_of(session: Session, events: dict[str, list[Any]]) -> dict[str
     return grouped
 
 
-def archived_events(session: Session, customer_id: str) -> list[Any]:
-    return session.execute(
-        select(EVENTS.c.id, EVENTS.c.type, EVENTS.c.stripe_created_at, EVENTS.c.api_version, EVENTS.c.payload,
-               EVENTS.c.status, EVENTS.c.tenant_id)
-        .where(EVENTS.c.stripe_customer_id == customer_id)
-    ).all()
-
-
 def linked_events(session: Session, charges: set[str], invoices: set[str]) -> list[Any]:
     """Events that name no customer but belong to these charges or invoices (refunds, invoice payments)."""
     if not charges and not invoices:
         return []
     no_customer = EVENTS.c.stripe_customer_id.is_(None)
-    columns = (EVENTS.c.id, EVENTS.c.type, EVENTS.c.stripe_created_at, EVENTS.c.api_version, EVENTS.c.payload,
-               EVENTS.c.status, EVENTS.c.tenant_id)
     return session.execute(union(
-        select(*columns).where(no_customer, EVENTS.c.object_charge.in_(charges)),
-        select(*columns).where(no_customer, EVENTS.c.object_invoice.in_(invoices)),
+        select(*ARCHIVE_COLUMNS).where(no_customer, EVENTS.c.object_charge.in_(charges)),
+        select(*ARCHIVE_COLUMNS).where(no_customer, EVENTS.c.object_invoice.in_(invoices)),
     )).all()
 
 
@@ -198,15 +207,13 @@ class Replayer:
         """Replay several customers with one round trip per step rather than per customer (the caller commits)."""
         customer_ids = sorted(set(customer_ids))  # one lock order everywhere: no deadlock between batches
         lock_customers(self.session, customer_ids)
-        events = archived_events_of(self.session, customer_ids)
-        for customer_id, linked in linked_events_of(self.session, events).items():
-            events[customer_id] += linked
+        events = customer_events(self.session, customer_ids)
         self._preload_links(customer_ids, events)
         batch = Batch(self.settings.platform_currency)
         reports = []
         for customer_id in customer_ids:
             reports.append(self._replay_one(customer_id, events.get(customer_id, []), batch))
-        existing = self._existing_rows([work.subscription.id for work in batch.works])
+        existing = effective_rows_of(self.session, [work.subscription.id for work in batch.works])
         for work in batch.works:
             self.write_rows(work, existing.get(work.subscription.id, {}), batch)
         batch.write(self.session)
@@ -246,14 +253,6 @@ class Replayer:
         named.discard(None)
         self._tenants = {t.id: t for t in self.session.scalars(select(Tenant).where(Tenant.id.in_(
             named | {s.tenant_id for s in self._subscriptions.values()})))}
-
-    def _existing_rows(self, subscription_ids: list[str]) -> dict[str, dict[str, Any]]:
-        view = effective_billing_events
-        existing: dict[str, dict[str, Any]] = {}
-        if subscription_ids:
-            for row in self.session.execute(select(view).where(view.c.subscription_id.in_(subscription_ids))):
-                existing.setdefault(row.subscription_id, {})[row.stripe_event_id] = row
-        return existing
 
     def link(self, customer_id: str, rows: list[Any]) -> tuple[Subscription | None, str | None]:
         """Find or make the customer's subscription row (DESIGN §4.3); None with the reason when it cannot."""

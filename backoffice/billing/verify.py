@@ -13,10 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backoffice.billing.ledger_rules import LedgerRules
-from backoffice.billing.models import StripeEvent, Subscription, effective_billing_events
-from backoffice.billing.replay import archived_events, as_archived
-
-EVENTS = StripeEvent.__table__
+from backoffice.billing.models import Subscription
+from backoffice.billing.replay import as_archived, customer_events, effective_rows_of
 
 
 @dataclass(frozen=True)
@@ -32,24 +30,31 @@ class Difference:
                 f"recomputed {self.recomputed!r}")
 
 
-def verify_ledger(session: Session, rules: LedgerRules) -> Iterator[Difference]:
+def verify_ledger(session: Session, rules: LedgerRules, batch: int = 200) -> Iterator[Difference]:
     """Yield every difference between the effective ledger and a recomputation of the processed archive."""
     linked = session.execute(select(Subscription.id, Subscription.stripe_customer_id)
                              .where(Subscription.stripe_customer_id.is_not(None))
                              .order_by(Subscription.stripe_customer_id)).all()
-    for subscription_id, customer_id in linked:
-        processed = [row for row in archived_events(session, customer_id) if row.status == "processed"]
-        computed = {row.stripe_event_id: row for row in rules.replay(as_archived(processed)).rows}
-        stored = {row.stripe_event_id: row for row in session.execute(
-            select(effective_billing_events).where(effective_billing_events.c.subscription_id == subscription_id)
-            .where(effective_billing_events.c.event_type != "LedgerBaseline")).all()}
-        for event_id in sorted(set(computed) | set(stored)):
-            row, kept = computed.get(event_id), stored.get(event_id)
-            if kept is None:
-                yield Difference(customer_id, event_id, "row", None, row.event_type)
-            elif row is None:
-                yield Difference(customer_id, event_id, "row", kept.event_type, None)
-            else:
-                for name, value in row.values().items():
-                    if getattr(kept, name) != value:
-                        yield Difference(customer_id, event_id, name, getattr(kept, name), value)
+    for start in range(0, len(linked), batch):
+        chunk = linked[start:start + batch]
+        events = customer_events(session, [customer_id for _, customer_id in chunk])
+        stored_rows = effective_rows_of(session, [subscription_id for subscription_id, _ in chunk])
+        for subscription_id, customer_id in chunk:
+            processed = [row for row in events[customer_id] if row.status == "processed"]
+            computed = {row.stripe_event_id: row for row in rules.replay(as_archived(processed)).rows}
+            stored = {event_id: row for event_id, row in stored_rows.get(subscription_id, {}).items()
+                      if row.event_type != "LedgerBaseline"}
+            yield from _differences(customer_id, computed, stored)
+
+
+def _differences(customer_id: str, computed: dict[str, Any], stored: dict[str, Any]) -> Iterator[Difference]:
+    for event_id in sorted(set(computed) | set(stored)):
+        row, kept = computed.get(event_id), stored.get(event_id)
+        if kept is None:
+            yield Difference(customer_id, event_id, "row", None, row.event_type)
+        elif row is None:
+            yield Difference(customer_id, event_id, "row", kept.event_type, None)
+        else:
+            for name, value in row.values().items():
+                if getattr(kept, name) != value:
+                    yield Difference(customer_id, event_id, name, getattr(kept, name), value)

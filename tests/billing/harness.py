@@ -96,20 +96,13 @@ class LedgerHarness:
 
     def ledger(self, tenant_id: str, *, hide_noop: bool = False) -> list[tuple]:
         """The effective ledger of a tenant: (type, from, to, previous, new, delta, committed, movement)."""
-        view = effective_billing_events
-        with self.app.app_context():
-            rows = db.session.execute(select(view).where(view.c.tenant_id == tenant_id)
-                                      .order_by(view.c.occurred_at, view.c.position, view.c.stripe_event_id)).all()
-        return [(r.event_type, r.from_plan, r.to_plan, r.previous_amount, r.new_amount, r.amount_delta,
-                 r.committed_mrr, r.movement) for r in rows if not (hide_noop and r.event_type == "NoOp")]
+        return [values(r) for r in self.rows(tenant_id) if not (hide_noop and r.event_type == "NoOp")]
 
     def row_of(self, stripe_event_id: str) -> tuple:
         """The effective row of one event, as `ledger` shows rows."""
         view = effective_billing_events
         with self.app.app_context():
-            r = db.session.execute(select(view).where(view.c.stripe_event_id == stripe_event_id)).one()
-        return (r.event_type, r.from_plan, r.to_plan, r.previous_amount, r.new_amount, r.amount_delta,
-                r.committed_mrr, r.movement)
+            return values(db.session.execute(select(view).where(view.c.stripe_event_id == stripe_event_id)).one())
 
     def rows(self, tenant_id: str) -> list[Any]:
         view = effective_billing_events
@@ -130,6 +123,12 @@ class LedgerHarness:
         for status, _ in rows:
             counts[status] = counts.get(status, 0) + 1
         return counts
+
+
+def values(r: Any) -> tuple:
+    """A ledger row as the tests write them down: (type, from, to, previous, new, delta, committed, movement)."""
+    return (r.event_type, r.from_plan, r.to_plan, r.previous_amount, r.new_amount, r.amount_delta, r.committed_mrr,
+            r.movement)
 
 
 def shuffled(seed: int) -> Callable[[list[Any]], list[Any]]:
