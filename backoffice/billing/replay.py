@@ -228,7 +228,7 @@ class Replayer:
         subscription, reason = self.link(customer_id, rows)
         if subscription is None:
             report.reason = reason
-            report.ignored = batch.set_status([r for r in unsettled if r.status != "ignored"], "ignored", reason)
+            report.ignored = batch.set_status(unsettled, "ignored", reason)
             return report
         report.tenant_id = subscription.tenant_id
         replayed = self.rules.replay(as_archived(rows))
@@ -240,7 +240,7 @@ class Replayer:
         processed = [r for r in unsettled if r.id not in replayed.skipped]
         report.processed = batch.set_status(processed, "processed", None, tenant_id=subscription.tenant_id)
         for row in unsettled:
-            if row.id in replayed.skipped and row.status != "ignored":
+            if row.id in replayed.skipped:
                 report.ignored += batch.set_status([row], "ignored", replayed.skipped[row.id],
                                                    tenant_id=subscription.tenant_id)
         return report
@@ -427,10 +427,15 @@ class Batch:
         self.rollup = Rollup(platform_currency)
 
     def set_status(self, rows: list[Any], status: str, error: str | None, tenant_id: str | None = None) -> int:
-        ids = [row.id for row in rows if not (row.status == status == "ignored")]
-        if ids:
-            self.statuses.append({"s_ids": ids, "s_status": status, "s_error": error, "s_tenant": tenant_id})
-        return len(ids)
+        """Move rows on; one set aside again keeps its status (§4.7 has no failed → ignored), with the new reason."""
+        by_target: dict[str, list[str]] = {}
+        for row in rows:
+            target = row.status if status == "ignored" and row.status in ("ignored", "failed") else status
+            if not (target == row.status == "ignored"):
+                by_target.setdefault(target, []).append(row.id)
+        for target, ids in by_target.items():
+            self.statuses.append({"s_ids": ids, "s_status": target, "s_error": error, "s_tenant": tenant_id})
+        return sum(len(ids) for ids in by_target.values())
 
     def write(self, session: Session) -> None:
         session.flush()  # new subscription rows first: the ledger and payments refer to them

@@ -78,3 +78,21 @@ def test_failed_events_export_as_csv_and_pages_are_checked(harness, app, client,
 def test_no_failed_events_is_said_plainly(client, operator_headers):
     page = client.get("/failed-events", headers=operator_headers).get_data(as_text=True)
     assert 'data-testid="empty-state"' in page
+
+
+def test_a_retry_that_still_cannot_link_its_customer_leaves_the_event_failed_with_the_reason(harness, app, client,
+                                                                                               admin_headers):
+    SCENARIOS["subscribe"](harness.demo, "ten_nowhere")  # no such tenant in Backoffice
+    harness.deliver()
+    with app.app_context():
+        db.session.execute(update(StripeEvent).where(StripeEvent.stripe_customer_id.is_not(None))
+                           .values(status="failed", error=ERROR))
+        db.session.commit()
+        failed = db.session.scalars(select(StripeEvent.id).where(StripeEvent.status == "failed")).first()
+    token = csrf(client, admin_headers)
+    client.post(f"/failed-events/{failed}/retry", headers={**admin_headers, "X-CSRFToken": token},
+                data={"reason": "tenant restored?"})
+    harness.replay()
+    with app.app_context():
+        event = db.session.get(StripeEvent, failed)
+        assert event.status == "failed" and event.error.startswith("UnknownTenant")
