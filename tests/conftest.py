@@ -158,7 +158,10 @@ def settings(app, monkeypatch):
 @pytest.fixture
 def redis_url():
     """A Redis database of this test process's own, emptied before and after."""
-    index = 1 + int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0) % 15
+    # A second checkout testing beside this one picks other databases with TEST_REDIS_FIRST_DB.
+    first = int(os.environ.get("TEST_REDIS_FIRST_DB", "1"))
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    index = 1 + (first - 1 + worker) % 15
     url = f"{REDIS_SERVER}/{index}"
     connection = Redis.from_url(url)
     connection.flushdb()
