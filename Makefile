@@ -44,7 +44,7 @@ lint: install
 
 # Refresh the message catalogs after changing operator-visible strings.
 messages: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output -o backoffice/translations/messages.pot backoffice templates
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --ignore-dirs '.* __pycache__' --no-location --sort-output -o backoffice/translations/messages.pot backoffice templates
 	$(BIN)/pybabel update -N -i backoffice/translations/messages.pot -d backoffice/translations
 
 bench: install

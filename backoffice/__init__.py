@@ -61,7 +61,9 @@ def configure_extensions(app: Flask) -> None:
 
 def configure_web(app: Flask) -> None:
     """Register identity, i18n, htmx hooks, metrics and the blueprints."""
-    from backoffice.web import auth, errors, htmx, i18n, metrics, shell
+    from backoffice.web import auth, errors, formatting, htmx, i18n, metrics, shell
+    from backoffice.web.accounts.views import bp as accounts_bp
+    from backoffice.web.blobs.views import bp as blobs_bp
     from backoffice.web.failed_events.views import bp as failed_events_bp
     from backoffice.web.health.views import bp as health_bp
     from backoffice.web.operator.views import bp as operator_bp
@@ -74,10 +76,13 @@ def configure_web(app: Flask) -> None:
     metrics.init_app(app)
     errors.init_app(app)
     shell.init_app(app)
+    formatting.init_app(app)
     app.register_blueprint(health_bp)
     app.register_blueprint(operator_bp)
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(failed_events_bp)
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(blobs_bp)
     for blueprint in surface_blueprints():
         app.register_blueprint(blueprint)
 

@@ -39,7 +39,8 @@ def make_tenant(session: Session, **overrides: Any) -> Tenant:
 def make_subscription(session: Session, **overrides: Any) -> Subscription:
     """Store and return a subscription, of a new tenant unless `tenant_id` is given."""
     values = {"id": new_id("subscr"), "stripe_customer_id": new_id("cus"), **overrides}
-    values.setdefault("tenant_id", make_tenant(session).id)
+    if "tenant_id" not in values:  # not setdefault: that would make a stray tenant every time
+        values["tenant_id"] = make_tenant(session).id
     return _add(session, Subscription(**values))
 
 

@@ -1,4 +1,5 @@
 """The en and da catalogs hold every operator-visible string of the code and templates."""
+import os
 import re
 
 import pytest
@@ -12,11 +13,17 @@ KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None
 PLACEHOLDER = re.compile(r"%\(\w+\)s")
 
 
+def scanned_directory(path: str) -> bool:
+    """Every folder but hidden ones and caches: templates/_macros holds strings too (Babel skips `_*` by default)."""
+    name = os.path.basename(path)
+    return not name.startswith(".") and name != "__pycache__"
+
+
 def source_messages() -> set[str]:
     found: set[str] = set()
     for folder in ("backoffice", "templates"):
         for _filename, _lineno, message, _comments, _context in extract_from_dir(
-            ROOT_DIR / folder, METHODS, keywords=KEYWORDS
+            ROOT_DIR / folder, METHODS, keywords=KEYWORDS, directory_filter=scanned_directory
         ):
             found.update([message] if isinstance(message, str) else [m for m in message if m])
     return found

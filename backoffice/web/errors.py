@@ -22,7 +22,9 @@ def _messages() -> dict[int, str]:
 def handle_http_error(error: HTTPException):
     """Render the error as a page for browsers and as JSON for other clients."""
     code = error.code or 500
-    message = _messages().get(code, error.description or "")
+    # A view's own description says what exactly was wrong; werkzeug's stock text says less than ours.
+    specific = error.description if error.description != type(error).description else None
+    message = specific or _messages().get(code, error.description or "")
     if isinstance(error, CSRFError):
         message = _("The form has expired or lacks its security token. Reload the page and try again.")
     if wants_html(request):

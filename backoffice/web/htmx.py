@@ -19,9 +19,18 @@ def is_partial_request() -> bool:
     )
 
 
-def render_page_or_partial(page: str, partial: str, **context: Any) -> str:
+def render_page_or_partial(page_template: str, partial_template: str, /, **context: Any) -> str:
     """Render the whole page, or only its partial for an htmx request."""
-    return render_template(partial if is_partial_request() else page, **context)
+    return render_template(partial_template if is_partial_request() else page_template, **context)
+
+
+def render_list(page_template: str, partial_template: str, canonical_url: str, /, **context: Any) -> Response:
+    """Render a list page or its partial; an htmx swap then shows the list's canonical URL in the address bar
+    (a form submits empty fields and defaults that the URL convention leaves out)."""
+    response = make_response(render_page_or_partial(page_template, partial_template, **context))
+    if is_partial_request():
+        response.headers["HX-Push-Url"] = canonical_url
+    return response
 
 
 def stop_polling(body: str = "") -> Response:

@@ -1,6 +1,7 @@
 """A live server on loopback and Debian's Chromium driven by Playwright."""
 import shutil
 import threading
+from contextlib import contextmanager
 
 import pytest
 from werkzeug.serving import make_server
@@ -13,18 +14,42 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 ARTIFACTS = ROOT_DIR / "test-artifacts"
 
 
-@pytest.fixture(scope="session")
-def live_server(make_app):
-    """Serve a demo-like app (dev login on, proxy headers off) on a free loopback port."""
-    app = make_app(BACKOFFICE_DEV_LOGIN=True, TRUST_PROXY_HEADERS=False,
-                   BACKOFFICE_ADMINS_GROUP_ID="backoffice-admins", TESTING=False)
+LIVE_SETTINGS = {"BACKOFFICE_DEV_LOGIN": True, "TRUST_PROXY_HEADERS": False,
+                 "BACKOFFICE_ADMINS_GROUP_ID": "backoffice-admins", "TESTING": False}
+
+
+@contextmanager
+def serving(app):
+    """Serve `app` on a free loopback port for the length of the block; yield its base URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    with app.app_context():
-        db.engine.dispose()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def live_server(make_app):
+    """Serve a demo-like app (dev login on, proxy headers off) on a free loopback port."""
+    with serving(make_app(**LIVE_SETTINGS)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def own_database(pg_server):
+    """A database of the test module's own, cloned from the migrated template: data a browser test commits
+    stays out of every other test's way, and goes with the database at the end."""
+    from tests import pg
+    from tests.conftest import _migrate
+
+    template = pg.ensure_template(pg_server, _migrate)
+    name = pg.create_run_database(pg_server, template, "e2e")
+    yield pg.sqlalchemy_url(pg.with_database(pg_server, name))
+    pg.drop_database(pg_server, name)
 
 
 @pytest.fixture(scope="session")

@@ -7,17 +7,17 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("browser")]
 
 
 def test_dev_login_menu_kiosk_and_danish(live_server, page):
-    page.goto(f"{live_server}/accounts")
+    page.goto(f"{live_server}/users")
     assert page.url.startswith(f"{live_server}/dev/login")
     page.get_by_role("button", name="Sign in as admin").click()
-    page.wait_for_url(f"{live_server}/accounts")
+    page.wait_for_url(f"{live_server}/users")
 
     menu = page.get_by_role("navigation", name="Main menu")
     for label in ("Dashboard", "Accounts", "Users", "Billing events", "Invoices"):
         assert menu.get_by_role("link", name=label).is_visible()
     assert menu.get_by_text("Coming soon").is_visible()
     assert page.get_by_test_id("placeholder").is_visible()
-    screenshot(page, "shell-accounts")
+    screenshot(page, "shell-users")
 
     page.get_by_label("Operator menu").click()
     page.get_by_test_id("kiosk-toggle").click()

@@ -5,7 +5,7 @@ HTMX = {"HX-Request": "true"}
 
 
 def test_full_page_has_the_shell(client, operator_headers):
-    response = client.get("/accounts", headers=operator_headers)
+    response = client.get("/users", headers=operator_headers)
     page = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "<!doctype html>" in page
@@ -20,7 +20,7 @@ def test_full_page_has_the_shell(client, operator_headers):
 
 
 def test_htmx_request_gets_only_the_partial(client, operator_headers):
-    response = client.get("/accounts", headers={**operator_headers, **HTMX})
+    response = client.get("/users", headers={**operator_headers, **HTMX})
     fragment = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "<!doctype html>" not in fragment and "<nav" not in fragment

@@ -1,0 +1,362 @@
+"""Reads of accounts: the filtered, sorted list, one account's summary, its people.
+
+Soft-deleted tenants never appear here. Money comes from the subscription projection and the one
+net-revenue query (billing.revenue); nothing here writes.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Select, and_, case, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from backoffice import search
+from backoffice.accounts.models import USER_ROLES, Tenant, User
+from backoffice.billing.models import ACCOUNT_STATUSES, BillingEvent, PaymentTransaction, Subscription
+from backoffice.paging import Page, SortKey, fetch_page, nulls_last, stream_rows, with_keys
+
+TENANTS = Tenant.__table__
+SUBSCRIPTIONS = Subscription.__table__
+USERS = User.__table__
+
+ACCOUNT_SORTS = ("name", "plan", "mrr", "renewal", "status", "country", "created")
+USER_SORTS = ("name", "email", "role", "last_seen", "created")
+# A member is active when confirmed and seen within this window (the seed's tenant user counts).
+ACTIVE_WINDOW = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class AccountFilter:
+    """What the accounts list is narrowed to: OR within plans and within statuses, AND across."""
+
+    search: str | None = None
+    plans: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    unsynced: bool = False
+    drift_detected: bool = False
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    """One account as the list, the pane and the detail header show it."""
+
+    id: str
+    name: str
+    logo: str | None
+    country: str | None
+    created_at: datetime
+    plan: str
+    status: str
+    forward_mrr: Decimal
+    current_price_amount: Decimal | None
+    currency: str | None
+    renewal_at: datetime | None
+    scheduled_plan: str | None
+    cancel_at_period_end: bool
+    drift_detected: bool
+    state: str
+    stripe_customer_id: str | None = None
+    subscribed_since: datetime | None = None
+
+    @property
+    def struck_mrr(self) -> Decimal | None:
+        """The current price, shown struck through, when a downgrade or a cancellation lowers MRR."""
+        changing = self.scheduled_plan is not None or self.cancel_at_period_end
+        if changing and self.current_price_amount is not None and self.current_price_amount != self.forward_mrr:
+            return self.current_price_amount
+        return None
+
+
+def _plan_column(plan_order: Sequence[str]):
+    return func.coalesce(TENANTS.c.plan, plan_order[0])
+
+
+def _status_column():
+    return func.coalesce(SUBSCRIPTIONS.c.account_status, "free")
+
+
+def _base_query(plan_order: Sequence[str]) -> Select:
+    return (
+        select(
+            TENANTS.c.id, TENANTS.c.name, TENANTS.c.logo, TENANTS.c.country, TENANTS.c.created_at,
+            _plan_column(plan_order).label("plan"), _status_column().label("status"),
+            func.coalesce(SUBSCRIPTIONS.c.forward_mrr, 0).label("forward_mrr"),
+            SUBSCRIPTIONS.c.current_price_amount, SUBSCRIPTIONS.c.current_price_currency.label("currency"),
+            SUBSCRIPTIONS.c.current_period_end.label("renewal_at"), SUBSCRIPTIONS.c.scheduled_plan,
+            func.coalesce(SUBSCRIPTIONS.c.cancel_at_period_end, False).label("cancel_at_period_end"),
+            func.coalesce(SUBSCRIPTIONS.c.has_drift_detected, False).label("drift_detected"),
+            TENANTS.c.state, SUBSCRIPTIONS.c.stripe_customer_id, SUBSCRIPTIONS.c.subscribed_since,
+        )
+        .select_from(TENANTS.outerjoin(SUBSCRIPTIONS, SUBSCRIPTIONS.c.tenant_id == TENANTS.c.id))
+        .where(TENANTS.c.deleted_at.is_(None))
+    )
+
+
+def _to_account(row: Any) -> AccountRow:
+    return AccountRow(*row[:len(AccountRow.__dataclass_fields__)])
+
+
+def unsynced_condition():
+    """A priced subscription whose ledger has no row yet (the seed's Unsynced banner)."""
+    return and_(SUBSCRIPTIONS.c.current_price_amount.is_not(None),
+                ~exists().where(BillingEvent.__table__.c.subscription_id == SUBSCRIPTIONS.c.id))
+
+
+def _filtered(query: Select, criteria: AccountFilter, plan_order: Sequence[str]) -> Select:
+    if criteria.search:
+        query = query.where(or_(search.contains(TENANTS.c.name, criteria.search), TENANTS.c.id == criteria.search))
+    if criteria.plans:
+        query = query.where(_plan_column(plan_order).in_(criteria.plans))
+    if criteria.statuses:
+        query = query.where(_status_column().in_(criteria.statuses))
+    if criteria.unsynced:
+        query = query.where(unsynced_condition())
+    if criteria.drift_detected:
+        query = query.where(SUBSCRIPTIONS.c.has_drift_detected.is_(True))
+    return query
+
+
+def _rank(column, values: Sequence[str]):
+    """Sort position of an enumerated value in its declared order (unknown values last)."""
+    return case({value: index for index, value in enumerate(values)}, value=column, else_=len(values))
+
+
+def account_sort_keys(sort: str, descending: bool, plan_order: Sequence[str]) -> list[SortKey]:
+    """The list's order for a sort field: the field, then name, then id (ties by name in both directions)."""
+    name = [SortKey(func.lower(TENANTS.c.name)), SortKey(TENANTS.c.id)]
+    by_field: dict[str, list[SortKey]] = {
+        "name": [SortKey(func.lower(TENANTS.c.name), descending), SortKey(TENANTS.c.id, descending)],
+        "plan": [SortKey(_rank(_plan_column(plan_order), plan_order), descending), *name],
+        "mrr": [SortKey(func.coalesce(SUBSCRIPTIONS.c.forward_mrr, 0), descending), *name],
+        "renewal": [*nulls_last(SUBSCRIPTIONS.c.current_period_end, descending), *name],
+        "status": [SortKey(_rank(_status_column(), ACCOUNT_STATUSES), descending), *name],
+        "country": [*nulls_last(TENANTS.c.country, descending), *name],
+        "created": [SortKey(TENANTS.c.created_at, descending), *name],
+    }
+    if sort not in by_field:
+        raise ValueError(f"unknown sort {sort!r}")
+    return by_field[sort]
+
+
+def list_accounts(session: Session, criteria: AccountFilter, *, sort: str = "name", descending: bool = False,
+                  page: int = 1, per_page: int = 25, after: str | None = None,
+                  plan_order: Sequence[str]) -> Page[AccountRow]:
+    """One page of the accounts list, with the count of all rows that match."""
+    keys = account_sort_keys(sort, descending, plan_order)
+    query = with_keys(_filtered(_base_query(plan_order), criteria, plan_order), keys)
+    return fetch_page(session, query, keys, page=page, per_page=per_page, after=after, to_row=_to_account)
+
+
+def stream_accounts(session: Session, criteria: AccountFilter, *, sort: str = "name", descending: bool = False,
+                    plan_order: Sequence[str]) -> Iterator[AccountRow]:
+    """Every matching account in the list's order, read in keyset chunks (the CSV export)."""
+    keys = account_sort_keys(sort, descending, plan_order)
+    query = with_keys(_filtered(_base_query(plan_order), criteria, plan_order), keys)
+    return stream_rows(session, query, keys, to_row=_to_account)
+
+
+def get_account(session: Session, tenant_id: str, *, plan_order: Sequence[str]) -> AccountRow | None:
+    """The account with this id, unless it is unknown or soft-deleted."""
+    row = session.execute(_base_query(plan_order).where(TENANTS.c.id == tenant_id)).first()
+    return _to_account(row) if row is not None else None
+
+
+# People of one account.
+
+@dataclass(frozen=True)
+class Member:
+    """A user row of one tenant."""
+
+    id: str
+    email: str
+    first_name: str | None
+    last_name: str | None
+    role: str
+    email_confirmed: bool
+    last_seen_at: datetime | None
+    created_at: datetime
+    avatar: str | None
+
+    @property
+    def display_name(self) -> str:
+        """First and last name as far as known, else the email (the seed's userDisplay rules)."""
+        parts = [part for part in (self.first_name, self.last_name) if part and part.strip()]
+        return " ".join(part.strip() for part in parts) or self.email
+
+    @property
+    def initials(self) -> str:
+        parts = [part for part in (self.first_name, self.last_name) if part and part.strip()]
+        letters = "".join(part.strip()[0] for part in parts) or self.email[:1]
+        return letters.upper()
+
+
+@dataclass(frozen=True)
+class UserCounts:
+    """Total, active (confirmed and seen in 30 days), pending (unconfirmed) and the rest inactive."""
+
+    total: int
+    active: int
+    pending: int
+
+    @property
+    def inactive(self) -> int:
+        return self.total - self.active - self.pending
+
+    @property
+    def active_share(self) -> float:
+        """Share of active members, for the activation bar's width (display only)."""
+        return self.active / self.total if self.total else 0.0
+
+
+@dataclass(frozen=True)
+class MemberFilter:
+    search: str | None = None
+    roles: tuple[str, ...] = ()
+
+
+_MEMBER_COLUMNS = (USERS.c.id, USERS.c.email, USERS.c.first_name, USERS.c.last_name, USERS.c.role,
+                   USERS.c.email_confirmed, USERS.c.last_seen_at, USERS.c.created_at, USERS.c.avatar)
+
+
+def _members_query(tenant_id: str) -> Select:
+    return select(*_MEMBER_COLUMNS).where(USERS.c.tenant_id == tenant_id, USERS.c.deleted_at.is_(None))
+
+
+def _to_member(row: Any) -> Member:
+    return Member(*row[:len(Member.__dataclass_fields__)])
+
+
+def user_counts(session: Session, tenant_id: str, now: datetime) -> UserCounts:
+    active = and_(USERS.c.email_confirmed.is_(True), USERS.c.last_seen_at >= now - ACTIVE_WINDOW)
+    row = session.execute(
+        select(func.count(), func.count().filter(active), func.count().filter(USERS.c.email_confirmed.is_(False)))
+        .where(USERS.c.tenant_id == tenant_id, USERS.c.deleted_at.is_(None))
+    ).one()
+    return UserCounts(*row)
+
+
+def owners(session: Session, tenant_id: str) -> list[Member]:
+    query = _members_query(tenant_id).where(USERS.c.role == "owner").order_by(USERS.c.created_at, USERS.c.id)
+    return [_to_member(row) for row in session.execute(query)]
+
+
+def recent_members(session: Session, tenant_id: str, limit: int = 3) -> list[Member]:
+    """The members seen most recently (never seen last)."""
+    query = _members_query(tenant_id).order_by(USERS.c.last_seen_at.desc().nulls_last(), USERS.c.id).limit(limit)
+    return [_to_member(row) for row in session.execute(query)]
+
+
+def member_sort_keys(sort: str, descending: bool) -> list[SortKey]:
+    full_name = func.lower(func.concat_ws(" ", USERS.c.first_name, USERS.c.last_name))
+    tie = [SortKey(func.lower(USERS.c.email)), SortKey(USERS.c.id)]
+    by_field: dict[str, list[SortKey]] = {
+        "name": [SortKey(full_name, descending), *tie],
+        "email": [SortKey(func.lower(USERS.c.email), descending), SortKey(USERS.c.id, descending)],
+        "role": [SortKey(_rank(USERS.c.role, USER_ROLES), descending), *tie],
+        "last_seen": [*nulls_last(USERS.c.last_seen_at, descending), *tie],
+        "created": [SortKey(USERS.c.created_at, descending), *tie],
+    }
+    if sort not in by_field:
+        raise ValueError(f"unknown sort {sort!r}")
+    return by_field[sort]
+
+
+def list_members(session: Session, tenant_id: str, criteria: MemberFilter, *, sort: str = "name",
+                 descending: bool = False, page: int = 1, per_page: int = 25,
+                 after: str | None = None) -> Page[Member]:
+    """One page of an account's users: search by email or name, filter by role."""
+    query = _members_query(tenant_id)
+    if criteria.search:
+        full_name = func.concat_ws(" ", USERS.c.first_name, USERS.c.last_name)
+        query = query.where(or_(*(search.contains(column, criteria.search)
+                                  for column in (USERS.c.email, USERS.c.first_name, USERS.c.last_name, full_name))))
+    if criteria.roles:
+        query = query.where(USERS.c.role.in_(criteria.roles))
+    keys = member_sort_keys(sort, descending)
+    return fetch_page(session, with_keys(query, keys), keys, page=page, per_page=per_page, after=after,
+                      to_row=_to_member)
+
+
+@dataclass(frozen=True)
+class LastInvoice:
+    date: datetime
+    amount: Decimal
+    currency: str
+
+
+def last_invoice(session: Session, tenant_id: str) -> LastInvoice | None:
+    """The newest invoice of the account: its date and the invoice total."""
+    payments = PaymentTransaction.__table__
+    row = session.execute(
+        select(payments.c.date, payments.c.invoice_total, payments.c.currency)
+        .where(payments.c.tenant_id == tenant_id).order_by(payments.c.date.desc(), payments.c.id.desc()).limit(1)
+    ).first()
+    return LastInvoice(*row) if row is not None else None
+
+
+@dataclass(frozen=True)
+class SubscriptionCard:
+    """What the Current plan card shows beyond the list row."""
+
+    status: str | None
+    current_period_end: datetime | None
+    cancel_at_period_end: bool
+    cancellation_reason: str | None
+    payment_method: dict[str, Any] | None
+    billing_info: dict[str, Any] | None
+    subscribed_since: datetime | None
+    ended_at: datetime | None = None
+
+
+def subscription_card(session: Session, tenant_id: str) -> SubscriptionCard | None:
+    """The subscription fields of the Current plan card, with the last active day of an ended one."""
+    subscription = session.scalar(select(Subscription).where(Subscription.tenant_id == tenant_id))
+    if subscription is None:
+        return None
+    ended_at = None
+    if subscription.status in ("canceled", "incomplete_expired") or (subscription.plan is None
+                                                                       and subscription.subscribed_since):
+        events = BillingEvent.__table__
+        ended_at = session.scalar(
+            select(func.max(events.c.occurred_at)).where(
+                events.c.subscription_id == subscription.id,
+                events.c.event_type.in_(("SubscriptionExpired", "SubscriptionImmediatelyCancelled"))))
+    return SubscriptionCard(
+        status=subscription.status, current_period_end=subscription.current_period_end,
+        cancel_at_period_end=subscription.cancel_at_period_end, cancellation_reason=subscription.cancellation_reason,
+        payment_method=subscription.payment_method, billing_info=subscription.billing_info,
+        subscribed_since=subscription.subscribed_since, ended_at=ended_at,
+    )
+
+
+@dataclass(frozen=True)
+class AccountOverview:
+    """Everything the side pane and the detail header show of one account."""
+
+    account: AccountRow
+    counts: UserCounts
+    owners: list[Member]
+    recent_members: list[Member]
+    last_invoice: LastInvoice | None
+    lifetime_value: Decimal
+    currency: str
+
+
+def account_overview(session: Session, tenant_id: str, *, plan_order: Sequence[str], platform_currency: str,
+                     now: datetime) -> AccountOverview | None:
+    """The account's summary; lifetime value by the one net-revenue query, in the account's currency."""
+    from backoffice.billing.revenue import lifetime_value
+
+    account = get_account(session, tenant_id, plan_order=plan_order)
+    if account is None:
+        return None
+    currency = account.currency or platform_currency
+    return AccountOverview(
+        account=account, counts=user_counts(session, tenant_id, now), owners=owners(session, tenant_id),
+        recent_members=recent_members(session, tenant_id), last_invoice=last_invoice(session, tenant_id),
+        lifetime_value=lifetime_value(session, currency, tenant_id), currency=currency,
+    )

@@ -1,0 +1,193 @@
+"""/accounts: the list, its side pane, the account detail and its tabs."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from backoffice.accounts import queries
+from backoffice.accounts.models import USER_ROLES
+from backoffice.billing import history, invoices, operations
+from backoffice.billing.models import ACCOUNT_STATUSES
+from backoffice.billing.tasks import request_replay
+from backoffice.extensions import db
+from backoffice.stripe_gateway.dashboard import customer_url
+from backoffice.web.actions import reason_or_flash
+from backoffice.web.auth import admin_required
+from backoffice.web.csv_export import csv_response
+from backoffice.web.formatting import ACCOUNT_STATUS_LABELS, plan_name
+from backoffice.web.htmx import is_partial_request, render_list, render_page_or_partial
+from backoffice.web.listing import ListParams, ListSpec, fetch_or_400
+
+bp = Blueprint("accounts", __name__)
+
+BILLING_SORTS = ("mrr", "renewal", "status")
+TABS = ("overview", "users", "invoices", "billing_events")
+BILLING_TABS = ("invoices", "billing_events")
+PREVIEW_ROWS = 5
+CSV_HEADER = ("id", "name", "plan", "status", "mrr", "current_price", "currency", "renewal_date", "country",
+              "created_at", "drift_detected")
+
+
+def billing_enabled() -> bool:
+    return bool(current_app.config["PUBLIC_SUBSCRIPTION_ENABLED"])
+
+
+def plan_order() -> tuple[str, ...]:
+    return tuple(current_app.config["PLAN_ORDER"])
+
+
+def list_spec(endpoint: str = "accounts.index") -> ListSpec:
+    """The accounts list's parameters; billing filters and sorts exist only while billing is public."""
+    billing = billing_enabled()
+    return ListSpec(
+        endpoint=endpoint, csv_endpoint="accounts.export", default_sort="name",
+        sorts=tuple(s for s in queries.ACCOUNT_SORTS if billing or s not in BILLING_SORTS),
+        multi={"plan": plan_order(), **({"status": ACCOUNT_STATUSES} if billing else {})},
+        flags=("unsynced", "driftDetected") if billing else (),
+    )
+
+
+def account_filter(params: ListParams) -> queries.AccountFilter:
+    return queries.AccountFilter(search=params.search, plans=params.values("plan"), statuses=params.values("status"),
+                                 unsynced=params.flag("unsynced"), drift_detected=params.flag("driftDetected"))
+
+
+def _overview(tenant_id: str) -> queries.AccountOverview:
+    overview = queries.account_overview(db.session, tenant_id, plan_order=plan_order(),
+                                        platform_currency=current_app.config["PLATFORM_CURRENCY"], now=datetime.now(UTC))
+    if overview is None:
+        abort(404, description=_("No account %(id)s.", id=tenant_id))
+    return overview
+
+
+@bp.get("/accounts")
+def index():
+    """The accounts list: search, filters, sort and page from the URL; the pane when `pane` names an account."""
+    params = ListParams.from_request(list_spec())
+    page = fetch_or_400(lambda: queries.list_accounts(
+        db.session, account_filter(params), sort=params.sort, descending=params.descending, page=params.page,
+        per_page=params.per_page, after=params.after, plan_order=plan_order()))
+    pane_id = request.args.get("pane")
+    pane = _overview(pane_id) if pane_id and not is_partial_request() else None
+    return render_list("accounts/index.html", "accounts/_results.html", params.current_url(), params=params, page=page,
+                                  pane=pane, plans=plan_order(), statuses=ACCOUNT_STATUSES,
+                                  plan_labels={plan: plan_name(plan) for plan in plan_order()},
+                                  status_labels=ACCOUNT_STATUS_LABELS)
+
+
+@bp.get("/accounts.csv")
+def export():
+    """Every account the list's filters match, in its order, as CSV."""
+    params = ListParams.from_request(list_spec())
+    rows = queries.stream_accounts(db.session, account_filter(params), sort=params.sort,
+                                   descending=params.descending, plan_order=plan_order())
+    billing = billing_enabled()
+
+    def values(row: queries.AccountRow) -> list[object]:
+        money = [row.status, row.forward_mrr, row.current_price_amount, row.currency, row.renewal_at]
+        return [row.id, row.name, row.plan, *(money if billing else [None] * len(money)), row.country,
+                row.created_at.isoformat(), row.drift_detected if billing else None]
+
+    return csv_response("accounts.csv", CSV_HEADER, (values(row) for row in rows))
+
+
+@bp.get("/accounts/<tenant_id>/pane")
+def pane(tenant_id: str):
+    """The side pane of one account; without htmx, the list with the pane open."""
+    if not is_partial_request():
+        return redirect(url_for(".index", pane=tenant_id), 303)
+    return render_page_or_partial("accounts/index.html", "accounts/_pane.html", pane=_overview(tenant_id))
+
+
+def _tab_context(tenant_id: str, tab: str) -> dict[str, object]:
+    """The data of one tab of the detail page."""
+    if tab == "overview":
+        card = queries.subscription_card(db.session, tenant_id) if billing_enabled() else None
+        context: dict[str, object] = {"card": card}
+        if billing_enabled():
+            context["invoice_rows"] = invoices.list_invoice_rows(
+                db.session, invoices.InvoiceFilter(tenant_id=tenant_id), per_page=PREVIEW_ROWS).rows
+            context["ledger_rows"] = history.list_ledger(
+                db.session, history.LedgerFilter(tenant_id=tenant_id), per_page=PREVIEW_ROWS).rows
+        return context
+    if tab == "users":
+        spec = ListSpec("accounts.users", sorts=queries.USER_SORTS, default_sort="name", multi={"role": USER_ROLES})
+        params = ListParams.from_request(spec)
+        criteria = queries.MemberFilter(search=params.search, roles=params.values("role"))
+        page = fetch_or_400(lambda: queries.list_members(
+            db.session, tenant_id, criteria, sort=params.sort, descending=params.descending, page=params.page,
+            per_page=params.per_page, after=params.after))
+        return {"params": params, "page": page, "roles": USER_ROLES}
+    if tab == "invoices":
+        spec = ListSpec("accounts.invoices_tab", sorts=("date", "amount"), default_sort="-date",
+                        single={"kind": invoices.KINDS})
+        params = ListParams.from_request(spec)
+        criteria = invoices.InvoiceFilter(tenant_id=tenant_id, kind=params.choice("kind"))
+        page = fetch_or_400(lambda: invoices.list_invoice_rows(
+            db.session, criteria, sort=params.sort, descending=params.descending, page=params.page,
+            per_page=params.per_page, after=params.after))
+        return {"params": params, "page": page, "totals": invoices.invoice_totals(db.session, criteria)}
+    spec = ListSpec("accounts.billing_events", sorts=("date",), default_sort="-date")
+    params = ListParams.from_request(spec)
+    page = fetch_or_400(lambda: history.list_ledger(
+        db.session, history.LedgerFilter(tenant_id=tenant_id), sort=params.sort, descending=params.descending,
+        page=params.page, per_page=params.per_page, after=params.after))
+    return {"params": params, "page": page}
+
+
+def _detail(tenant_id: str, tab: str):
+    if tab in BILLING_TABS and not billing_enabled():
+        abort(404)
+    overview = _overview(tenant_id)
+    customer = overview.account.stripe_customer_id
+    stripe_url = customer_url(current_app.config["STRIPE_SECRET_KEY"], customer) if customer else None
+    tabs = [t for t in TABS if billing_enabled() or t not in BILLING_TABS]
+    context = _tab_context(tenant_id, tab)
+    canonical = context["params"].current_url() if "params" in context else request.path
+    return render_list("accounts/detail.html", "accounts/_tab.html", canonical, overview=overview, tab=tab,
+                       tabs=tabs, stripe_url=stripe_url, **context)
+
+
+@bp.get("/accounts/<tenant_id>")
+def detail(tenant_id: str):
+    """The account's page, Overview tab."""
+    return _detail(tenant_id, "overview")
+
+
+@bp.get("/accounts/<tenant_id>/users")
+def users(tenant_id: str):
+    """The account's page, Users tab."""
+    return _detail(tenant_id, "users")
+
+
+@bp.get("/accounts/<tenant_id>/invoices")
+def invoices_tab(tenant_id: str):
+    """The account's page, Invoices tab: invoices with their credit notes and refunds as rows of their own."""
+    return _detail(tenant_id, "invoices")
+
+
+@bp.get("/accounts/<tenant_id>/billing-events")
+def billing_events(tenant_id: str):
+    """The account's page, Billing events tab: its ledger, newest first."""
+    return _detail(tenant_id, "billing_events")
+
+
+@bp.post("/accounts/<tenant_id>/replay")
+@admin_required
+def replay(tenant_id: str):
+    """Replay the account's archived Stripe events into the ledger again, audited with the admin's reason."""
+    reason = reason_or_flash(_("Give a reason for the replay: it goes into the audit log."))
+    if reason is None:
+        return redirect(url_for(".detail", tenant_id=tenant_id), 303)
+    try:
+        customer = operations.audit_account_replay(db.session, tenant_id, current_user.identity.principal_id, reason)
+    except operations.NothingToReplay:
+        flash(_("This account has no Stripe customer, so there is nothing to replay."), "error")
+        return redirect(url_for(".detail", tenant_id=tenant_id), 303)
+    db.session.commit()
+    request_replay(customer)
+    flash(_("Replay queued: the ledger and projection are rebuilt from the archive in a moment."), "success")
+    return redirect(url_for(".detail", tenant_id=tenant_id), 303)

@@ -1,0 +1,106 @@
+"""Jinja filters that put domain values in the operator's words: money, countries, relative times, labels."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from flask import Flask
+from flask_babel import format_currency, format_date, format_timedelta, get_locale
+from flask_babel import lazy_gettext as _l
+
+ACCOUNT_STATUS_LABELS = {
+    "active": _l("Active"),
+    "downgrading": _l("Downgrading"),
+    "canceling": _l("Canceling"),
+    "canceled": _l("Canceled"),
+    "free": _l("Free"),
+}
+ROLE_LABELS = {"owner": _l("Owner"), "admin": _l("Admin"), "member": _l("Member")}
+INVOICE_KIND_LABELS = {"invoice": _l("Invoice"), "credit_note": _l("Credit note"), "refund": _l("Refund")}
+PAYMENT_STATUS_LABELS = {
+    "succeeded": _l("Paid"),
+    "refunded": _l("Refunded"),
+    "failed": _l("Failed"),
+    "pending": _l("Pending"),
+    "cancelled": _l("Void"),
+}
+BILLING_EVENT_LABELS = {
+    "SubscriptionCreated": _l("Subscribed"),
+    "SubscriptionRenewed": _l("Renewed"),
+    "SubscriptionUpgraded": _l("Upgraded"),
+    "SubscriptionDowngradeScheduled": _l("Downgrade scheduled"),
+    "SubscriptionDowngradeCancelled": _l("Downgrade cancelled"),
+    "SubscriptionDowngraded": _l("Downgraded"),
+    "SubscriptionCancelled": _l("Cancellation scheduled"),
+    "SubscriptionReactivated": _l("Reactivated"),
+    "SubscriptionExpired": _l("Expired"),
+    "SubscriptionImmediatelyCancelled": _l("Cancelled immediately"),
+    "SubscriptionSuspended": _l("Suspended"),
+    "SubscriptionPastDue": _l("Past due"),
+    "PaymentFailed": _l("Payment failed"),
+    "PaymentRecovered": _l("Payment recovered"),
+    "PaymentRefunded": _l("Payment refunded"),
+    "BillingInfoAdded": _l("Billing info added"),
+    "BillingInfoUpdated": _l("Billing info updated"),
+    "PaymentMethodUpdated": _l("Payment method updated"),
+    "NoOp": _l("No change"),
+    "Unclassified": _l("Unclassified"),
+    "LedgerBaseline": _l("Ledger baseline"),
+}
+CARD_BRANDS = {"visa": "Visa", "mastercard": "Mastercard", "amex": "American Express", "discover": "Discover",
+               "diners": "Diners Club", "jcb": "JCB", "unionpay": "UnionPay", "link": "Link"}
+
+
+def money(amount: Decimal | None, currency: str | None) -> str:
+    """An amount in its currency, formatted for the operator's locale; an em dash when unknown."""
+    if amount is None or not currency:
+        return "—"
+    return format_currency(amount, currency.upper())
+
+
+def flag(country: str | None) -> str:
+    """The flag emoji of an ISO 3166 country code (regional indicator letters)."""
+    if not country or len(country) != 2 or not country.isalpha():
+        return ""
+    return "".join(chr(0x1F1E6 + ord(letter) - ord("A")) for letter in country.upper())
+
+
+def country_name(country: str | None) -> str:
+    if not country:
+        return ""
+    return get_locale().territories.get(country.upper(), country.upper())
+
+
+def relative(moment: datetime | None) -> str:
+    """How long ago (or until) a moment is, in the operator's language."""
+    if moment is None:
+        return "—"
+    return format_timedelta(moment - datetime.now(UTC), add_direction=True)
+
+
+def day(moment: datetime | None) -> str:
+    return format_date(moment, "medium") if moment is not None else "—"
+
+
+def label(value: str | None, labels: dict[str, object]) -> str:
+    if value is None:
+        return "—"
+    return str(labels.get(value, value))
+
+
+def plan_name(plan: str | None) -> str:
+    """Plans are catalog keys (`basis`, `standard`): shown as product names."""
+    return plan.replace("_", " ").title() if plan else "—"
+
+
+def init_app(app: Flask) -> None:
+    """Register the filters."""
+    app.jinja_env.filters.update(
+        money=money, flag=flag, country_name=country_name, relative=relative, day=day, plan_name=plan_name,
+        account_status=lambda value: label(value, ACCOUNT_STATUS_LABELS),
+        role=lambda value: label(value, ROLE_LABELS),
+        invoice_kind=lambda value: label(value, INVOICE_KIND_LABELS),
+        payment_status=lambda value: label(value, PAYMENT_STATUS_LABELS),
+        billing_event=lambda value: label(value, BILLING_EVENT_LABELS),
+        card_brand=lambda value: CARD_BRANDS.get((value or "").lower(), (value or "").title()),
+    )
