@@ -130,11 +130,14 @@ def order_by(keys: Sequence[SortKey]) -> list[ColumnElement[Any]]:
 
 
 def fetch_page(session: Session, query: Select, keys: Sequence[SortKey], *, page: int, per_page: int,
-               after: str | None, to_row: Callable[[Any], RowT]) -> Page[RowT]:
+               after: str | None, to_row: Callable[[Any], RowT],
+               hydrate: Callable[[list[Any]], list[Any]] | None = None) -> Page[RowT]:
     """Return one page of `query` in the keys' order: rows after the cursor, else the page's offset.
 
-    The query's last selected columns must be the sort-key values (see `with_keys`). A page past the last
-    one raises PageOutOfRange; page 1 of an empty list is simply empty.
+    The query's last selected columns must be the sort-key values (see `with_keys`). With `hydrate`, the
+    query selects only what finds and orders the rows, and `hydrate` turns that page of narrow rows into
+    full ones, in order: sorting narrow rows is what keeps a large list fast. A page past the last one
+    raises PageOutOfRange; page 1 of an empty list is simply empty.
     """
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     pages = max(1, -(-total // per_page))
@@ -148,17 +151,18 @@ def fetch_page(session: Session, query: Select, keys: Sequence[SortKey], *, page
     result = session.execute(ordered).all()
     width = len(keys)
     next_cursor = encode_cursor(list(result[-1][-width:])) if result and len(result) == per_page else None
-    return Page([to_row(row) for row in result], total, page, per_page, next_cursor)
+    rows = hydrate(result) if hydrate is not None and result else result
+    return Page([to_row(row) for row in rows], total, page, per_page, next_cursor)
 
 
 def stream_rows(session: Session, query: Select, keys: Sequence[SortKey], *, to_row: Callable[[Any], RowT],
-                chunk: int = 1000) -> Iterator[RowT]:
+                chunk: int = 1000, hydrate: Callable[[list[Any]], list[Any]] | None = None) -> Iterator[RowT]:
     """Yield every row of `query` in the keys' order, a keyset chunk at a time (flat memory)."""
     condition: ColumnElement[bool] = true()
     width = len(keys)
     while True:
         result = session.execute(query.where(condition).order_by(*order_by(keys)).limit(chunk)).all()
-        for row in result:
+        for row in (hydrate(result) if hydrate is not None and result else result):
             yield to_row(row)
         if len(result) < chunk:
             return

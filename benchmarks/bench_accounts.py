@@ -25,7 +25,7 @@ from backoffice.demo.writer import copy_rows
 from backoffice.extensions import db
 from backoffice.operators.identity import encode_principal
 from benchmarks.bench_shell import percentile
-from benchmarks.common import scratch_database
+from benchmarks.common import kept_database, scratch_database
 
 NOW = datetime.now(UTC)
 PRICES = {"standard": Decimal("49.00"), "premium": Decimal("99.00")}
@@ -138,18 +138,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tenants", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--keep", metavar="DATABASE", help="load into this database once, keep it, and reuse it")
     options = parser.parse_args()
     rng = random.Random(11)
-    with scratch_database() as url:
+    with (kept_database(options.keep) if options.keep else scratch_database()) as url:
         app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TRUST_PROXY_HEADERS": True, "LOG_LEVEL": "WARNING",
                           "PUBLIC_SUBSCRIPTION_ENABLED": True, "BACKOFFICE_ADMINS_GROUP_ID": "admins"})
         with app.app_context():
             from flask_migrate import upgrade
 
             upgrade()
-            started = time.perf_counter()
-            counts = load(options.tenants)
-            print(f"loaded in {time.perf_counter() - started:.0f} s: " + ", ".join(f"{v:,} {k}" for k, v in counts.items()))
+            if db.session.execute(db.text("SELECT count(*) FROM tenants")).scalar() == 0:
+                started = time.perf_counter()
+                counts = load(options.tenants)
+                print(f"loaded in {time.perf_counter() - started:.0f} s: "
+                      + ", ".join(f"{v:,} {k}" for k, v in counts.items()))
             names = [name for (name,) in db.session.execute(db.text("SELECT name FROM tenants WHERE deleted_at IS NULL"))]
             ids = [tid for (tid,) in db.session.execute(db.text("SELECT id FROM tenants WHERE deleted_at IS NULL"))]
         headers = {"X-MS-CLIENT-PRINCIPAL-NAME": "bench@example.com",

@@ -24,3 +24,15 @@ def scratch_database() -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def kept_database(name: str) -> Iterator[str]:
+    """Yield the URL of database `name` on the configured server, created if missing and kept afterwards
+    (so that a benchmark can be re-run on the data it loaded before)."""
+    url = make_url(create_app({"LOG_LEVEL": "WARNING"}).config["SQLALCHEMY_DATABASE_URI"])
+    admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    yield url.set(database=name).render_as_string(hide_password=False)

@@ -43,6 +43,11 @@ class Tenant(db.Model):
         sa.Index(
             "ix_tenants_created_at_not_deleted", "created_at", postgresql_where=sa.text("deleted_at IS NULL")
         ),
+        # The accounts list's default order: name without case, then id.
+        sa.Index(
+            "ix_tenants_lower_name_id_not_deleted", sa.text("lower(name)"), "id",
+            postgresql_where=sa.text("deleted_at IS NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(sa.Text, primary_key=True)
