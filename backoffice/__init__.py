@@ -63,6 +63,8 @@ def configure_web(app: Flask) -> None:
     """Register identity, i18n, htmx hooks, metrics and the blueprints."""
     from backoffice.web import auth, errors, formatting, htmx, i18n, metrics, shell
     from backoffice.web.accounts.views import bp as accounts_bp
+    from backoffice.web.audit.views import bp as audit_bp
+    from backoffice.web.banners.views import bp as banners_bp
     from backoffice.web.blobs.views import bp as blobs_bp
     from backoffice.web.failed_events.views import bp as failed_events_bp
     from backoffice.web.health.views import bp as health_bp
@@ -83,6 +85,8 @@ def configure_web(app: Flask) -> None:
     app.register_blueprint(failed_events_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(blobs_bp)
+    app.register_blueprint(banners_bp)
+    app.register_blueprint(audit_bp)
     for blueprint in surface_blueprints():
         app.register_blueprint(blueprint)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -116,6 +117,20 @@ def db_session(app, db_connection):
     with app.app_context():
         yield db.session
         db.session.remove()
+
+
+@pytest.fixture
+def data(app, db_connection):
+    """A context manager that yields a session for arranging rows and commits them (into the test's rolled-back
+    connection) at its end. The app context closes before requests run, so each request gets its own, and its
+    own signed-in operator, as in production."""
+    @contextmanager
+    def arranged():
+        with app.app_context():
+            yield db.session
+            db.session.commit()
+            db.session.remove()
+    return arranged
 
 
 @pytest.fixture

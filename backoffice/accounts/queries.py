@@ -380,3 +380,24 @@ def account_overview(session: Session, tenant_id: str, *, plan_order: Sequence[s
         recent_members=recent_members(session, tenant_id), last_invoice=last_invoice(session, tenant_id),
         lifetime_value=lifetime_value(session, currency, tenant_id), currency=currency,
     )
+
+
+@dataclass(frozen=True)
+class DriftState:
+    """The account's drift as the last check left it: flagged or acknowledged, with its discrepancies."""
+
+    detected: bool
+    discrepancies: list[dict[str, Any]]
+    checked_at: datetime | None
+    acknowledged_at: datetime | None
+
+
+def drift_state(session: Session, tenant_id: str) -> DriftState | None:
+    """None when there is nothing to show: no subscription, or no discrepancy ever found."""
+    row = session.execute(select(SUBSCRIPTIONS.c.has_drift_detected, SUBSCRIPTIONS.c.drift_discrepancies,
+                                 SUBSCRIPTIONS.c.drift_checked_at, SUBSCRIPTIONS.c.drift_acknowledged_at)
+                          .where(SUBSCRIPTIONS.c.tenant_id == tenant_id)).first()
+    if row is None or not (row.has_drift_detected or row.drift_discrepancies):
+        return None
+    return DriftState(bool(row.has_drift_detected), list(row.drift_discrepancies or []), row.drift_checked_at,
+                      row.drift_acknowledged_at)

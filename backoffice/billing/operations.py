@@ -1,6 +1,8 @@
 """Operator actions on the ledger, each audited with the operator's reason."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -22,3 +24,24 @@ def audit_account_replay(session: Session, tenant_id: str, operator_id: str, rea
     record_action(session, operator_id, "replay", reason, tenant_id=tenant_id,
                   parameters={"customer": customer_id})
     return customer_id
+
+
+class NoDriftToAcknowledge(ValueError):
+    """The account's subscription has no drift flagged (or no subscription at all)."""
+
+
+def acknowledge_drift(session: Session, tenant_id: str, operator_id: str, reason: str, now: datetime) -> int:
+    """Clear the account's drift flag, keeping its discrepancies for the record; audited. Return how many
+    discrepancies were acknowledged."""
+    if not reason.strip():
+        raise ValueError("a reason is required")
+    subscription = session.scalar(select(Subscription).where(Subscription.tenant_id == tenant_id).with_for_update())
+    if subscription is None or not subscription.has_drift_detected:
+        raise NoDriftToAcknowledge(tenant_id)
+    subscription.has_drift_detected = False
+    subscription.drift_acknowledged_at = now
+    subscription.drift_acknowledged_by = operator_id
+    kinds = sorted({str(item.get("kind")) for item in subscription.drift_discrepancies or []})
+    record_action(session, operator_id, "acknowledge_drift", reason, tenant_id=tenant_id,
+                  parameters={"kinds": kinds}, result={"acknowledged": len(subscription.drift_discrepancies or [])})
+    return len(subscription.drift_discrepancies or [])

@@ -47,6 +47,16 @@ BILLING_EVENT_LABELS = {
     "Unclassified": _l("Unclassified"),
     "LedgerBaseline": _l("Ledger baseline"),
 }
+OPERATOR_ACTION_LABELS = {
+    "sync": _l("Sync with Stripe"),
+    "reconcile": _l("Reconcile"),
+    "acknowledge_drift": _l("Acknowledge drift"),
+    "disaster_recovery": _l("Disaster recovery"),
+    "retry_event": _l("Retry failed event"),
+    "sweep": _l("Drift sweep"),
+    "replay": _l("Replay from archive"),
+    "rebuild_rollups": _l("Rebuild MRR rollups"),
+}
 CARD_BRANDS = {"visa": "Visa", "mastercard": "Mastercard", "amex": "American Express", "discover": "Discover",
                "diners": "Diners Club", "jcb": "JCB", "unionpay": "UnionPay", "link": "Link"}
 
@@ -102,5 +112,6 @@ def init_app(app: Flask) -> None:
         invoice_kind=lambda value: label(value, INVOICE_KIND_LABELS),
         payment_status=lambda value: label(value, PAYMENT_STATUS_LABELS),
         billing_event=lambda value: label(value, BILLING_EVENT_LABELS),
+        operator_action=lambda value: label(value, OPERATOR_ACTION_LABELS),
         card_brand=lambda value: CARD_BRANDS.get((value or "").lower(), (value or "").title()),
     )

@@ -35,6 +35,8 @@ class ListSpec:
     flags: tuple[str, ...] = ()
     max_values: Mapping[str, int] = field(default_factory=dict)
     csv_endpoint: str | None = None
+    # Single-value parameters that name a record (an account id, an operator id): any short text.
+    references: tuple[str, ...] = ()
 
 
 def _bad(message: str):
@@ -95,6 +97,11 @@ class ListParams:
             if value is not None and value not in allowed:
                 _bad(_("Unknown %(name)s: %(values)s. Choose from %(allowed)s.", name=name, values=value,
                        allowed=", ".join(allowed)))
+            single[name] = value
+        for name in spec.references:
+            value = (args.get(name) or "").strip() or None
+            if value is not None and len(value) > search.MAX_SEARCH_LENGTH:
+                _bad(_("%(name)s is too long.", name=name))
             single[name] = value
         flags = {}
         for name in spec.flags:

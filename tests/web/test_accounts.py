@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import io
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -15,19 +14,6 @@ from backoffice.extensions import db
 from tests.factories import make_billing_event, make_subscription, make_tenant, new_id, payment_values
 
 NOW = datetime.now(UTC)
-
-
-@pytest.fixture
-def data(app, db_connection):
-    """A session for arranging rows, closed before requests run: requests then get their own app context
-    (and their own signed-in operator), as in production."""
-    @contextmanager
-    def arranged():
-        with app.app_context():
-            yield db.session
-            db.session.commit()
-            db.session.remove()
-    return arranged
 
 
 @pytest.fixture
@@ -280,3 +266,35 @@ def test_logos_are_served_to_operators_only_as_checked_images(app, client, opera
     assert client.get("/logos/ten_fake.png", headers=operator_headers).status_code == 415
     assert client.get("/logos/missing.png", headers=operator_headers).status_code == 404
     assert client.get("/logos/ten_logo_test.png").status_code in (302, 401)
+
+
+def test_only_admins_acknowledge_drift_which_keeps_the_discrepancies(client, operator_headers, admin_headers, data):
+    from backoffice.billing.models import Subscription
+    from backoffice.operators.models import OperatorAction
+
+    found = [{"kind": "SubscriptionStateMismatch", "severity": "Warning", "expected": "49.00", "actual": "99.00",
+              "message": "forward MRR differs from Stripe"}]
+    with data() as session:
+        tenant_id = make_subscription(session, has_drift_detected=True, drift_discrepancies=found).tenant_id
+        clean_id = make_subscription(session).tenant_id
+    url = f"/accounts/{tenant_id}"
+    operator_page = client.get(url, headers=operator_headers).get_data(as_text=True)
+    assert 'data-testid="drift-panel"' in operator_page and "SubscriptionStateMismatch" in operator_page
+    assert "Acknowledge drift" not in operator_page
+    admin_page = client.get(url, headers=admin_headers).get_data(as_text=True)
+    token = admin_page.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+    post = {**admin_headers, "X-CSRFToken": token}
+    assert client.post(f"{url}/drift/acknowledge", headers={**operator_headers, "X-CSRFToken": token},
+                       data={"reason": "known"}).status_code == 403
+    assert client.post(f"/accounts/{clean_id}/drift/acknowledge", headers=post, data={"reason": "x"}).status_code == 400
+    assert client.post("/accounts/ten_nobody/drift/acknowledge", headers=post, data={"reason": "x"}).status_code == 404
+    done = client.post(f"{url}/drift/acknowledge", headers=post, data={"reason": "price change was intended"})
+    assert done.status_code == 303
+    with data() as session:
+        subscription = session.query(Subscription).filter_by(tenant_id=tenant_id).one()
+        assert (subscription.has_drift_detected, subscription.drift_discrepancies) == (False, found)
+        assert subscription.drift_acknowledged_by == "oid-admin@example.com"
+        action = session.query(OperatorAction).filter_by(action="acknowledge_drift").one()
+        assert (action.reason, action.result) == ("price change was intended", {"acknowledged": 1})
+    after = client.get(url, headers=admin_headers).get_data(as_text=True)
+    assert "Drift acknowledged" in after and "SubscriptionStateMismatch" in after

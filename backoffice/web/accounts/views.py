@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 
 from backoffice.accounts import queries
@@ -147,8 +148,9 @@ def _detail(tenant_id: str, tab: str):
     tabs = [t for t in TABS if billing_enabled() or t not in BILLING_TABS]
     context = _tab_context(tenant_id, tab)
     canonical = context["params"].current_url() if "params" in context else request.path
+    drift = queries.drift_state(db.session, tenant_id) if billing_enabled() else None
     return render_list("accounts/detail.html", "accounts/_tab.html", canonical, overview=overview, tab=tab,
-                       tabs=tabs, stripe_url=stripe_url, **context)
+                       tabs=tabs, stripe_url=stripe_url, drift=drift, **context)
 
 
 @bp.get("/accounts/<tenant_id>")
@@ -190,4 +192,23 @@ def replay(tenant_id: str):
     db.session.commit()
     request_replay(customer)
     flash(_("Replay queued: the ledger and projection are rebuilt from the archive in a moment."), "success")
+    return redirect(url_for(".detail", tenant_id=tenant_id), 303)
+
+
+@bp.post("/accounts/<tenant_id>/drift/acknowledge")
+@admin_required
+def acknowledge_drift(tenant_id: str):
+    """Clear the account's drift flag (its discrepancies stay on record), audited with the admin's reason."""
+    reason = reason_or_flash(_("Give a reason for acknowledging the drift: it goes into the audit log."))
+    if reason is None:
+        return redirect(url_for(".detail", tenant_id=tenant_id), 303)
+    _overview(tenant_id)  # 404 for an unknown or deleted account
+    try:
+        count = operations.acknowledge_drift(db.session, tenant_id, current_user.identity.principal_id, reason,
+                                             datetime.now(UTC))
+    except operations.NoDriftToAcknowledge:
+        abort(400, description=_("This account has no drift to acknowledge."))
+    db.session.commit()
+    flash(ngettext("Drift acknowledged; %(num)d discrepancy stays on record.",
+                   "Drift acknowledged; %(num)d discrepancies stay on record.", count), "success")
     return redirect(url_for(".detail", tenant_id=tenant_id), 303)
