@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any
 
@@ -51,23 +51,24 @@ class ArchivedEvent:
     created: int  # Stripe's `created`, epoch seconds
     api_version: str | None
     payload: Obj
+    # Read from the payload once: ordering and the rules ask for them hundreds of thousands of times in a replay.
+    object: Obj = field(init=False, repr=False, compare=False)
+    previous_attributes: Obj | None = field(init=False, repr=False, compare=False)
+    object_id: str | None = field(init=False, repr=False, compare=False)
+    tiebreak_key: tuple[int, str] = field(init=False, repr=False, compare=False)
 
-    @property
-    def object(self) -> Obj:
-        return self.payload.get("data", {}).get("object") or {}
-
-    @property
-    def previous_attributes(self) -> Obj | None:
-        previous = self.payload.get("data", {}).get("previous_attributes")
-        return previous if isinstance(previous, dict) else None
-
-    @property
-    def object_id(self) -> str | None:
-        object_id = self.object.get("id")
-        return object_id if isinstance(object_id, str) else None
+    def __post_init__(self) -> None:
+        data = self.payload.get("data", {})
+        obj = data.get("object") or {}
+        previous = data.get("previous_attributes")
+        object_id = obj.get("id")
+        object.__setattr__(self, "object", obj)
+        object.__setattr__(self, "previous_attributes", previous if isinstance(previous, dict) else None)
+        object.__setattr__(self, "object_id", object_id if isinstance(object_id, str) else None)
+        object.__setattr__(self, "tiebreak_key", (_rank_of(self.type), self.id))
 
     def tiebreak(self) -> tuple[int, str]:
-        return _rank_of(self.type), self.id
+        return self.tiebreak_key
 
 
 def matches(current: Any, previous: Any) -> bool:
