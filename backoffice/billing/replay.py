@@ -18,7 +18,19 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ARRAY, Text, any_, bindparam, func, select, text, union, update
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Text,
+    any_,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    text,
+    union,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -34,6 +46,7 @@ from backoffice.billing.models import (
     StripeEvent,
     Subscription,
     effective_billing_events,
+    payload_object_field,
 )
 from backoffice.billing.mrr import FREE_PLAN, ZERO
 from backoffice.billing.ordering import ArchivedEvent
@@ -41,6 +54,12 @@ from backoffice.billing.payments import AMOUNT_CLAMPED, Payment, fold_payments
 from backoffice.billing.resolvers import ApiVersions
 
 log = logging.getLogger(__name__)
+
+
+def payload_field(name: str) -> ColumnElement[str]:
+    """A field of an archived event's `data.object`, as a column its expression index serves."""
+    return literal_column(payload_object_field(name).text, Text)
+
 
 EVENTS = StripeEvent.__table__
 LEDGER = BillingEvent.__table__
@@ -175,8 +194,8 @@ def linked_events(session: Session, charges: set[str], invoices: set[str]) -> li
         return []
     no_customer = EVENTS.c.stripe_customer_id.is_(None)
     return session.execute(union(
-        select(*ARCHIVE_COLUMNS).where(no_customer, EVENTS.c.object_charge.in_(charges)),
-        select(*ARCHIVE_COLUMNS).where(no_customer, EVENTS.c.object_invoice.in_(invoices)),
+        select(*ARCHIVE_COLUMNS).where(no_customer, payload_field("charge").in_(charges)),
+        select(*ARCHIVE_COLUMNS).where(no_customer, payload_field("invoice").in_(invoices)),
     )).all()
 
 
@@ -202,7 +221,7 @@ class Replayer:
         if coupon_id in self._coupons:
             return self._coupons[coupon_id]
         payload = self.session.scalar(
-            select(EVENTS.c.payload).where(EVENTS.c.type.like("coupon.%"), EVENTS.c.object_id == coupon_id)
+            select(EVENTS.c.payload).where(EVENTS.c.type.like("coupon.%"), payload_field("id") == coupon_id)
             .order_by(EVENTS.c.stripe_created_at.desc()).limit(1))
         if payload:
             self._coupons[coupon_id] = payload["data"]["object"]
