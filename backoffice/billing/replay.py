@@ -236,6 +236,7 @@ class Replayer:
         self.gateway = gateway
         self.catalog = load_catalog(session, settings.plan_order, gateway)
         self._coupons: dict[str, dict[str, Any]] = {}  # coupons change rarely; one lookup per replay run
+        self._charge_invoices: dict[str, str | None] = {}  # a charge pays one invoice for good: asked once per run
         self.rules = LedgerRules(self.catalog, ApiVersions(settings.api_versions), settings.platform_currency,
                                  self._coupon)
 
@@ -258,6 +259,29 @@ class Replayer:
         except StripeGatewayError as error:
             log.warning("coupon %s could not be fetched: %s", coupon_id, error)
             return None
+
+    def _charge_invoice(self, charge_id: str) -> str | None:
+        """The invoice of a refunded charge the archive cannot tie to one (basil: no `invoice` on the charge, and
+        no invoice_payment.paid archived), from Stripe; None, logged, when Stripe is not configured or fails."""
+        if charge_id in self._charge_invoices:
+            return self._charge_invoices[charge_id]
+        invoice = None
+        if self.gateway is None:
+            log.warning("charge %s names no invoice in the archive and Stripe is not configured: its refunds stay "
+                        "unlinked", charge_id)
+        else:
+            from backoffice.stripe_gateway import StripeGatewayError
+
+            try:
+                invoice = self.gateway.charge_invoice(charge_id)
+            except StripeGatewayError as error:
+                log.warning("charge %s names no invoice in the archive and Stripe could not say which it paid: its "
+                            "refunds stay unlinked: %s", charge_id, error)
+            else:
+                if invoice is None:
+                    log.warning("charge %s paid no invoice, says Stripe: its refunds stay unlinked", charge_id)
+        self._charge_invoices[charge_id] = invoice
+        return invoice
 
     # --- customers ---------------------------------------------------------------------------------------
     def replay(self, customer_id: str) -> ReplayReport:
@@ -475,7 +499,7 @@ class Replayer:
     def collect_payments(self, subscription: Subscription, replayed: Replayed, report: ReplayReport,
                          batch: Batch) -> list[Payment]:
         """The customer's payment transactions, recomputed from its events (DESIGN §4.10), for the batch's upsert."""
-        payments = fold_payments(replayed.ordered, self.catalog)
+        payments = fold_payments(replayed.ordered, self.catalog, self._charge_invoice)
         now = datetime.now(UTC)
         for payment in payments:
             if payment.clamped:
