@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any
 
@@ -51,23 +51,24 @@ class ArchivedEvent:
     created: int  # Stripe's `created`, epoch seconds
     api_version: str | None
     payload: Obj
+    # Read from the payload once: ordering and the rules ask for them hundreds of thousands of times in a replay.
+    object: Obj = field(init=False, repr=False, compare=False)
+    previous_attributes: Obj | None = field(init=False, repr=False, compare=False)
+    object_id: str | None = field(init=False, repr=False, compare=False)
+    tiebreak_key: tuple[int, str] = field(init=False, repr=False, compare=False)
 
-    @property
-    def object(self) -> Obj:
-        return self.payload.get("data", {}).get("object") or {}
-
-    @property
-    def previous_attributes(self) -> Obj | None:
-        previous = self.payload.get("data", {}).get("previous_attributes")
-        return previous if isinstance(previous, dict) else None
-
-    @property
-    def object_id(self) -> str | None:
-        object_id = self.object.get("id")
-        return object_id if isinstance(object_id, str) else None
+    def __post_init__(self) -> None:
+        data = self.payload.get("data", {})
+        obj = data.get("object") or {}
+        previous = data.get("previous_attributes")
+        object_id = obj.get("id")
+        object.__setattr__(self, "object", obj)
+        object.__setattr__(self, "previous_attributes", previous if isinstance(previous, dict) else None)
+        object.__setattr__(self, "object_id", object_id if isinstance(object_id, str) else None)
+        object.__setattr__(self, "tiebreak_key", (_rank_of(self.type), self.id))
 
     def tiebreak(self) -> tuple[int, str]:
-        return _rank_of(self.type), self.id
+        return self.tiebreak_key
 
 
 def matches(current: Any, previous: Any) -> bool:
@@ -128,15 +129,43 @@ def _object_chain(group: list[ArchivedEvent], current: Obj | None) -> list[Archi
     count = len(group)
     if count == 1:
         return list(group)
-    # chains[last][i]: event i's previous_attributes match the state after event `last` (count: before the second).
-    states = [event.object for event in group] + [current]
-    chains = [[index != last and states[last] is not None and bool(group[index].previous_attributes)
-               and matches(states[last], group[index].previous_attributes) for index in range(count)]
-              for last in range(count + 1)]
-    chainable = [any(chains[last][index] for last in range(count + 1)) for index in range(count)]
-    best: dict[tuple[frozenset[int], int], int] = {}
+    chain = _Chain(group, current)
+    search = count <= CHAIN_SEARCH_LIMIT
+    ordered: list[ArchivedEvent] = []
+    remaining, last = frozenset(range(count)), count
+    while remaining:
+        candidates = chain.preference(remaining, last)
+        chosen = candidates[0]
+        if search:
+            target = chain.most_chained(remaining, last)
+            chosen = next(index for index in candidates
+                          if chain.chains[last][index] + chain.most_chained(remaining - {index}, index) == target)
+        ordered.append(group[chosen])
+        remaining, last = remaining - {chosen}, chosen
+    return ordered
 
-    def preference(remaining: frozenset[int], last: int) -> list[int]:
+
+class _Chain:
+    """Which of one object's events of one second can follow which, and the search over them.
+
+    A class rather than nested functions: a recursive closure is a reference cycle, which kept every event
+    it had seen (payloads and all) alive until the cycle collector came by.
+    """
+
+    def __init__(self, group: list[ArchivedEvent], current: Obj | None):
+        count = len(group)
+        self.group = group
+        # chains[last][i]: event i's previous_attributes match the state after event `last` (count: before the second).
+        states = [event.object for event in group] + [current]
+        self.chains = [[index != last and states[last] is not None and bool(group[index].previous_attributes)
+                        and matches(states[last], group[index].previous_attributes) for index in range(count)]
+                       for last in range(count + 1)]
+        self.chainable = [any(self.chains[last][index] for last in range(count + 1)) for index in range(count)]
+        self.best: dict[tuple[frozenset[int], int], int] = {}
+
+    def preference(self, remaining: frozenset[int], last: int) -> list[int]:
+        chains, group = self.chains, self.group
+
         def key(index: int) -> tuple[int, int, tuple[int, str]]:
             if chains[last][index]:
                 followers = sum(1 for other in remaining if chains[index][other])
@@ -144,30 +173,16 @@ def _object_chain(group: list[ArchivedEvent], current: Obj | None) -> list[Archi
             return 1, 0, group[index].tiebreak()
         return sorted(remaining, key=key)
 
-    def most_chained(remaining: frozenset[int], last: int) -> int:
+    def most_chained(self, remaining: frozenset[int], last: int) -> int:
         """The most of the remaining events that can chain, starting from the state after `last`."""
         if not remaining:
             return 0
-        if (remaining, last) not in best:
-            ceiling = sum(1 for index in remaining if chainable[index])
+        if (remaining, last) not in self.best:
+            ceiling = sum(1 for index in remaining if self.chainable[index])
             value = 0
-            for index in preference(remaining, last):
-                value = max(value, chains[last][index] + most_chained(remaining - {index}, index))
+            for index in self.preference(remaining, last):
+                value = max(value, self.chains[last][index] + self.most_chained(remaining - {index}, index))
                 if value == ceiling:
                     break
-            best[(remaining, last)] = value
-        return best[(remaining, last)]
-
-    search = count <= CHAIN_SEARCH_LIMIT
-    ordered: list[ArchivedEvent] = []
-    remaining, last = frozenset(range(count)), count
-    while remaining:
-        candidates = preference(remaining, last)
-        chosen = candidates[0]
-        if search:
-            target = most_chained(remaining, last)
-            chosen = next(index for index in candidates
-                          if chains[last][index] + most_chained(remaining - {index}, index) == target)
-        ordered.append(group[chosen])
-        remaining, last = remaining - {chosen}, chosen
-    return ordered
+            self.best[(remaining, last)] = value
+        return self.best[(remaining, last)]

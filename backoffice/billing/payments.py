@@ -6,7 +6,7 @@ partial refunds and credit notes are netted, a voided credit note counts no more
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -92,12 +92,20 @@ def invoice_plan(invoice: Obj, catalog: Catalog) -> str | None:
 
 
 class PaymentFold:
-    """Invoices, charges, refunds and credit notes as last seen in the events, folded into payments."""
+    """Invoices, charges, refunds and credit notes as last seen in the events, folded into payments.
 
-    def __init__(self, catalog: Catalog):
+    A refunded charge nets against the invoice it paid: named by the charge (before basil), by the invoice,
+    or by the invoice's payment (naming the charge, or the PaymentIntent the charge belongs to). A charge the
+    archive cannot tie to an invoice is asked of `link_charge` (Stripe, through the gateway), if given.
+    """
+
+    def __init__(self, catalog: Catalog, link_charge: Callable[[str], str | None] | None = None):
         self.catalog = catalog
+        self.link_charge = link_charge
         self.invoices: dict[str, Obj] = {}
         self.charge_invoice: dict[str, str] = {}
+        self.charge_intent: dict[str, str] = {}
+        self.intent_invoice: dict[str, str] = {}
         self.refunded: dict[str, tuple[int, datetime]] = {}  # charge → (amount refunded, when)
         self.credit_notes: dict[str, Obj] = {}
         self.refunds: dict[str, Obj] = {}
@@ -111,13 +119,17 @@ class PaymentFold:
                 self.invoices[obj["id"]] = obj
             if ref_id(obj.get("charge")):
                 self.charge_invoice[ref_id(obj.get("charge"))] = obj["id"]
-        elif kind == "invoice_payment":
-            charge = ref_id((obj.get("payment") or {}).get("charge"))
-            if charge and ref_id(obj.get("invoice")):
-                self.charge_invoice[charge] = ref_id(obj.get("invoice"))
+        elif kind == "invoice_payment" and ref_id(obj.get("invoice")):
+            payment = obj.get("payment") or {}
+            if ref_id(payment.get("charge")):
+                self.charge_invoice[ref_id(payment.get("charge"))] = ref_id(obj.get("invoice"))
+            if ref_id(payment.get("payment_intent")):
+                self.intent_invoice[ref_id(payment.get("payment_intent"))] = ref_id(obj.get("invoice"))
         elif kind == "charge" and obj.get("id"):
             if ref_id(obj.get("invoice")):
                 self.charge_invoice[obj["id"]] = ref_id(obj.get("invoice"))
+            if ref_id(obj.get("payment_intent")):
+                self.charge_intent[obj["id"]] = ref_id(obj.get("payment_intent"))
             refunded = int(obj.get("amount_refunded") or 0)
             if refunded > self.refunded.get(obj["id"], (0, None))[0]:  # only grows; the latest refund dates it
                 self.refunded[obj["id"]] = (refunded, datetime.fromtimestamp(event.created, UTC))
@@ -127,7 +139,19 @@ class PaymentFold:
             self.refunds[obj["id"]] = obj
 
     def payments(self) -> list[Payment]:
+        self._link_refunded_charges()
         return [self._payment(invoice) for invoice in self.invoices.values() if invoice.get("status") != "draft"]
+
+    def _link_refunded_charges(self) -> None:
+        """Tie each refunded charge to its invoice: from the archive when it can, else through `link_charge`."""
+        for charge in self.refunded:
+            if charge in self.charge_invoice:
+                continue
+            invoice = self.intent_invoice.get(self.charge_intent.get(charge, ""))
+            if invoice is None and self.link_charge is not None:
+                invoice = self.link_charge(charge)
+            if invoice is not None:
+                self.charge_invoice[charge] = invoice
 
     def _payment(self, invoice: Obj) -> Payment:
         currency = str(invoice.get("currency") or "").upper()
@@ -192,8 +216,9 @@ def _note_total(note: Obj) -> int:
     return 0
 
 
-def fold_payments(events: Iterable[ArchivedEvent], catalog: Catalog) -> list[Payment]:
-    fold = PaymentFold(catalog)
+def fold_payments(events: Iterable[ArchivedEvent], catalog: Catalog,
+                  link_charge: Callable[[str], str | None] | None = None) -> list[Payment]:
+    fold = PaymentFold(catalog, link_charge)
     for event in events:
         fold.add(event)
     return fold.payments()

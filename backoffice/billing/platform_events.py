@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ARRAY, Text, any_, bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from backoffice.billing.catalog import PRICES, store_prices
@@ -36,14 +36,17 @@ def price_from_payload(price: dict[str, Any], product_plan: str | None) -> Price
 
 def settle_platform_events(session: Session) -> dict[str, int]:
     """Settle the pending events without a customer; return counts by outcome."""
+    # Only catalog events are read here: the others (refunds, invoice payments… tens of thousands in a large
+    # archive) are set aside by id, without holding their payloads in memory.
+    catalog = or_(EVENTS.c.type.like("price.%"), EVENTS.c.type.like("product.%"))
     rows = session.execute(
-        select(EVENTS.c.id, EVENTS.c.type, EVENTS.c.payload)
+        select(EVENTS.c.id, EVENTS.c.type, case((catalog, EVENTS.c.payload)).label("payload"))
         .where(EVENTS.c.status == "pending", EVENTS.c.stripe_customer_id.is_(None))
         .order_by(EVENTS.c.stripe_created_at, EVENTS.c.id)
     ).all()
     processed, ignored = [], []
     for row in rows:
-        obj = (row.payload.get("data") or {}).get("object") or {}
+        obj = ((row.payload or {}).get("data") or {}).get("object") or {}
         if row.type.startswith("price.") and obj.get("object") == "price":
             product = obj.get("product")
             product_plan = ((product.get("metadata") or {}).get("plan") if isinstance(product, dict)
@@ -58,12 +61,14 @@ def settle_platform_events(session: Session) -> dict[str, int]:
             processed.append(row.id)
         else:
             ignored.append(row.id)
+    # One array parameter, not one bound parameter per id.
+    ids = bindparam("ids", type_=ARRAY(Text))
     if processed:
-        session.execute(update(EVENTS).where(EVENTS.c.id.in_(processed))
-                        .values(status="processed", processed_at=func.now()))
+        session.execute(update(EVENTS).where(EVENTS.c.id == any_(ids))
+                        .values(status="processed", processed_at=func.now()), {"ids": processed})
     if ignored:
-        session.execute(update(EVENTS).where(EVENTS.c.id.in_(ignored))
-                        .values(status="ignored", processed_at=func.now(), error=NO_CUSTOMER))
+        session.execute(update(EVENTS).where(EVENTS.c.id == any_(ids))
+                        .values(status="ignored", processed_at=func.now(), error=NO_CUSTOMER), {"ids": ignored})
     return {"processed": len(processed), "ignored": len(ignored)}
 
 

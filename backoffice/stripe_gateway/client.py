@@ -94,6 +94,30 @@ class StripeGateway:
         """Fetch a charge as plain data."""
         return self._call(lambda: self._client.v1.charges.retrieve(charge_id))
 
+    def charge_invoice(self, charge_id: str) -> str | None:
+        """The id of the invoice a charge paid, or None when it paid none.
+
+        Since basil a charge no longer names its invoice, and Stripe finds invoice payments by PaymentIntent
+        only: a charge's PaymentIntent leads to its invoice payment. A charge without one (an invoice payment
+        of type `charge`) is looked for among the payments of its customer's invoices.
+        """
+        charge = self.charge(charge_id)
+        if _ref(charge.get("invoice")):  # the gateway's API version may still name it
+            return _ref(charge.get("invoice"))
+        intent = _ref(charge.get("payment_intent"))
+        if intent:
+            page = self._call(lambda: self._client.v1.invoice_payments.list(
+                params={"payment": {"type": "payment_intent", "payment_intent": intent}, "limit": 1}))
+            return next((_ref(payment.get("invoice")) for payment in page["data"]), None)
+        customer = _ref(charge.get("customer"))
+        if not customer:
+            return None
+        for invoice in self._paged(self._client.v1.invoices.list, {"customer": customer, "expand": ["data.payments"]}):
+            for payment in (invoice.get("payments") or {}).get("data") or []:
+                if _ref((payment.get("payment") or {}).get("charge")) == charge_id:
+                    return str(invoice["id"])
+        return None
+
     # --- the request loop ---------------------------------------------------------------------------
     def _paged(self, list_page: Callable[..., stripe.ListObject], params: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """Yield the objects of every page, each page one call through `_call` (the SDK's auto-paging would
@@ -124,3 +148,10 @@ class StripeGateway:
                                             attempts=attempt + 1) from error
                 self._sleep(retry_delay(attempt, self.backoff_seconds, error))
         raise AssertionError("unreachable: the loop returns or raises")
+
+
+def _ref(value: Any) -> str | None:
+    """The id of a reference, expanded or not."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None

@@ -25,10 +25,10 @@ def invoice(status="paid", total=6125, tax=1225, paid=None, lines=None, **fields
             **fields}
 
 
-def fold(*objects):
+def fold(*objects, link_charge=None):
     events = [ArchivedEvent(f"evt_{i}", f"{o['object']}.updated", 1767225600 + i, "2025-03-31.basil",
                             {"data": {"object": o}}) for i, o in enumerate(objects)]
-    return fold_payments(events, CATALOG)
+    return fold_payments(events, CATALOG, link_charge)
 
 
 def test_the_amount_breaks_down_into_ex_vat_and_tax():
@@ -62,6 +62,28 @@ def test_a_draft_is_no_payment_yet_and_a_full_refund_makes_it_refunded():
     charge = {"id": "ch_1", "object": "charge", "invoice": "in_1", "amount_refunded": 6125, "currency": "eur"}
     [payment] = fold(invoice(), charge)
     assert (payment.status, payment.refunded_amount) == ("refunded", Decimal("49.00"))
+
+
+def test_a_refunded_charge_reaches_its_invoice_through_the_payment_intent_of_its_invoice_payment():
+    charge = {"id": "ch_1", "object": "charge", "payment_intent": "pi_1", "amount_refunded": 6125, "currency": "eur"}
+    paid_by = {"id": "inpay_1", "object": "invoice_payment", "invoice": "in_1",
+               "payment": {"type": "payment_intent", "payment_intent": "pi_1"}}
+    asked = []
+    [payment] = fold(invoice(), paid_by, charge, link_charge=lambda charge_id: asked.append(charge_id))
+    assert (payment.status, payment.refunded_amount, asked) == ("refunded", Decimal("49.00"), [])
+
+
+def test_a_refunded_charge_the_archive_cannot_tie_is_asked_for_once():
+    charge = {"id": "ch_1", "object": "charge", "amount_refunded": 6125, "currency": "eur"}
+    asked = []
+
+    def link(charge_id):
+        asked.append(charge_id)
+        return "in_1"
+    [payment] = fold(invoice(), charge, {**charge, "amount_refunded": 6125}, link_charge=link)
+    assert (payment.status, payment.refunded_amount, asked) == ("refunded", Decimal("49.00"), ["ch_1"])
+    [unlinked] = fold(invoice(), charge)
+    assert (unlinked.status, unlinked.refunded_amount) == ("succeeded", Decimal("0.00"))
 
 
 def test_a_proration_takes_the_plan_of_its_largest_positive_line():

@@ -150,3 +150,31 @@ def test_a_coupon_is_read_by_id(gateway, stripe_client):
     assert (read["id"], read["duration"], read["percent_off"]) == ("FOREVER20", "forever", 20)
     with pytest.raises(StripeNotFound):
         gateway.coupon("NO_SUCH_COUPON")
+
+
+def test_a_charge_without_payment_intent_finds_its_invoice_among_its_customers_invoice_payments(
+        gateway, stripe_client, premium):
+    customer = make_customer(stripe_client)
+    first = subscribe(stripe_client, customer, premium)
+    payment = stripe_client.v1.invoice_payments.list(params={"invoice": first.latest_invoice}).data[0]
+    assert payment.payment.type == "charge"  # the sandbox pays invoices by charge, without PaymentIntents
+    assert gateway.charge_invoice(payment.payment.charge) == first.latest_invoice
+    assert gateway.calls == 2  # the charge, then one page of its customer's invoices
+
+
+def test_a_charge_of_a_payment_intent_finds_its_invoice_by_the_intent(scripted_stripe):
+    gateway = StripeGateway("sk_test_scripted", scripted_stripe.url, InProcessTokenBucket(100))
+    scripted_stripe.answer(200, {"id": "ch_1", "object": "charge", "customer": "cus_1", "payment_intent": "pi_1"})
+    scripted_stripe.answer(200, {"object": "list", "url": "/v1/invoice_payments", "has_more": False, "data": [
+        {"id": "inpay_1", "object": "invoice_payment", "invoice": "in_1",
+         "payment": {"type": "payment_intent", "payment_intent": "pi_1"}}]})
+    assert gateway.charge_invoice("ch_1") == "in_1"
+    assert scripted_stripe.paths == ["/v1/charges/ch_1", "/v1/invoice_payments"]
+
+
+def test_a_charge_that_paid_no_invoice(scripted_stripe):
+    gateway = StripeGateway("sk_test_scripted", scripted_stripe.url, InProcessTokenBucket(100))
+    scripted_stripe.answer(200, {"id": "ch_1", "object": "charge", "customer": "cus_1", "payment_intent": None})
+    scripted_stripe.answer(200, {"object": "list", "url": "/v1/invoices", "has_more": False, "data": []})
+    assert gateway.charge_invoice("ch_1") is None
+    assert scripted_stripe.paths == ["/v1/charges/ch_1", "/v1/invoices"]

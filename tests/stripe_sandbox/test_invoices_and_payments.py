@@ -241,3 +241,24 @@ def test_fixed_amount_forever_coupons_no_longer_apply_to_subscriptions(stripe_cl
     with pytest.raises(stripe.InvalidRequestError) as refused:
         subscribe(stripe_client, make_customer(stripe_client), premium, discounts=[{"coupon": "FLAT"}])
     assert refused.value.param == "discounts[0][coupon]"
+
+
+def test_invoice_payments_are_found_by_the_payment_intent_that_paid_them(stripe_client, premium):
+    sub = subscribe(stripe_client, make_customer(stripe_client), premium)
+    by_intent = {"payment": {"type": "payment_intent", "payment_intent": "pi_123"}}
+    # The sandbox pays by charge, without PaymentIntents: no invoice payment is of type payment_intent.
+    assert stripe_client.v1.invoice_payments.list(params=by_intent).data == []
+    assert stripe_client.v1.invoice_payments.list(params={"payment": {"type": "payment_intent"}}).data == []
+    assert len(stripe_client.v1.invoice_payments.list(params={"invoice": sub.latest_invoice}).data) == 1
+
+
+@pytest.mark.parametrize("payment, param", [
+    ({"payment_intent": "pi_123"}, "payment[type]"),
+    ({"type": "charge"}, "payment[type]"),
+    ({"type": "payment_intent", "charge": "ch_123"}, "payment[charge]"),
+])
+def test_invoice_payments_are_not_found_by_charge(stripe_client, payment, param):
+    # Stripe lists invoice payments by PaymentIntent or PaymentRecord only.
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        stripe_client.v1.invoice_payments.list(params={"payment": payment})
+    assert refused.value.param == param

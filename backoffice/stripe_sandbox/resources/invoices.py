@@ -14,7 +14,13 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from backoffice.stripe_sandbox.api import Lookup, Router, includable, paginate
-from backoffice.stripe_sandbox.errors import CardDeclined, InvalidRequest, parameter_invalid
+from backoffice.stripe_sandbox.errors import (
+    CardDeclined,
+    InvalidRequest,
+    parameter_invalid,
+    parameter_missing,
+    parameter_unknown,
+)
 from backoffice.stripe_sandbox.params import Params
 from backoffice.stripe_sandbox.resources.payment_methods import declines
 from backoffice.stripe_sandbox.sandbox import Sandbox
@@ -709,12 +715,36 @@ def retrieve_invoice_payment(sb: Sandbox, params: Params, payment_id: str) -> Ob
     return sb.store.get("invoice_payment", payment_id)
 
 
-@router.add("GET", "/v1/invoice_payments", {"limit", "starting_after", "ending_before", "invoice", "status"})
+@router.add("GET", "/v1/invoice_payments", {"limit", "starting_after", "ending_before", "invoice", "status", "payment"})
 def list_invoice_payments(sb: Sandbox, params: Params) -> Obj:
     invoice, status = params.text("invoice"), params.text("status")
+    by_payment = _payment_filter(params.hash("payment"))
     payments = [p for p in sb.store.all("invoice_payment")
-                if (invoice is None or p["invoice"] == invoice) and (status is None or p["status"] == status)]
+                if (invoice is None or p["invoice"] == invoice) and (status is None or p["status"] == status)
+                and all(p["payment"].get(name) == value for name, value in by_payment.items())]
     return paginate(payments, params, "/v1/invoice_payments")
+
+
+# Stripe finds invoice payments by the object that paid them, PaymentIntent or PaymentRecord (never by charge).
+PAYMENT_FILTER_TYPES = ("payment_intent", "payment_record")
+
+
+def _payment_filter(payment: Obj | None) -> dict[str, str]:
+    """The `payment` hash of the list, as the fields of `invoice_payment.payment` it must match."""
+    if payment is None:
+        return {}
+    for name in payment:
+        if name not in ("type", *PAYMENT_FILTER_TYPES):
+            raise parameter_unknown(f"payment[{name}]")
+    kind = payment.get("type")
+    if not kind:
+        raise parameter_missing("payment[type]")
+    if kind not in PAYMENT_FILTER_TYPES:
+        raise parameter_invalid("payment[type]", f"Invalid payment[type]: must be one of {' or '.join(PAYMENT_FILTER_TYPES)}")
+    wanted = {"type": kind}
+    if payment.get(kind):
+        wanted[kind] = str(payment[kind])
+    return wanted
 
 
 @router.add("GET", "/v1/charges/{charge_id}")
