@@ -6,6 +6,7 @@ The SaaS writes these (here the demo generator does); Backoffice only reads them
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -42,11 +43,6 @@ class Tenant(db.Model):
         # Cross-tenant lists leave soft-deleted tenants out, newest first.
         sa.Index(
             "ix_tenants_created_at_not_deleted", "created_at", postgresql_where=sa.text("deleted_at IS NULL")
-        ),
-        # The accounts list's default order: name without case, then id.
-        sa.Index(
-            "ix_tenants_lower_name_id_not_deleted", sa.text("lower(name)"), "id",
-            postgresql_where=sa.text("deleted_at IS NULL"),
         ),
     )
 
@@ -160,3 +156,51 @@ class UserSession(db.Model):
     user_agent: Mapped[str | None] = mapped_column(sa.Text)
     revoked_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     revoked_reason: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class AccountIndex(db.Model):
+    """The accounts list's read model: what it finds and orders accounts by, one row per tenant.
+
+    Triggers on tenants and subscriptions write it (migration 0006); nothing else does. Indexes serve each
+    sort of the list in both directions, each ending in name then id.
+    """
+
+    __tablename__ = "account_index"
+    __table_args__ = (
+        sa.Index("ix_account_index_name_key_trgm", "name_key", postgresql_using="gin",
+                 postgresql_ops={"name_key": "gin_trgm_ops"}),
+    )
+
+    tenant_id: Mapped[str] = mapped_column(sa.Text, sa.ForeignKey("tenants.id"), primary_key=True)
+    subscription_id: Mapped[str | None] = mapped_column(sa.Text)
+    name_key: Mapped[str] = mapped_column(sa.Text)
+    plan: Mapped[str | None] = mapped_column(sa.Text)
+    country: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    deleted: Mapped[bool] = mapped_column(sa.Boolean)
+    # Position in the list's status order: active, downgrading, canceling, canceled, free.
+    status_rank: Mapped[int] = mapped_column(sa.SmallInteger, server_default="4")
+    mrr: Mapped[Decimal] = mapped_column(sa.Numeric(18, 2), server_default="0")
+    renewal_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    drift: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
+    # Unsynced = priced and never ledgered (the seed's banner): a priced subscription with no ledger row yet.
+    priced: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
+    ledgered: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
+
+
+_LIVE = sa.text("NOT deleted")
+for _name, _columns in (
+    ("ix_account_index_name", ["name_key", "tenant_id"]),
+    ("ix_account_index_mrr", ["mrr", "name_key", "tenant_id"]),
+    ("ix_account_index_mrr_desc", [sa.text("mrr DESC"), "name_key", "tenant_id"]),
+    ("ix_account_index_renewal", [sa.text("(renewal_at IS NULL)"), "renewal_at", "name_key", "tenant_id"]),
+    ("ix_account_index_renewal_desc", [sa.text("(renewal_at IS NULL)"), sa.text("renewal_at DESC"), "name_key",
+                                       "tenant_id"]),
+    ("ix_account_index_status", ["status_rank", "name_key", "tenant_id"]),
+    ("ix_account_index_status_desc", [sa.text("status_rank DESC"), "name_key", "tenant_id"]),
+    ("ix_account_index_country", [sa.text("(country IS NULL)"), "country", "name_key", "tenant_id"]),
+    ("ix_account_index_country_desc", [sa.text("(country IS NULL)"), sa.text("country DESC"), "name_key", "tenant_id"]),
+    ("ix_account_index_created", ["created_at", "name_key", "tenant_id"]),
+    ("ix_account_index_created_desc", [sa.text("created_at DESC"), "name_key", "tenant_id"]),
+):
+    sa.Index(_name, *(getattr(AccountIndex, c) if isinstance(c, str) else c for c in _columns), postgresql_where=_LIVE)

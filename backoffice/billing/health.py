@@ -11,35 +11,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
-from backoffice.accounts.models import Tenant
-from backoffice.billing.models import BillingEvent, MrrDaily, Subscription, effective_billing_events
+from backoffice.accounts.models import AccountIndex
+from backoffice.billing.models import MrrDaily, Subscription, effective_billing_events
 
 TOLERANCE = Decimal("0.01")
 ZERO = Decimal("0.00")
 SUBSCRIPTIONS = Subscription.__table__
-TENANTS = Tenant.__table__
-
-
-def _live_subscriptions():
-    return SUBSCRIPTIONS.join(TENANTS, and_(TENANTS.c.id == SUBSCRIPTIONS.c.tenant_id, TENANTS.c.deleted_at.is_(None)))
+# The accounts list's read model (migration 0006) answers "how many accounts" the way the list counts them.
+INDEX = AccountIndex.__table__
 
 
 def drift_count(session: Session) -> int:
     """Accounts whose subscription has drift detected (and not acknowledged)."""
-    return session.scalar(select(func.count()).select_from(_live_subscriptions())
-                          .where(SUBSCRIPTIONS.c.has_drift_detected.is_(True)))
+    return session.scalar(select(func.count()).where(~INDEX.c.deleted, INDEX.c.drift))
 
 
 def unsynced_count(session: Session) -> int:
     """Accounts with a priced subscription and no ledger row yet: the MRR trend misses them."""
-    events = BillingEvent.__table__
-    return session.scalar(select(func.count()).select_from(_live_subscriptions()).where(
-        SUBSCRIPTIONS.c.current_price_amount.is_not(None),
-        ~exists().where(events.c.subscription_id == SUBSCRIPTIONS.c.id)))
+    return session.scalar(select(func.count()).where(~INDEX.c.deleted, INDEX.c.priced, ~INDEX.c.ledgered))
 
 
 @dataclass(frozen=True)
