@@ -19,9 +19,11 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("backoffice.billing.tasks.sweep_pending", "default", 60),
     PeriodicJob("backoffice.billing.tasks.recheck_ignored", "low", 3600),
     PeriodicJob("backoffice.billing.tasks.refresh_catalog", "low", 3600),
+    # The platform-wide events.list walk that recovers missed webhooks (DESIGN §2.3).
+    PeriodicJob("backoffice.billing.sync_tasks.walk_job", "default", 300),
 )
 
 # Modules a worker imports before it forks, so each job starts warm.
-TASK_MODULES: tuple[str, ...] = ("backoffice.housekeeping", "backoffice.billing.tasks")
+TASK_MODULES: tuple[str, ...] = ("backoffice.housekeeping", "backoffice.billing.tasks", "backoffice.billing.sync_tasks")
 # Enqueued once when a worker starts (deduplicated by job id across workers).
 STARTUP_JOBS: tuple[PeriodicJob, ...] = (PeriodicJob("backoffice.billing.tasks.refresh_catalog", "low", 0),)

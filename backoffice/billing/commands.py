@@ -67,3 +67,29 @@ def rebuild_rollups_command() -> None:
     for difference in differences:
         click.echo(str(difference))
     click.echo(f"{len(differences)} difference(s); mrr_daily now follows the ledger")
+
+
+@billing_group.command("reconcile")
+@click.argument("tenant_id")
+@with_appcontext
+def reconcile_command(tenant_id: str) -> None:
+    """Sync one account with Stripe, as the admin's Sync button does (without the audit entry), and print
+    what it recovered, appended and found."""
+    from backoffice.billing.sync_tasks import sync_job
+
+    result = sync_job(tenant_id)
+    if "refused" in result:
+        raise click.ClickException(f"sync refused: {result['refused']} {result['refused_params']}")
+    click.echo(f"recovered {result['recovered']} event(s), appended {result['appended']} ledger row(s)")
+    for item in result["discrepancies"]:
+        click.echo(f"{item['severity']}: {item['kind']}: {item['message']}")
+    click.echo("clean" if result["clean"] else f"{len(result['discrepancies'])} discrepancy(ies)")
+
+
+@billing_group.command("walk-events")
+@with_appcontext
+def walk_events_command() -> None:
+    """Walk Stripe's events.list once from the anchor and archive what the webhook missed."""
+    from backoffice.billing.sync_tasks import walk_job
+
+    click.echo(", ".join(f"{key} {value}" for key, value in walk_job().items()))

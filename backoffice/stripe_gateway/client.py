@@ -77,6 +77,10 @@ class StripeGateway:
         page = self._call(lambda: self._client.v1.events.list(params=params))
         return EventsPage(events=page["data"], has_more=bool(page["has_more"]))
 
+    def customer_subscriptions(self, customer_id: str) -> list[dict[str, Any]]:
+        """Every subscription of the customer, ended ones included, newest first (as Stripe lists them)."""
+        return list(self._paged(self._client.v1.subscriptions.list, {"customer": customer_id, "status": "all"}))
+
     # --- untyped reads (typed as later work needs them) ------------------------------------------------
     def subscription(self, subscription_id: str) -> dict[str, Any]:
         """Fetch a subscription as plain data."""

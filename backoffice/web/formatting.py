@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from flask import Flask
-from flask_babel import format_currency, format_date, format_timedelta, get_locale
+from flask_babel import format_currency, format_date, format_timedelta, get_locale, gettext
 from flask_babel import lazy_gettext as _l
 
 ACCOUNT_STATUS_LABELS = {
@@ -61,6 +61,19 @@ CARD_BRANDS = {"visa": "Visa", "mastercard": "Mastercard", "amex": "American Exp
                "diners": "Diners Club", "jcb": "JCB", "unionpay": "UnionPay", "link": "Link"}
 
 
+def sync_refusal(code: str, params: dict[str, str] | None = None) -> str:
+    """Why a Sync could not run, in the operator's words."""
+    params = params or {}
+    if code == "not_configured":
+        return gettext("Stripe is not configured (STRIPE_SECRET_KEY), so there is nothing to sync with.")
+    if code == "no_customer":
+        return gettext("This account has no Stripe customer yet.")
+    if code == "currency":
+        return gettext("Stripe bills this customer in %(currency)s, the platform in %(platform)s: its amounts cannot "
+                       "join the platform's books.", currency=params.get("currency"), platform=params.get("platform"))
+    return code
+
+
 def money(amount: Decimal | None, currency: str | None) -> str:
     """An amount in its currency, formatted for the operator's locale; an em dash when unknown."""
     if amount is None or not currency:
@@ -113,5 +126,6 @@ def init_app(app: Flask) -> None:
         payment_status=lambda value: label(value, PAYMENT_STATUS_LABELS),
         billing_event=lambda value: label(value, BILLING_EVENT_LABELS),
         operator_action=lambda value: label(value, OPERATOR_ACTION_LABELS),
+        sync_refusal=sync_refusal,
         card_brand=lambda value: CARD_BRANDS.get((value or "").lower(), (value or "").title()),
     )

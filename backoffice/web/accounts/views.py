@@ -3,23 +3,24 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
 
 from backoffice.accounts import queries
 from backoffice.accounts.models import USER_ROLES
-from backoffice.billing import history, invoices, operations
+from backoffice.billing import history, invoices, operations, reconcile, sync_tasks
 from backoffice.billing.models import ACCOUNT_STATUSES
-from backoffice.billing.tasks import request_replay
+from backoffice.billing.tasks import gateway, request_replay
 from backoffice.extensions import db
+from backoffice.jobs import enqueue, job_status
 from backoffice.stripe_gateway.dashboard import customer_url
 from backoffice.web.actions import reason_or_flash
 from backoffice.web.auth import admin_required
 from backoffice.web.csv_export import csv_response
-from backoffice.web.formatting import ACCOUNT_STATUS_LABELS, plan_name
-from backoffice.web.htmx import is_partial_request, render_list, render_page_or_partial
+from backoffice.web.formatting import ACCOUNT_STATUS_LABELS, plan_name, sync_refusal
+from backoffice.web.htmx import is_partial_request, render_list, render_page_or_partial, stop_polling
 from backoffice.web.listing import ListParams, ListSpec, fetch_or_400
 
 bp = Blueprint("accounts", __name__)
@@ -149,8 +150,10 @@ def _detail(tenant_id: str, tab: str):
     context = _tab_context(tenant_id, tab)
     canonical = context["params"].current_url() if "params" in context else request.path
     drift = queries.drift_state(db.session, tenant_id) if billing_enabled() else None
+    sync_job = job_status(request.args["sync"]) if billing_enabled() and request.args.get("sync") else None
     return render_list("accounts/detail.html", "accounts/_tab.html", canonical, overview=overview, tab=tab,
-                       tabs=tabs, stripe_url=stripe_url, drift=drift, **context)
+                       tabs=tabs, stripe_url=stripe_url, drift=drift, sync_job=sync_job, steps=reconcile.STEPS,
+                       **context)
 
 
 @bp.get("/accounts/<tenant_id>")
@@ -177,22 +180,27 @@ def billing_events(tenant_id: str):
     return _detail(tenant_id, "billing_events")
 
 
+def _back_to(tenant_id: str, **args: str):
+    """After an admin's POST: 303 to the account's page (without JavaScript too)."""
+    return redirect(url_for(".detail", tenant_id=tenant_id, **args), 303)
+
+
 @bp.post("/accounts/<tenant_id>/replay")
 @admin_required
 def replay(tenant_id: str):
     """Replay the account's archived Stripe events into the ledger again, audited with the admin's reason."""
     reason = reason_or_flash(_("Give a reason for the replay: it goes into the audit log."))
     if reason is None:
-        return redirect(url_for(".detail", tenant_id=tenant_id), 303)
+        return _back_to(tenant_id)
     try:
         customer = operations.audit_account_replay(db.session, tenant_id, current_user.identity.principal_id, reason)
     except operations.NothingToReplay:
         flash(_("This account has no Stripe customer, so there is nothing to replay."), "error")
-        return redirect(url_for(".detail", tenant_id=tenant_id), 303)
+        return _back_to(tenant_id)
     db.session.commit()
     request_replay(customer)
     flash(_("Replay queued: the ledger and projection are rebuilt from the archive in a moment."), "success")
-    return redirect(url_for(".detail", tenant_id=tenant_id), 303)
+    return _back_to(tenant_id)
 
 
 @bp.post("/accounts/<tenant_id>/drift/acknowledge")
@@ -201,7 +209,7 @@ def acknowledge_drift(tenant_id: str):
     """Clear the account's drift flag (its discrepancies stay on record), audited with the admin's reason."""
     reason = reason_or_flash(_("Give a reason for acknowledging the drift: it goes into the audit log."))
     if reason is None:
-        return redirect(url_for(".detail", tenant_id=tenant_id), 303)
+        return _back_to(tenant_id)
     _overview(tenant_id)  # 404 for an unknown or deleted account
     try:
         count = operations.acknowledge_drift(db.session, tenant_id, current_user.identity.principal_id, reason,
@@ -211,4 +219,32 @@ def acknowledge_drift(tenant_id: str):
     db.session.commit()
     flash(ngettext("Drift acknowledged; %(num)d discrepancy stays on record.",
                    "Drift acknowledged; %(num)d discrepancies stay on record.", count), "success")
-    return redirect(url_for(".detail", tenant_id=tenant_id), 303)
+    return _back_to(tenant_id)
+
+
+@bp.post("/accounts/<tenant_id>/sync")
+@admin_required
+def sync(tenant_id: str):
+    """Start a Sync of the account with Stripe (an RQ job), audited; the page then follows its progress."""
+    reason = reason_or_flash(_("Give a reason for the sync: it goes into the audit log."))
+    if reason is None:
+        return _back_to(tenant_id)
+    _overview(tenant_id)
+    try:
+        reconcile.check_sync(db.session, tenant_id, stripe_configured=gateway() is not None)
+    except reconcile.SyncRefused as refused:
+        flash(sync_refusal(refused.code, refused.params), "error")
+        return _back_to(tenant_id)
+    # The job writes the audit entry with the outcome (the log is append-only; it is never updated).
+    job = enqueue(sync_tasks.sync_job, tenant_id, current_user.identity.principal_id, reason, queue="high")
+    return _back_to(tenant_id, sync=job.id)
+
+
+@bp.get("/accounts/<tenant_id>/sync/<job_id>")
+def sync_progress(tenant_id: str, job_id: str):
+    """The Sync's progress element (it replaces itself each second), then its result; 286 once it has ended."""
+    status = job_status(job_id)
+    if status is None:
+        abort(404, description=_("No sync %(id)s: it may have finished long ago.", id=job_id))
+    body = render_template("accounts/_sync.html", job=status, tenant_id=tenant_id, steps=reconcile.STEPS)
+    return stop_polling(body) if status.ended else body

@@ -1,0 +1,148 @@
+"""Drift detection (DESIGN §5): what the local books and Stripe disagree on, recomputed from scratch each check.
+
+Every kind is derived from durable facts (the archive's statuses and errors, its divergences, the ledger,
+the payments, the projection) plus, when Stripe answers, its live state of the subscription. Nothing is
+carried over from an earlier check, so nothing is lost between checks. `record` writes only the drift
+columns, with one UPDATE and no row lock, so a check never blocks or races a replay.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from backoffice.billing.models import (
+    BillingEvent,
+    PaymentTransaction,
+    StripeEvent,
+    StripeEventDivergence,
+    Subscription,
+)
+
+WARNING, CRITICAL = "Warning", "Critical"
+SEVERITY = {
+    "MissingEvent": WARNING,
+    "MissingHistoricalEvent": WARNING,
+    "MissingHistoricalEventUnrecoverable": CRITICAL,
+    "UnclassifiedStripeEvent": WARNING,
+    "UnsupportedStripeApiVersion": CRITICAL,
+    "StripeEventPayloadDivergence": WARNING,
+    "SubscriptionStateMismatch": CRITICAL,
+    "ScheduledPriceMissing": CRITICAL,
+    "BillingEventDenormalizationStale": WARNING,
+    "AmountExcludingTaxClamped": WARNING,
+    "CurrencyMismatch": CRITICAL,
+    "DuplicateCustomerForTenant": CRITICAL,
+}
+# Kinds a reconcile repairs (it recovers events and replays); the others wait for an admin's acknowledgement.
+RECOVERABLE = {"MissingEvent", "MissingHistoricalEvent", "SubscriptionStateMismatch"}
+EVENTS = StripeEvent.__table__
+LEDGER = BillingEvent.__table__
+PAYMENTS = PaymentTransaction.__table__
+
+
+@dataclass(frozen=True)
+class Discrepancy:
+    """One disagreement, as the account page lists it."""
+
+    kind: str
+    message: str
+    severity: str = ""
+    expected: str | None = None
+    actual: str | None = None
+    event_id: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        values = asdict(self)
+        values["severity"] = self.severity or SEVERITY.get(self.kind, WARNING)
+        return {key: value for key, value in values.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class LiveSubscription:
+    """Stripe's state of the customer's subscription, as the projection would hold it (None: no subscription)."""
+
+    plan: str | None
+    cancel_at_period_end: bool
+    price_amount: Decimal | None
+    currency: str | None
+
+
+def _archive_errors(session: Session, customer_id: str, prefix: str) -> list[tuple[str, str]]:
+    return list(session.execute(
+        select(EVENTS.c.id, EVENTS.c.error).where(EVENTS.c.stripe_customer_id == customer_id,
+                                                  EVENTS.c.status.in_(("ignored", "failed")),
+                                                  EVENTS.c.error.like(prefix + ":%"))
+        .order_by(EVENTS.c.stripe_created_at)).all())
+
+
+def durable_discrepancies(session: Session, subscription: Subscription, platform_currency: str) -> list[Discrepancy]:
+    """The kinds the local facts alone reveal."""
+    found: list[Discrepancy] = []
+    customer = subscription.stripe_customer_id
+    rows = session.scalar(select(func.count()).where(LEDGER.c.subscription_id == subscription.id))
+    payments = session.scalar(select(func.count()).where(PAYMENTS.c.subscription_id == subscription.id))
+    if payments and not rows:
+        found.append(Discrepancy("MissingEvent", "payments were recorded but the ledger has no row",
+                                 expected=f"≥ 1 ledger row for {payments} payments", actual="0"))
+    if subscription.scheduled_plan and subscription.scheduled_price_amount is None:
+        found.append(Discrepancy("ScheduledPriceMissing", "a downgrade is scheduled but its price is unknown",
+                                 expected=subscription.scheduled_plan, actual="no price"))
+    currency = subscription.current_price_currency
+    if currency and currency != platform_currency:
+        found.append(Discrepancy("CurrencyMismatch", "the subscription bills in another currency than the platform",
+                                 expected=platform_currency, actual=currency))
+    for event_id, in session.execute(select(LEDGER.c.stripe_event_id).where(
+            LEDGER.c.subscription_id == subscription.id, LEDGER.c.event_type == "Unclassified")):
+        found.append(Discrepancy("UnclassifiedStripeEvent", "an event the ledger could not classify", event_id=event_id))
+    for payment_id, in session.execute(select(PAYMENTS.c.id).where(
+            PAYMENTS.c.subscription_id == subscription.id, PAYMENTS.c.amount_excluding_tax == 0,
+            PAYMENTS.c.tax_amount > 0, PAYMENTS.c.amount < PAYMENTS.c.tax_amount)):
+        found.append(Discrepancy("AmountExcludingTaxClamped", "tax exceeds the invoice total; its ex-VAT amount is 0",
+                                 event_id=payment_id))
+    if customer:
+        versions: dict[str, str] = {}
+        for event_id, error in _archive_errors(session, customer, "UnsupportedStripeApiVersion"):
+            versions.setdefault(error.split(": ", 1)[-1].split(" ", 1)[0].strip("'"), event_id)
+        found += [Discrepancy("UnsupportedStripeApiVersion", "events in an API version the ledger does not read",
+                              actual=version, event_id=event_id) for version, event_id in versions.items()]
+        duplicate = _archive_errors(session, customer, "DuplicateCustomerForTenant")
+        if duplicate:
+            found.append(Discrepancy("DuplicateCustomerForTenant", duplicate[0][1].split(": ", 1)[-1],
+                                     event_id=duplicate[0][0]))
+        divergent = session.execute(
+            select(StripeEventDivergence.stripe_event_id)
+            .join(StripeEvent, StripeEvent.id == StripeEventDivergence.stripe_event_id)
+            .where(StripeEvent.stripe_customer_id == customer).distinct()).scalars().all()
+        found += [Discrepancy("StripeEventPayloadDivergence", "the same event id arrived with another body",
+                              event_id=event_id) for event_id in divergent]
+    return found
+
+
+def state_discrepancies(subscription: Subscription, live: LiveSubscription) -> list[Discrepancy]:
+    """The projection against Stripe's live state: plan, price, currency, cancellation."""
+    found = []
+    if (subscription.plan or None) != (live.plan or None):
+        found.append(Discrepancy("SubscriptionStateMismatch", "plan differs from Stripe", severity=CRITICAL,
+                                 expected=live.plan or "none", actual=subscription.plan or "none"))
+    if live.price_amount is not None and subscription.current_price_amount != live.price_amount:
+        found.append(Discrepancy("SubscriptionStateMismatch", "price differs from Stripe", severity=CRITICAL,
+                                 expected=str(live.price_amount), actual=str(subscription.current_price_amount)))
+    if bool(subscription.cancel_at_period_end) != live.cancel_at_period_end:
+        found.append(Discrepancy("SubscriptionStateMismatch", "cancel at period end differs from Stripe",
+                                 severity=WARNING, expected=str(live.cancel_at_period_end).lower(),
+                                 actual=str(bool(subscription.cancel_at_period_end)).lower()))
+    if live.currency and subscription.current_price_currency and live.currency != subscription.current_price_currency:
+        found.append(Discrepancy("SubscriptionStateMismatch", "currency differs from Stripe", severity=WARNING,
+                                 expected=live.currency, actual=subscription.current_price_currency))
+    return found
+
+
+def record(session: Session, subscription_id: str, found: list[Discrepancy], now: datetime) -> None:
+    """Store a check's result: the flag, the list (replaced, never merged) and when it ran; nothing else."""
+    session.execute(update(Subscription.__table__).where(Subscription.__table__.c.id == subscription_id).values(
+        has_drift_detected=bool(found), drift_discrepancies=[item.as_json() for item in found], drift_checked_at=now))

@@ -1,0 +1,106 @@
+"""An admin's Sync of one account with Stripe (DESIGN §2.3): recover missed events, replay, detect drift.
+
+Steps, each reported to the page that polls the job: pull (the platform-wide `events.list` walk, or one
+that finished within the last minute), fetch the customer's live subscription, replay the customer from
+the archive, detect drift against the refreshed projection and Stripe's state. The guards come first and
+say plainly why a Sync cannot run.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from backoffice.billing import drift
+from backoffice.billing.catalog import load_catalog
+from backoffice.billing.event_recovery import walk_unless_fresh
+from backoffice.billing.models import BillingEvent, Subscription
+from backoffice.billing.mrr import UnknownPlan, plan_of
+from backoffice.billing.resolvers import BasilResolver
+
+# The steps a Sync goes through, in order, as the progress element names them.
+STEPS = ("pulling", "fetching", "replaying", "detecting", "done")
+
+
+class SyncRefused(ValueError):
+    """A Sync that cannot run: `code` names the reason (the web layer words it), `params` its details."""
+
+    def __init__(self, code: str, message: str, **params: str):
+        super().__init__(message)
+        self.code, self.params = code, params
+
+
+@dataclass(frozen=True)
+class SyncTarget:
+    tenant_id: str
+    subscription_id: str
+    customer_id: str
+
+
+def check_sync(session: Session, tenant_id: str, *, stripe_configured: bool) -> SyncTarget:
+    """The account's subscription and customer, or SyncRefused with the reason."""
+    if not stripe_configured:
+        raise SyncRefused("not_configured", "Stripe is not configured (STRIPE_SECRET_KEY)")
+    row = session.execute(select(Subscription.id, Subscription.stripe_customer_id)
+                          .where(Subscription.tenant_id == tenant_id)).first()
+    if row is None or row.stripe_customer_id is None:
+        raise SyncRefused("no_customer", "the account has no Stripe customer")
+    return SyncTarget(tenant_id, row.id, row.stripe_customer_id)
+
+
+def live_subscription(gateway: Any, customer_id: str, catalog: Any) -> tuple[drift.LiveSubscription, dict | None]:
+    """Stripe's current subscription of the customer (the newest not ended, else the newest), as the projection
+    would state it; (no plan, not cancelling) when there is none."""
+    subscriptions = gateway.customer_subscriptions(customer_id)
+    live = [s for s in subscriptions if s.get("status") not in ("canceled", "incomplete_expired")]
+    current = (live or subscriptions or [None])[0]
+    if current is None or current.get("status") in ("canceled", "incomplete_expired"):
+        return drift.LiveSubscription(None, False, None, None), current
+    resolver = BasilResolver()  # item prices and currency read the same in every API version
+    try:
+        plan = plan_of(resolver.subscription_items(current), catalog)
+    except UnknownPlan:
+        plan = None
+    return (drift.LiveSubscription(plan, bool(current.get("cancel_at_period_end")), None,
+                                   resolver.subscription_currency(current)), current)
+
+
+def sync_account(session: Session, target: SyncTarget, gateway: Any, replay: Callable[[str], Any], *,
+                 platform_currency: str, plan_order: tuple[str, ...], now: datetime,
+                 progress: Callable[..., None] = lambda **_: None) -> dict[str, Any]:
+    """Run the Sync; commit after each step so the page sees its effects as they land."""
+    progress(step="pulling")
+    walk = walk_unless_fresh(session, gateway, now)
+    session.commit()
+    progress(step="fetching", recovered=walk.recovered, walk=walk.as_dict())
+    catalog = load_catalog(session, plan_order, gateway)
+    live, stripe_subscription = live_subscription(gateway, target.customer_id, catalog)
+    if live.currency and live.currency != platform_currency:
+        raise SyncRefused("currency", f"Stripe bills in {live.currency}, the platform in {platform_currency}",
+                          currency=live.currency, platform=platform_currency)
+    progress(step="replaying", recovered=walk.recovered)
+    before = _ledger_rows(session, target.subscription_id)
+    replay(target.customer_id)
+    appended = _ledger_rows(session, target.subscription_id) - before
+    progress(step="detecting", recovered=walk.recovered, appended=appended)
+    subscription = session.get(Subscription, target.subscription_id)
+    session.refresh(subscription)
+    found = drift.durable_discrepancies(session, subscription, platform_currency)
+    if stripe_subscription is not None or subscription.plan:
+        found += drift.state_discrepancies(subscription, live)
+    drift.record(session, subscription.id, found, now)
+    session.commit()
+    result = {"recovered": walk.recovered, "appended": appended, "walk": walk.as_dict(),
+              "walk_customers": sorted(walk.customers - {target.customer_id}),
+              "discrepancies": [item.as_json() for item in found], "clean": not found}
+    progress(step="done", recovered=walk.recovered, appended=appended, clean=not found,
+             discrepancies=result["discrepancies"])
+    return result
+
+
+def _ledger_rows(session: Session, subscription_id: str) -> int:
+    return session.scalar(select(func.count()).where(BillingEvent.__table__.c.subscription_id == subscription_id))

@@ -1,0 +1,141 @@
+"""Reconciliation through the real pieces: the sandbox's events.list, the archive, the replay, drift detection."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select, update
+
+from backoffice.billing import drift
+from backoffice.billing.event_recovery import read_anchor, walk_events, walk_unless_fresh
+from backoffice.billing.models import StripeEvent, Subscription
+from backoffice.billing.sync_tasks import sync_job
+from backoffice.demo.scenarios import SCENARIOS
+from backoffice.extensions import db
+from backoffice.stripe_gateway import StripeGateway
+from backoffice.stripe_gateway.rate_limit import InProcessTokenBucket
+
+T = "ten_reconciled"
+DROPPED = ("customer.subscription.created", "invoice.payment_succeeded")
+
+
+def without(*types):
+    return lambda batch: [received for received in batch if received.event["type"] not in types]
+
+
+def gateway_of(harness, retries=0):
+    return StripeGateway(harness.sandbox.settings.secret_key, harness.server.url, InProcessTokenBucket(1000),
+                         max_retries=retries)
+
+
+def test_a_sync_recovers_dropped_webhooks_appends_the_rows_and_ends_clean(harness):
+    harness.tenant(T)
+    SCENARIOS["subscribe"](harness.demo, T)
+    harness.settle(without(*DROPPED))
+    assert [row[0] for row in harness.ledger(T, hide_noop=True)] != ["SubscriptionCreated"]
+    with harness.app.app_context():
+        result = sync_job(T)
+        assert result["appended"] >= 1 and result["clean"], result["discrepancies"]
+        recovered = db.session.execute(select(StripeEvent.id, StripeEvent.type, StripeEvent.recovery_source)
+                                       .where(StripeEvent.recovered_at.is_not(None))).all()
+        # Every event Stripe lists that the webhook did not deliver: the dropped ones, and the types the
+        # endpoint is not subscribed to.
+        delivered = {e["id"] for e in harness.delivered_events() if e["type"] not in DROPPED}
+        assert result["recovered"] == len(recovered) and set(DROPPED) <= {row.type for row in recovered}
+        assert not delivered & {row.id for row in recovered}
+        assert {row.recovery_source for row in recovered} == {"events_list"}
+        anchor, walked_at = read_anchor(db.session)
+        newest = max(e["created"] for e in harness.delivered_events())
+        assert anchor == datetime.fromtimestamp(newest, UTC) and walked_at is not None
+        subscription = harness.subscription(T)
+        assert subscription.has_drift_detected is False and subscription.drift_checked_at is not None
+    assert "SubscriptionCreated" in [row[0] for row in harness.ledger(T)]
+
+
+def test_the_anchor_stays_put_when_stripe_fails_mid_walk(harness):
+    harness.tenant(T)
+    SCENARIOS["renew"](harness.demo, T)
+    harness.settle(without(*DROPPED))
+    gateway = gateway_of(harness)
+
+    def outage_after_first_page(report):
+        harness.server.stop()  # a real outage: the next page's request finds nobody listening
+
+    with harness.app.app_context():
+        report = walk_events(db.session, gateway, datetime.now(UTC), page_size=3, progress=outage_after_first_page)
+        db.session.commit()
+        assert not report.complete and report.error and report.pages == 1
+        assert read_anchor(db.session) == (None, None)
+
+
+def test_a_second_walk_within_a_minute_is_reused_and_a_repeat_walk_recovers_nothing_twice(harness):
+    harness.tenant(T)
+    SCENARIOS["subscribe"](harness.demo, T)
+    harness.settle(without(*DROPPED))
+    gateway = gateway_of(harness)
+    with harness.app.app_context():
+        now = datetime.now(UTC)
+        first = walk_events(db.session, gateway, now, page_size=4)
+        db.session.commit()
+        calls = gateway.calls
+        reused = walk_unless_fresh(db.session, gateway, now)
+        assert reused.reused and gateway.calls == calls
+        again = walk_events(db.session, gateway, now, page_size=4)
+        assert first.recovered >= len(DROPPED) and again.recovered == 0 and again.complete
+
+
+def test_state_mismatch_is_found_and_a_sync_repairs_it(harness):
+    """The projection says premium while Stripe bills standard (its update never replayed): drift, then healed."""
+    harness.tenant(T)
+    run = SCENARIOS["subscribe"](harness.demo, T)
+    harness.settle()
+    with harness.app.app_context():
+        db.session.execute(update(Subscription).where(Subscription.tenant_id == T).values(plan="premium"))
+        db.session.commit()
+        subscription = db.session.scalar(select(Subscription).where(Subscription.tenant_id == T))
+        live = drift.LiveSubscription("standard", False, None, "EUR")
+        found = drift.state_discrepancies(subscription, live)
+        assert [(d.kind, d.expected, d.actual) for d in found] == [("SubscriptionStateMismatch", "standard", "premium")]
+    assert run.objects["subscription"]
+
+
+@pytest.mark.parametrize("currency", ["DKK"])
+def test_a_sync_of_another_currency_is_refused_plainly(harness_factory, currency):
+    harness = harness_factory(currency=currency)
+    harness.tenant(T)
+    SCENARIOS["subscribe"](harness.demo, T)
+    harness.settle()
+    with harness.app.app_context():
+        harness.app.config["PLATFORM_CURRENCY"] = "EUR"
+        result = sync_job(T)
+        assert result["refused"] == "currency"
+        assert result["refused_params"] == {"currency": "DKK", "platform": "EUR"}
+
+
+def test_durable_kinds_from_local_facts(harness):
+    """Clamped tax, a scheduled plan without price, a currency apart, payments without ledger rows."""
+    from backoffice.billing.models import PaymentTransaction
+    from tests.factories import make_subscription, payment_values
+
+    with harness.app.app_context():
+        subscription = make_subscription(db.session, scheduled_plan="standard", current_price_currency="SEK")
+        db.session.add(PaymentTransaction(**payment_values(subscription, amount=Decimal("0.00"),
+                                                           amount_excluding_tax=Decimal("0.00"),
+                                                           tax_amount=Decimal("12.25"), invoice_total=Decimal("0.00"))))
+        db.session.flush()
+        kinds = {d.kind: d.as_json()["severity"] for d in drift.durable_discrepancies(db.session, subscription, "EUR")}
+        assert kinds == {"MissingEvent": "Warning", "ScheduledPriceMissing": "Critical", "CurrencyMismatch": "Critical",
+                         "AmountExcludingTaxClamped": "Warning"}
+        db.session.rollback()
+
+
+def test_the_cli_reconciles_an_account(harness):
+    harness.tenant(T)
+    SCENARIOS["subscribe"](harness.demo, T)
+    harness.settle(without(*DROPPED))
+    result = harness.app.test_cli_runner().invoke(args=["billing", "reconcile", T])
+    assert result.exit_code == 0, result.output
+    assert "appended" in result.output and result.output.strip().endswith("clean")
+    refused = harness.app.test_cli_runner().invoke(args=["billing", "reconcile", "ten_unknown"])
+    assert refused.exit_code != 0 and "no_customer" in refused.output
