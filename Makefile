@@ -54,6 +54,8 @@ bench: install
 	$(BIN)/python -m benchmarks.bench_demo
 	$(BIN)/python -m benchmarks.bench_replay
 	$(BIN)/python -m benchmarks.bench_live
+	$(BIN)/python -m benchmarks.bench_accounts
+	$(BIN)/python -m benchmarks.bench_sweep
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -68,6 +68,7 @@ def configure_web(app: Flask) -> None:
     from backoffice.web.blobs.views import bp as blobs_bp
     from backoffice.web.failed_events.views import bp as failed_events_bp
     from backoffice.web.health.views import bp as health_bp
+    from backoffice.web.jobs.views import bp as jobs_bp
     from backoffice.web.operator.views import bp as operator_bp
     from backoffice.web.surfaces import surface_blueprints
     from backoffice.web.webhooks.views import bp as webhooks_bp
@@ -87,6 +88,7 @@ def configure_web(app: Flask) -> None:
     app.register_blueprint(blobs_bp)
     app.register_blueprint(banners_bp)
     app.register_blueprint(audit_bp)
+    app.register_blueprint(jobs_bp)
     for blueprint in surface_blueprints():
         app.register_blueprint(blueprint)
 

@@ -21,6 +21,8 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("backoffice.billing.tasks.refresh_catalog", "low", 3600),
     # The platform-wide events.list walk that recovers missed webhooks (DESIGN §2.3).
     PeriodicJob("backoffice.billing.sync_tasks.walk_job", "default", 300),
+    # The daily drift sweep (DESIGN §2.4); its chunk jobs spread over every worker.
+    PeriodicJob("backoffice.billing.sync_tasks.sweep_job", "low", 86400),
 )
 
 # Modules a worker imports before it forks, so each job starts warm.

@@ -93,3 +93,33 @@ def walk_events_command() -> None:
     from backoffice.billing.sync_tasks import walk_job
 
     click.echo(", ".join(f"{key} {value}" for key, value in walk_job().items()))
+
+
+@billing_group.command("sweep")
+@click.option("--wait", is_flag=True, help="Block until every due subscription is checked; print the summary.")
+@click.option("--timeout", type=float, default=3600, show_default=True, help="Give up waiting after so many seconds.")
+@with_appcontext
+def sweep_command(wait: bool, timeout: float) -> None:
+    """Start the drift sweep (the same job as the Jobs page's button)."""
+    import time
+
+    from backoffice.billing import sweep
+    from backoffice.billing.sync_tasks import sweep_job
+
+    started = sweep_job()
+    if "skipped" in started:
+        click.echo(started["skipped"])
+        return
+    click.echo(f"sweep {started['sweep']}: {started['due']} due, {started['pages']} listing page(s)")
+    deadline = time.monotonic() + timeout
+    while wait:
+        db.session.rollback()  # see the chunk jobs' commits
+        state = sweep.read_state(db.session)
+        if state is None or state.error or state.remaining == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    if wait and state is not None:
+        click.echo(f"checked {state.checked}, failed {len(state.failures)}, remaining {state.remaining}"
+                   + (f"; listing failed: {state.error}" if state.error else ""))
+        for failure in state.failures:
+            click.echo(f"failed: {failure['tenant']}: {failure['error']}")

@@ -52,21 +52,25 @@ def check_sync(session: Session, tenant_id: str, *, stripe_configured: bool) -> 
     return SyncTarget(tenant_id, row.id, row.stripe_customer_id)
 
 
-def live_subscription(gateway: Any, customer_id: str, catalog: Any) -> tuple[drift.LiveSubscription, dict | None]:
-    """Stripe's current subscription of the customer (the newest not ended, else the newest), as the projection
-    would state it; (no plan, not cancelling) when there is none."""
-    subscriptions = gateway.customer_subscriptions(customer_id)
-    live = [s for s in subscriptions if s.get("status") not in ("canceled", "incomplete_expired")]
-    current = (live or subscriptions or [None])[0]
-    if current is None or current.get("status") in ("canceled", "incomplete_expired"):
-        return drift.LiveSubscription(None, False, None, None), current
+def live_of(subscriptions: list[dict[str, Any]], catalog: Any) -> drift.LiveSubscription:
+    """The state the projection should hold, from a customer's Stripe subscriptions (newest first): the newest
+    not ended; no plan and not cancelling when every one has ended or there is none."""
+    current = next((s for s in subscriptions if s.get("status") not in ("canceled", "incomplete_expired")), None)
+    if current is None:
+        return drift.LiveSubscription(None, False, None, None)
     resolver = BasilResolver()  # item prices and currency read the same in every API version
     try:
         plan = plan_of(resolver.subscription_items(current), catalog)
     except UnknownPlan:
         plan = None
-    return (drift.LiveSubscription(plan, bool(current.get("cancel_at_period_end")), None,
-                                   resolver.subscription_currency(current)), current)
+    return drift.LiveSubscription(plan, bool(current.get("cancel_at_period_end")), None,
+                                  resolver.subscription_currency(current))
+
+
+def live_subscription(gateway: Any, customer_id: str, catalog: Any) -> tuple[drift.LiveSubscription, bool]:
+    """Stripe's current state of the customer's subscription, and whether Stripe has any subscription for it."""
+    subscriptions = gateway.customer_subscriptions(customer_id)
+    return live_of(subscriptions, catalog), bool(subscriptions)
 
 
 def sync_account(session: Session, target: SyncTarget, gateway: Any, replay: Callable[[str], Any], *,
@@ -78,7 +82,7 @@ def sync_account(session: Session, target: SyncTarget, gateway: Any, replay: Cal
     session.commit()
     progress(step="fetching", recovered=walk.recovered, walk=walk.as_dict())
     catalog = load_catalog(session, plan_order, gateway)
-    live, stripe_subscription = live_subscription(gateway, target.customer_id, catalog)
+    live, has_subscription = live_subscription(gateway, target.customer_id, catalog)
     if live.currency and live.currency != platform_currency:
         raise SyncRefused("currency", f"Stripe bills in {live.currency}, the platform in {platform_currency}",
                           currency=live.currency, platform=platform_currency)
@@ -90,7 +94,7 @@ def sync_account(session: Session, target: SyncTarget, gateway: Any, replay: Cal
     subscription = session.get(Subscription, target.subscription_id)
     session.refresh(subscription)
     found = drift.durable_discrepancies(session, subscription, platform_currency)
-    if stripe_subscription is not None or subscription.plan:
+    if has_subscription or subscription.plan:
         found += drift.state_discrepancies(subscription, live)
     drift.record(session, subscription.id, found, now)
     session.commit()

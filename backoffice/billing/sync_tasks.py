@@ -2,17 +2,20 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
+from sqlalchemy import select
 
 from backoffice.billing.event_recovery import walk_events
+from backoffice.billing.models import Subscription
 from backoffice.billing.reconcile import SyncRefused, check_sync, sync_account
 from backoffice.billing.replay import Replayer, ReplaySettings
 from backoffice.billing.tasks import gateway, request_replay, run_replay
 from backoffice.extensions import db
-from backoffice.jobs import report_progress
+from backoffice.jobs import enqueue, report_progress
 from backoffice.operators.audit import record_action
 
 log = logging.getLogger(__name__)
@@ -69,3 +72,53 @@ def walk_job() -> dict[str, Any]:
     for customer in report.customers:
         request_replay(customer)
     return report.as_dict()
+
+
+def sweep_job() -> dict[str, Any]:
+    """The drift sweep's coordinator: list Stripe's subscriptions a page at a time, one chunk job per page."""
+    from backoffice.billing import sweep
+
+    stripe = gateway()
+    if stripe is None:
+        log.info("drift sweep skipped: Stripe is not configured")
+        return {"skipped": "Stripe is not configured"}
+    sweep_id = uuid.uuid4().hex[:12]
+    state = sweep.run_listing(db.session, stripe, lambda page: enqueue(sweep_page_job, page, queue="low"),
+                              datetime.now(UTC), sweep_id)
+    return {"sweep": sweep_id, "due": state.due if state else 0, "pages": state.pages if state else 0,
+            "error": state.error if state else None}
+
+
+def sweep_page_job(page: list[dict[str, Any]]) -> dict[str, Any]:
+    """Check the due subscriptions one page of Stripe's listing covers; list the failures on the sweep."""
+    from backoffice.billing import sweep
+    from backoffice.billing.catalog import load_catalog
+
+    config = current_app.config
+    now = datetime.now(UTC)
+    catalog = load_catalog(db.session, tuple(config["PLAN_ORDER"]), gateway())
+    checked, failures = sweep.check_page(db.session, page, catalog, platform_currency=config["PLATFORM_CURRENCY"],
+                                         now=now)
+    sweep.add_failures(db.session, failures, now)
+    db.session.commit()
+    report_progress(checked=checked, failed=len(failures))
+    return {"checked": checked, "failed": len(failures)}
+
+
+def recheck_job(subscription_ids: list[str]) -> dict[str, Any]:
+    """Requeue failed checks: sync each account again in detect mode through a fresh listing of its customer."""
+    from backoffice.billing import sweep
+    from backoffice.billing.catalog import load_catalog
+
+    stripe = gateway()
+    if stripe is None:
+        return {"skipped": "Stripe is not configured"}
+    config = current_app.config
+    now = datetime.now(UTC)
+    catalog = load_catalog(db.session, tuple(config["PLAN_ORDER"]), stripe)
+    customers = db.session.scalars(select(Subscription.stripe_customer_id).where(Subscription.id.in_(subscription_ids)))
+    page = [sweep._slim(s) for customer in customers if customer for s in stripe.customer_subscriptions(customer)]
+    checked, failures = sweep.check_page(db.session, page, catalog, platform_currency=config["PLATFORM_CURRENCY"],
+                                         now=now, staleness=timedelta(0))
+    db.session.commit()
+    return {"checked": checked, "failed": len(failures)}

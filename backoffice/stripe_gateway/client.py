@@ -81,6 +81,13 @@ class StripeGateway:
         """Every subscription of the customer, ended ones included, newest first (as Stripe lists them)."""
         return list(self._paged(self._client.v1.subscriptions.list, {"customer": customer_id, "status": "all"}))
 
+    def subscriptions_page(self, *, starting_after: str | None = None, limit: int = PAGE_SIZE) -> dict[str, Any]:
+        """One page of every subscription on the platform, ended ones included (one request covers `limit`)."""
+        params: dict[str, Any] = {"status": "all", "limit": limit}
+        if starting_after is not None:
+            params["starting_after"] = starting_after
+        return self._call(lambda: self._client.v1.subscriptions.list(params=params))
+
     # --- untyped reads (typed as later work needs them) ------------------------------------------------
     def subscription(self, subscription_id: str) -> dict[str, Any]:
         """Fetch a subscription as plain data."""

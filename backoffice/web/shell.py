@@ -24,6 +24,7 @@ MENU = (
     MenuItem("billing_events.index", _l("Billing events"), "≡", billing=True),
     MenuItem("invoices.index", _l("Invoices"), "¤", billing=True),
     MenuItem("failed_events.index", _l("Failed events"), "⚠", billing=True),
+    MenuItem("jobs.index", _l("Jobs"), "⟳", billing=True),
     MenuItem("audit.index", _l("Audit log"), "✎"),
 )
 
