@@ -87,22 +87,30 @@ def main() -> None:
                  "has_drift_detected": False, "drift_discrepancies": "[]"} for t, c in pairs))
             db.session.commit()
             requests_before = sum(server.sandbox.request_counts.values())
-            started = time.perf_counter()
-            listed = sweep_job()
-            listing_s = time.perf_counter() - started
         env = {**os.environ, "DATABASE_URL": url.replace("postgresql+psycopg://", "postgresql://"),
                "REDIS_URL": REDIS_URL, "STRIPE_SECRET_KEY": key, "STRIPE_API_BASE": server.url,
                "STRIPE_RATE_LIMIT": str(int(options.rate * 0.8)), "LOG_LEVEL": "WARNING", "SECRET_KEY": "bench",
                "PLATFORM_CURRENCY": "EUR"}
-        workers = [subprocess.Popen([sys.executable, "worker.py", "--burst"], cwd=ROOT, env=env,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(options.workers)]
-        for worker in workers:
-            worker.wait(timeout=3600)
-        elapsed = time.perf_counter() - started
-        requests = sum(server.sandbox.request_counts.values()) - requests_before
+        # Workers run while the coordinator lists, as in production: chunks are checked as their pages arrive.
+        workers = [subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL) for _ in range(options.workers)]
+        time.sleep(5)  # let them start (imports, app) before the clock starts
         with app.app_context():
-            state = sweep.read_state(db.session)
+            started = time.perf_counter()
+            listed = sweep_job()
+            listing_s = time.perf_counter() - started
+            while True:
+                db.session.rollback()
+                state = sweep.read_state(db.session)
+                if state.remaining == 0 or time.perf_counter() - started > 1800:
+                    break
+                time.sleep(0.2)
+            elapsed = time.perf_counter() - started
             flagged = db.session.query(Subscription).filter(Subscription.has_drift_detected.is_(True)).count()
+        for worker in workers:
+            worker.terminate()
+            worker.wait(timeout=30)
+        requests = sum(server.sandbox.request_counts.values()) - requests_before
     server.stop()
     print(f"{options.subscriptions:,} subscriptions, {options.workers} workers, sandbox read limit {options.rate}/s, "
           f"bucket {int(options.rate * 0.8)}/s shared in Redis")
