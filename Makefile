@@ -56,6 +56,7 @@ bench: install
 	$(BIN)/python -m benchmarks.bench_live
 	$(BIN)/python -m benchmarks.bench_accounts
 	$(BIN)/python -m benchmarks.bench_sweep
+	$(BIN)/python -m benchmarks.bench_reconcile
 
 clean:
 	rm -rf $(VENV) build *.egg-info
