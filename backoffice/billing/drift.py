@@ -146,3 +146,47 @@ def record(session: Session, subscription_id: str, found: list[Discrepancy], now
     """Store a check's result: the flag, the list (replaced, never merged) and when it ran; nothing else."""
     session.execute(update(Subscription.__table__).where(Subscription.__table__.c.id == subscription_id).values(
         has_drift_detected=bool(found), drift_discrepancies=[item.as_json() for item in found], drift_checked_at=now))
+
+
+# The archived event each kind of Stripe resource must have (DESIGN §4.11), by the resource's object type.
+COVERAGE = {
+    "subscription": ("customer.subscription.created",),
+    "invoice": ("invoice.payment_succeeded", "invoice.paid"),
+    "credit_note": ("credit_note.created",),
+    "subscription_schedule": ("subscription_schedule.created",),
+}
+# Stripe lists events for 30 days: a missing event older than that cannot be recovered from Stripe.
+RECOVERY_WINDOW_SECONDS = 30 * 24 * 3600
+
+
+def covered_resources(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The resources a coverage check expects events for: every subscription, schedule and credit note, and
+    the invoices that were paid (a draft or an unpaid invoice promises no payment event)."""
+    return [obj for obj in objects if obj.get("object") in COVERAGE
+            and (obj.get("object") != "invoice" or (obj.get("status") == "paid" and (obj.get("amount_paid") or 0) > 0))]
+
+
+def coverage_discrepancies(session: Session, customer_id: str, resources: list[dict[str, Any]], now: datetime,
+                           complete_from: datetime | None) -> list[Discrepancy]:
+    """Each resource Stripe reports for the customer must have its archived event; missing and recent is
+    MissingHistoricalEvent (a reconcile pulls it), missing and older than Stripe's window is unrecoverable.
+    Resources from before `complete_from` (a disaster recovery's cutoff) are covered by its baseline."""
+    archived: set[tuple[str, str]] = set()
+    types = sorted({t for expected in COVERAGE.values() for t in expected})
+    for event_type, object_id in session.execute(
+            select(EVENTS.c.type, EVENTS.c.payload["data"]["object"]["id"].astext)
+            .where(EVENTS.c.stripe_customer_id == customer_id, EVENTS.c.type.in_(types))):
+        archived.add((event_type, object_id))
+    found = []
+    for resource in covered_resources(resources):
+        created = resource.get("created") or 0
+        if complete_from is not None and created < complete_from.timestamp():
+            continue
+        expected = COVERAGE[resource["object"]]
+        if any((event_type, resource["id"]) in archived for event_type in expected):
+            continue
+        recent = created >= now.timestamp() - RECOVERY_WINDOW_SECONDS
+        kind = "MissingHistoricalEvent" if recent else "MissingHistoricalEventUnrecoverable"
+        found.append(Discrepancy(kind, f"{resource['object']} {resource['id']} has no archived {expected[0]}",
+                                 expected=expected[0], actual="missing", event_id=resource["id"]))
+    return found

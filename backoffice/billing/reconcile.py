@@ -67,10 +67,14 @@ def live_of(subscriptions: list[dict[str, Any]], catalog: Any) -> drift.LiveSubs
                                   resolver.subscription_currency(current))
 
 
-def live_subscription(gateway: Any, customer_id: str, catalog: Any) -> tuple[drift.LiveSubscription, bool]:
-    """Stripe's current state of the customer's subscription, and whether Stripe has any subscription for it."""
+def live_subscription(gateway: Any, customer_id: str, catalog: Any) -> tuple[drift.LiveSubscription, list[dict]]:
+    """Stripe's current state of the customer's subscription, and the customer's resources the coverage check
+    reads (subscriptions, invoices, credit notes, schedules)."""
     subscriptions = gateway.customer_subscriptions(customer_id)
-    return live_of(subscriptions, catalog), bool(subscriptions)
+    resources = list(subscriptions)
+    for kind in ("invoices", "credit_notes", "subscription_schedules"):
+        resources += gateway.customer_objects(kind, customer_id)
+    return live_of(subscriptions, catalog), resources
 
 
 def sync_account(session: Session, target: SyncTarget, gateway: Any, replay: Callable[[str], Any], *,
@@ -82,7 +86,8 @@ def sync_account(session: Session, target: SyncTarget, gateway: Any, replay: Cal
     session.commit()
     progress(step="fetching", recovered=walk.recovered, walk=walk.as_dict())
     catalog = load_catalog(session, plan_order, gateway)
-    live, has_subscription = live_subscription(gateway, target.customer_id, catalog)
+    live, resources = live_subscription(gateway, target.customer_id, catalog)
+    has_subscription = any(resource.get("object") == "subscription" for resource in resources)
     if live.currency and live.currency != platform_currency:
         raise SyncRefused("currency", f"Stripe bills in {live.currency}, the platform in {platform_currency}",
                           currency=live.currency, platform=platform_currency)
@@ -96,6 +101,8 @@ def sync_account(session: Session, target: SyncTarget, gateway: Any, replay: Cal
     found = drift.durable_discrepancies(session, subscription, platform_currency)
     if has_subscription or subscription.plan:
         found += drift.state_discrepancies(subscription, live)
+    found += drift.coverage_discrepancies(session, target.customer_id, resources, now,
+                                          subscription.history_complete_from)
     drift.record(session, subscription.id, found, now)
     session.commit()
     result = {"recovered": walk.recovered, "appended": appended, "walk": walk.as_dict(),

@@ -81,6 +81,12 @@ class StripeGateway:
         """Every subscription of the customer, ended ones included, newest first (as Stripe lists them)."""
         return list(self._paged(self._client.v1.subscriptions.list, {"customer": customer_id, "status": "all"}))
 
+    def customer_objects(self, kind: str, customer_id: str) -> list[dict[str, Any]]:
+        """Every invoice, credit note or subscription schedule of the customer (`kind` names the list)."""
+        lists = {"invoices": self._client.v1.invoices.list, "credit_notes": self._client.v1.credit_notes.list,
+                 "subscription_schedules": self._client.v1.subscription_schedules.list}
+        return list(self._paged(lists[kind], {"customer": customer_id}))
+
     def subscriptions_page(self, *, starting_after: str | None = None, limit: int = PAGE_SIZE) -> dict[str, Any]:
         """One page of every subscription on the platform, ended ones included (one request covers `limit`)."""
         params: dict[str, Any] = {"status": "all", "limit": limit}

@@ -139,3 +139,28 @@ def test_the_cli_reconciles_an_account(harness):
     assert "appended" in result.output and result.output.strip().endswith("clean")
     refused = harness.app.test_cli_runner().invoke(args=["billing", "reconcile", "ten_unknown"])
     assert refused.exit_code != 0 and "no_customer" in refused.output
+
+
+def test_coverage_old_complete_history_is_clean_and_an_old_gap_is_unrecoverable(harness):
+    """Two accounts subscribed 40 days ago: one with every event archived raises nothing; the other lost its
+    subscription's creation event, which Stripe no longer lists: an unrecoverable gap, flagged Critical."""
+    from backoffice.demo.scenarios import Scenario
+
+    complete, gap = harness.tenant("ten_cov_complete"), harness.tenant("ten_cov_gap")
+    first = Scenario(harness.demo, "coverage", complete)
+    first.customer()
+    first.subscribe("standard")
+    harness.settle()
+    second = Scenario(harness.demo, "coverage", gap)
+    second.customer()
+    second.subscribe("standard")
+    harness.settle(without("customer.subscription.created"))
+    first.advance(days=40)  # a renewal later; the creation events leave Stripe's 30-day list
+    harness.settle()
+    with harness.app.app_context():
+        clean = sync_job(complete)
+        assert clean["clean"], clean["discrepancies"]
+        flagged = sync_job(gap)
+        kinds = {d["kind"]: d["severity"] for d in flagged["discrepancies"]}
+        assert kinds == {"MissingHistoricalEventUnrecoverable": "Critical"}, flagged["discrepancies"]
+        assert harness.subscription(gap).has_drift_detected
