@@ -10,22 +10,28 @@ from __future__ import annotations
 import gc
 import logging
 import secrets
-from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections import ChainMap, defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
+import orjson
 from sqlalchemy import (
     ARRAY,
     ColumnElement,
+    Connection,
+    Engine,
     Insert,
+    Select,
     Table,
     Text,
     any_,
     bindparam,
+    cast,
     func,
     literal_column,
     select,
@@ -160,17 +166,74 @@ def lock_customers(session: Session, customer_ids: list[str]) -> None:
                          "FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS k(key, n) ORDER BY n"), {"keys": keys})
 
 
-# What a replay reads of each archived event.
-ARCHIVE_COLUMNS = (EVENTS.c.id, EVENTS.c.type, EVENTS.c.stripe_created_at, EVENTS.c.api_version, EVENTS.c.payload,
-                   EVENTS.c.status, EVENTS.c.tenant_id, EVENTS.c.stripe_customer_id)
+# What a replay reads of each archived event, but for its payload: a payload never changes (§4.7), so it may be
+# read apart from the rest, even ahead of the customer's lock; statuses and the set of events may not.
+ARCHIVE_HEADS = (EVENTS.c.id, EVENTS.c.type, EVENTS.c.stripe_created_at, EVENTS.c.api_version, EVENTS.c.status,
+                 EVENTS.c.tenant_id, EVENTS.c.stripe_customer_id)
+Payloads = Mapping[str, dict[str, Any]]
 
 
-def customer_events(session: Session, customer_ids: list[str]) -> dict[str, list[Any]]:
-    """Every archived event of these customers, by customer, with the refunds and invoice payments that name none."""
-    events = archived_events_of(session, customer_ids)
-    for customer_id, linked in linked_events_of(session, events).items():
-        events[customer_id] += linked
+class ArchiveRow(NamedTuple):
+    """An archived event as a replay reads it: its head under the lock, its payload read then or before."""
+
+    id: str
+    type: str
+    stripe_created_at: datetime
+    api_version: str | None
+    status: str
+    tenant_id: str | None
+    stripe_customer_id: str | None
+    payload: dict[str, Any]
+
+
+def customer_events(session: Session, customer_ids: list[str], payloads: Payloads | None = None
+                    ) -> dict[str, list[ArchiveRow]]:
+    """Every archived event of these customers, by customer, with the refunds and invoice payments that name none.
+
+    `payloads` (by event id, from `read_payloads`, maybe read before this transaction) spares reading those
+    bodies again; any event it lacks, such as one archived since, has its payload read here.
+    """
+    heads = session.execute(select(*ARCHIVE_HEADS).where(EVENTS.c.stripe_customer_id.in_(customer_ids))).all()
+    bodies = _with_missing_payloads(session.connection(), heads, payloads or {})
+    events: dict[str, list[ArchiveRow]] = {customer_id: [] for customer_id in customer_ids}
+    for head in heads:
+        events[head.stripe_customer_id].append(ArchiveRow(*head, bodies[head.id]))
+    charges, invoices = _charges_and_invoices(
+        (customer_id, row.payload) for customer_id, rows in events.items() for row in rows)
+    linked_heads = linked_events(session, set(charges), set(invoices))
+    bodies = _with_missing_payloads(session.connection(), linked_heads, bodies)
+    for head in linked_heads:
+        row = ArchiveRow(*head, bodies[head.id])
+        obj = (row.payload.get("data") or {}).get("object") or {}
+        customer_id = charges.get(obj.get("charge")) or invoices.get(obj.get("invoice"))
+        if customer_id:
+            events[customer_id].append(row)
     return events
+
+
+def read_payloads(connection: Connection, customer_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The payloads `customer_events` will want for these customers, by event id, read on any connection.
+
+    Read as text and parsed here, so that a thread reading ahead also takes the parsing off the replay's path.
+    """
+    rows = connection.execute(select(EVENTS.c.id, EVENTS.c.stripe_customer_id, cast(EVENTS.c.payload, Text))
+                              .where(EVENTS.c.stripe_customer_id.in_(customer_ids))).all()
+    payloads = {event_id: orjson.loads(body) for event_id, _, body in rows}
+    charges, invoices = _charges_and_invoices((customer_id, payloads[event_id]) for event_id, customer_id, _ in rows)
+    if charges or invoices:
+        payloads.update((event_id, orjson.loads(body)) for event_id, body in connection.execute(union(
+            *_linked_selects(set(charges), set(invoices), EVENTS.c.id, cast(EVENTS.c.payload, Text)))))
+    return payloads
+
+
+def _with_missing_payloads(connection: Connection, heads: Sequence[Any], payloads: Payloads) -> Payloads:
+    """`payloads` with those of `heads` it lacks read in."""
+    missing = [head.id for head in heads if head.id not in payloads]
+    if not missing:
+        return payloads
+    found = dict(connection.execute(select(EVENTS.c.id, cast(EVENTS.c.payload, Text))
+                                    .where(EVENTS.c.id == any_(bindparam("ids", missing, type_=ARRAY(Text))))).all())
+    return ChainMap({event_id: orjson.loads(body) for event_id, body in found.items()}, payloads)
 
 
 def effective_rows_of(session: Session, subscription_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -183,48 +246,86 @@ def effective_rows_of(session: Session, subscription_ids: list[str]) -> dict[str
     return rows
 
 
-def archived_events_of(session: Session, customer_ids: list[str]) -> dict[str, list[Any]]:
-    """The archived events of several customers, by customer."""
-    grouped: dict[str, list[Any]] = {customer_id: [] for customer_id in customer_ids}
-    for row in session.execute(select(*ARCHIVE_COLUMNS).where(EVENTS.c.stripe_customer_id.in_(customer_ids))):
-        grouped[row.stripe_customer_id].append(row)
-    return grouped
-
-
-def linked_events_of(session: Session, events: dict[str, list[Any]]) -> dict[str, list[Any]]:
-    """Events naming no customer that belong to these customers' charges or invoices, by customer."""
+def _charges_and_invoices(payloads: Iterable[tuple[str, dict[str, Any]]]) -> tuple[dict[str, str], dict[str, str]]:
+    """The charges and invoices that these (customer, payload) pairs are about, each with its customer."""
     charges: dict[str, str] = {}
     invoices: dict[str, str] = {}
-    for customer_id, rows in events.items():
-        for row in rows:
-            obj = (row.payload.get("data") or {}).get("object") or {}
-            if obj.get("object") == "charge" and obj.get("id"):
-                charges[obj["id"]] = customer_id
-            elif obj.get("object") == "invoice" and obj.get("id"):
-                invoices[obj["id"]] = customer_id
-    grouped: dict[str, list[Any]] = {}
-    for row in linked_events(session, set(charges), set(invoices)):
-        obj = (row.payload.get("data") or {}).get("object") or {}
-        customer_id = charges.get(obj.get("charge")) or invoices.get(obj.get("invoice"))
-        if customer_id:
-            grouped.setdefault(customer_id, []).append(row)
-    return grouped
+    for customer_id, payload in payloads:
+        obj = (payload.get("data") or {}).get("object") or {}
+        if obj.get("object") == "charge" and obj.get("id"):
+            charges[obj["id"]] = customer_id
+        elif obj.get("object") == "invoice" and obj.get("id"):
+            invoices[obj["id"]] = customer_id
+    return charges, invoices
 
 
 def linked_events(session: Session, charges: set[str], invoices: set[str]) -> list[Any]:
-    """Events that name no customer but belong to these charges or invoices (refunds, invoice payments)."""
+    """Heads of the events that name no customer but belong to these charges or invoices (refunds, invoice payments)."""
     if not charges and not invoices:
         return []
+    return session.execute(union(*_linked_selects(charges, invoices, *ARCHIVE_HEADS))).all()
+
+
+def _linked_selects(charges: set[str], invoices: set[str], *columns: Any) -> list[Select[Any]]:
+    # One SELECT per field, each with the very expression and predicate of its partial index.
     no_customer = EVENTS.c.stripe_customer_id.is_(None)
-    return session.execute(union(
-        select(*ARCHIVE_COLUMNS).where(no_customer, payload_field("charge").in_(charges)),
-        select(*ARCHIVE_COLUMNS).where(no_customer, payload_field("invoice").in_(invoices)),
-    )).all()
+    return [select(*columns).where(no_customer, payload_field("charge").in_(charges)),
+            select(*columns).where(no_customer, payload_field("invoice").in_(invoices))]
 
 
 def as_archived(rows: Iterable[Any]) -> list[ArchivedEvent]:
     return [ArchivedEvent(row.id, row.type, int(row.stripe_created_at.timestamp()), row.api_version, row.payload)
             for row in rows]
+
+
+class ReadAhead:
+    """Batches of customers, each with its events' payloads, read on a connection of its own one batch ahead.
+
+    While one batch is replayed, a thread reads and parses the next batch's payloads, so PostgreSQL's rendering
+    of jsonb and the parsing leave the replay's path. Safe because a payload never changes (§4.7); the replay
+    still reads which events a customer has, and their statuses, under the customer's lock, and reads there
+    any payload not read ahead. One batch ahead at most: memory stays flat.
+    """
+
+    def __init__(self, engine: Engine | None, batches: Sequence[list[str]]):
+        self.engine = engine  # None: read nothing ahead
+        self.batches = batches
+
+    def __iter__(self) -> Iterator[tuple[list[str], Payloads]]:
+        engine = self.engine
+        if engine is None:
+            yield from ((customer_ids, {}) for customer_ids in self.batches)
+            return
+        if not self.batches:
+            return
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="replay-read-ahead")
+        try:
+            ahead = pool.submit(self._read, engine, self.batches[0])
+            for index, customer_ids in enumerate(self.batches):
+                payloads = self._payloads(ahead)
+                if index + 1 < len(self.batches):
+                    ahead = pool.submit(self._read, engine, self.batches[index + 1])
+                yield customer_ids, payloads
+                del payloads
+        finally:
+            pool.shutdown(cancel_futures=True)
+
+    @staticmethod
+    def _read(engine: Engine, customer_ids: list[str]) -> dict[str, dict[str, Any]]:
+        with engine.connect() as connection:
+            # The caller waits for this read: were the caller's own open transaction to hold a lock it needs,
+            # waiting for the lock would wait forever. Rather give up; the batch then reads its own payloads.
+            connection.execute(text("SET LOCAL lock_timeout = '2s'"))
+            return read_payloads(connection, customer_ids)
+
+    @staticmethod
+    def _payloads(ahead: Future[dict[str, dict[str, Any]]]) -> Payloads:
+        try:
+            return ahead.result()
+        except Exception:
+            # Only a shortcut failed: the replay reads under the lock whatever payload it was not given.
+            log.warning("reading payloads ahead failed; the batch reads its own", exc_info=True)
+            return {}
 
 
 class Replayer:
@@ -284,20 +385,23 @@ class Replayer:
         return invoice
 
     # --- customers ---------------------------------------------------------------------------------------
-    def replay(self, customer_id: str) -> ReplayReport:
+    def replay(self, customer_id: str, payloads: Payloads | None = None) -> ReplayReport:
         """Replay one customer inside the caller's transaction (the caller commits)."""
-        return self.replay_many([customer_id])[0]
+        return self.replay_many([customer_id], payloads)[0]
 
-    def replay_many(self, customer_ids: list[str]) -> list[ReplayReport]:
-        """Replay several customers with one round trip per step rather than per customer (the caller commits)."""
+    def replay_many(self, customer_ids: list[str], payloads: Payloads | None = None) -> list[ReplayReport]:
+        """Replay several customers with one round trip per step rather than per customer (the caller commits).
+
+        `payloads`: event payloads read beforehand (`ReadAhead`); whatever else the replay needs, it reads.
+        """
         customer_ids = sorted(set(customer_ids))  # one lock order everywhere: no deadlock between batches
         # The batch's payloads are freed when `_replay_batch` returns, before the collector runs again.
         with paused_cycle_collection():
-            return self._replay_batch(customer_ids)
+            return self._replay_batch(customer_ids, payloads)
 
-    def _replay_batch(self, customer_ids: list[str]) -> list[ReplayReport]:
+    def _replay_batch(self, customer_ids: list[str], payloads: Payloads | None) -> list[ReplayReport]:
         lock_customers(self.session, customer_ids)
-        events = customer_events(self.session, customer_ids)
+        events = customer_events(self.session, customer_ids, payloads)
         self._preload_links(customer_ids, events)
         batch = Batch(self.settings.platform_currency)
         reports = []

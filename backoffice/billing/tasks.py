@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import Engine, func, select, update
 
 from backoffice.billing.models import StripeEvent
-from backoffice.billing.replay import Replayer, ReplayReport, ReplaySettings
+from backoffice.billing.replay import Payloads, ReadAhead, Replayer, ReplayReport, ReplaySettings
 from backoffice.extensions import db
 from backoffice.jobs import claim_once, enqueue_once, report_progress
 
@@ -55,14 +55,15 @@ def replay_customer(customer_id: str) -> dict[str, Any]:
     return report.as_dict()
 
 
-def run_replay(replayer: Replayer, customer_id: str, *, commit: bool = True) -> ReplayReport:
+def run_replay(replayer: Replayer, customer_id: str, *, commit: bool = True,
+               payloads: Payloads | None = None) -> ReplayReport:
     """One customer, in a savepoint; on failure its unsettled events move to `failed` with the error.
 
     With `commit=False` the caller commits (a batch of customers per transaction, for `replay --all`).
     """
     savepoint = db.session.begin_nested()
     try:
-        report = replayer.replay(customer_id)
+        report = replayer.replay(customer_id, payloads)
         savepoint.commit()
     except Exception as error:
         savepoint.rollback()
@@ -77,18 +78,18 @@ def run_replay(replayer: Replayer, customer_id: str, *, commit: bool = True) -> 
     return report
 
 
-def _replay_chunk(replayer: Replayer, customer_ids: list[str]) -> list[ReplayReport]:
+def _replay_chunk(replayer: Replayer, customer_ids: list[str], payloads: Payloads | None = None) -> list[ReplayReport]:
     """A batch of customers in one transaction; should it fail, each alone, so one bad customer stops no other."""
     savepoint = db.session.begin_nested()
     try:
-        reports = replayer.replay_many(customer_ids)
+        reports = replayer.replay_many(customer_ids, payloads)
         savepoint.commit()
         db.session.commit()
         return reports
     except Exception:
         savepoint.rollback()
         log.warning("replay of a batch of %d customers failed; replaying them one by one", len(customer_ids))
-    return [run_replay(replayer, customer_id) for customer_id in customer_ids]
+    return [run_replay(replayer, customer_id, payloads=payloads) for customer_id in customer_ids]
 
 
 def _unsettled_for(customer_id: str) -> float:
@@ -135,14 +136,18 @@ def replay_all(customer_ids: list[str] | None = None, *, progress: Any = None) -
     platform_events = sum(_settle_platform().values())
     replayer = Replayer(db.session, ReplaySettings.from_config(current_app.config), gateway())
     totals = {"customers": 0, "appended": 0, "corrected": 0, "processed": 0, "ignored": 0, "failed": 0}
-    for start in range(0, len(customer_ids), REPLAY_BATCH):
-        chunk = customer_ids[start:start + REPLAY_BATCH]
-        for report in _replay_chunk(replayer, chunk):
+    done = 0
+    batches = [customer_ids[start:start + REPLAY_BATCH] for start in range(0, len(customer_ids), REPLAY_BATCH)]
+    # A test binds the session to its one connection, which no second thread may share: nothing is read ahead then.
+    engine = db.engine if isinstance(db.engine, Engine) else None
+    for chunk, payloads in ReadAhead(engine, batches):
+        for report in _replay_chunk(replayer, chunk, payloads):
             totals["customers"] += 1
             totals["failed"] += report.failed
             for name in ("appended", "corrected", "processed", "ignored"):
                 totals[name] += getattr(report, name)
-        done = start + len(chunk)
+        del payloads
+        done += len(chunk)
         report_progress(step=done, total=len(customer_ids))
         if progress is not None:
             progress(done, len(customer_ids))
