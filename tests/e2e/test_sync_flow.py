@@ -111,3 +111,15 @@ def test_admin_syncs_lost_webhooks_then_a_divergence_raises_the_banner(stripe_wo
     page.wait_for_url(f"{url}/accounts?driftDetected=true")
     names = page.locator("[data-testid=accounts] tbody td.name-cell a").all_inner_texts()
     assert names == ["Lost Webhooks ApS"]
+
+
+def test_the_audit_log_and_jobs_pages_show_the_syncs(stripe_world, page):
+    url = stripe_world["url"]
+    sign_in_as_admin(page, url, "/audit")
+    log = page.get_by_test_id("audit-log")
+    log.wait_for()
+    assert "customer upgraded; we show standard" in log.inner_text()
+    screenshot(page, "audit-log")
+    page.goto(f"{url}/jobs")
+    assert page.get_by_test_id("sweep-due").is_visible() and page.get_by_test_id("start-sweep").is_visible()
+    screenshot(page, "jobs")
