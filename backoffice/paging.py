@@ -131,25 +131,35 @@ def order_by(keys: Sequence[SortKey]) -> list[ColumnElement[Any]]:
 
 def fetch_page(session: Session, query: Select, keys: Sequence[SortKey], *, page: int, per_page: int,
                after: str | None, to_row: Callable[[Any], RowT],
-               hydrate: Callable[[list[Any]], list[Any]] | None = None) -> Page[RowT]:
+               hydrate: Callable[[list[Any]], list[Any]] | None = None, count_in_page: bool = False) -> Page[RowT]:
     """Return one page of `query` in the keys' order: rows after the cursor, else the page's offset.
 
     The query's last selected columns must be the sort-key values (see `with_keys`). With `hydrate`, the
     query selects only what finds and orders the rows, and `hydrate` turns that page of narrow rows into
-    full ones, in order: sorting narrow rows is what keeps a large list fast. A page past the last one
-    raises PageOutOfRange; page 1 of an empty list is simply empty.
+    full ones, in order: sorting narrow rows is what keeps a large list fast. `count_in_page` counts the
+    matches in the page's own query (a window count), for lists that must read every match anyway to sort
+    them (a search), which saves finding them twice. A page past the last one raises PageOutOfRange; page 1
+    of an empty list is simply empty.
     """
-    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    pages = max(1, -(-total // per_page))
-    if page > pages:
-        raise PageOutOfRange(page, pages)
+    width = len(keys)
     ordered = query.order_by(*order_by(keys)).limit(per_page)
     if after:
-        ordered = ordered.where(after_condition(keys, decode_cursor(after, len(keys))))
+        ordered = ordered.where(after_condition(keys, decode_cursor(after, width)))
     else:
         ordered = ordered.offset((page - 1) * per_page)
-    result = session.execute(ordered).all()
-    width = len(keys)
+    total: int | None = None
+    if count_in_page and not after:
+        counted = session.execute(ordered.add_columns(func.count().over().label("_total"))).all()
+        if counted:
+            total, result = counted[0][-1], [tuple(row)[:-1] for row in counted]
+        elif page == 1:
+            total, result = 0, []
+    if total is None:  # a separate count: also how a page past the end is told from an empty list
+        total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+        pages = max(1, -(-total // per_page))
+        if page > pages:
+            raise PageOutOfRange(page, pages)
+        result = session.execute(ordered).all()
     next_cursor = encode_cursor(list(result[-1][-width:])) if result and len(result) == per_page else None
     rows = hydrate(result) if hydrate is not None and result else result
     return Page([to_row(row) for row in rows], total, page, per_page, next_cursor)

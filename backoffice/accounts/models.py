@@ -169,6 +169,8 @@ class AccountIndex(db.Model):
     __table_args__ = (
         sa.Index("ix_account_index_name_key_trgm", "name_key", postgresql_using="gin",
                  postgresql_ops={"name_key": "gin_trgm_ops"}),
+        # The ledger's trigger finds a subscription's row by it on every append.
+        sa.Index("ix_account_index_subscription_id", "subscription_id"),
     )
 
     tenant_id: Mapped[str] = mapped_column(sa.Text, sa.ForeignKey("tenants.id"), primary_key=True)

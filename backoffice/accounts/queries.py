@@ -169,7 +169,8 @@ def list_accounts(session: Session, criteria: AccountFilter, *, sort: str = "nam
     """One page of the accounts list, with the count of all rows that match."""
     keys = account_sort_keys(sort, descending, plan_order, searching=bool(criteria.search))
     return fetch_page(session, _ordering_query(criteria, keys, plan_order), keys, page=page, per_page=per_page,
-                      after=after, to_row=_to_account, hydrate=_hydrator(session, plan_order))
+                      after=after, to_row=_to_account, hydrate=_hydrator(session, plan_order),
+                      count_in_page=bool(criteria.search))
 
 
 def stream_accounts(session: Session, criteria: AccountFilter, *, sort: str = "name", descending: bool = False,

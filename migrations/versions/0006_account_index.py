@@ -117,6 +117,8 @@ def upgrade():
         op.create_index(name, "account_index", columns, postgresql_where=sa.text("NOT deleted"))
     op.create_index("ix_account_index_name_key_trgm", "account_index", ["name_key"], postgresql_using="gin",
                     postgresql_ops={"name_key": "gin_trgm_ops"})
+    # The ledger's trigger finds a subscription's row by it on every append.
+    op.create_index("ix_account_index_subscription_id", "account_index", ["subscription_id"])
     op.execute(FUNCTIONS)
 
 

@@ -190,3 +190,13 @@ def test_user_counts_and_people(db_session):
 def test_member_display_name_rules(first, last, email, shown, initials):
     member = queries.Member("u", email, first, last, "member", True, None, T0, None)
     assert (member.display_name, member.initials) == (shown, initials)
+
+
+def test_a_search_counts_its_matches_in_the_page_query_and_still_knows_the_last_page(dataset):
+    found = listing(dataset, queries.AccountFilter(search="e"), per_page=10)
+    assert (found.total, names(found)) == (4, ["Charlie", "Delta", "Echo", "Echo"])
+    assert listing(dataset, queries.AccountFilter(search="zzz")).total == 0
+    with pytest.raises(PageOutOfRange):
+        listing(dataset, queries.AccountFilter(search="echo"), per_page=10, page=2)
+    paged = listing(dataset, queries.AccountFilter(search="a"), per_page=2, page=2)
+    assert paged.total == len(names(listing(dataset, queries.AccountFilter(search="a"), per_page=100)))
