@@ -112,10 +112,8 @@ def test_admin_syncs_lost_webhooks_then_a_divergence_raises_the_banner(stripe_wo
     names = page.locator("[data-testid=accounts] tbody td.name-cell a").all_inner_texts()
     assert names == ["Lost Webhooks ApS"]
 
-
-def test_the_audit_log_and_jobs_pages_show_the_syncs(stripe_world, page):
-    url = stripe_world["url"]
-    sign_in_as_admin(page, url, "/audit")
+    # Each Sync is in the audit log with its reason and result; the jobs page offers the sweep.
+    page.goto(f"{url}/audit")
     log = page.get_by_test_id("audit-log")
     log.wait_for()
     assert "customer upgraded; we show standard" in log.inner_text()
