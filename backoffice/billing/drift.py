@@ -142,10 +142,26 @@ def state_discrepancies(subscription: Subscription, live: LiveSubscription) -> l
     return found
 
 
+def _key(item: dict[str, Any]) -> tuple[Any, ...]:
+    return item.get("kind"), item.get("event_id"), item.get("expected"), item.get("actual")
+
+
 def record(session: Session, subscription_id: str, found: list[Discrepancy], now: datetime) -> None:
-    """Store a check's result: the flag, the list (replaced, never merged) and when it ran; nothing else."""
-    session.execute(update(Subscription.__table__).where(Subscription.__table__.c.id == subscription_id).values(
-        has_drift_detected=bool(found), drift_discrepancies=[item.as_json() for item in found], drift_checked_at=now))
+    """Store a check's result: the flag, the list (recomputed, never merged) and when it ran; nothing else.
+
+    A discrepancy an admin acknowledged stays acknowledged while it is found again unchanged, so it is
+    listed but raises no flag; a new or changed one raises it.
+    """
+    table = Subscription.__table__
+    previous = session.scalar(select(table.c.drift_discrepancies).where(table.c.id == subscription_id)) or []
+    acknowledged = {_key(item) for item in previous if item.get("acknowledged")}
+    items = [item.as_json() for item in found]
+    for item in items:
+        if _key(item) in acknowledged:
+            item["acknowledged"] = True
+    session.execute(update(table).where(table.c.id == subscription_id).values(
+        has_drift_detected=any(not item.get("acknowledged") for item in items), drift_discrepancies=items,
+        drift_checked_at=now))
 
 
 # The archived event each kind of Stripe resource must have (DESIGN §4.11), by the resource's object type.

@@ -41,7 +41,9 @@ def acknowledge_drift(session: Session, tenant_id: str, operator_id: str, reason
     subscription.has_drift_detected = False
     subscription.drift_acknowledged_at = now
     subscription.drift_acknowledged_by = operator_id
-    kinds = sorted({str(item.get("kind")) for item in subscription.drift_discrepancies or []})
+    # Marked one by one: a later check finding the same discrepancy keeps it acknowledged (drift.record).
+    subscription.drift_discrepancies = [{**item, "acknowledged": True} for item in subscription.drift_discrepancies or []]
+    kinds = sorted({str(item.get("kind")) for item in subscription.drift_discrepancies})
     record_action(session, operator_id, "acknowledge_drift", reason, tenant_id=tenant_id,
                   parameters={"kinds": kinds}, result={"acknowledged": len(subscription.drift_discrepancies or [])})
     return len(subscription.drift_discrepancies or [])

@@ -164,3 +164,29 @@ def test_coverage_old_complete_history_is_clean_and_an_old_gap_is_unrecoverable(
         kinds = {d["kind"]: d["severity"] for d in flagged["discrepancies"]}
         assert kinds == {"MissingHistoricalEventUnrecoverable": "Critical"}, flagged["discrepancies"]
         assert harness.subscription(gap).has_drift_detected
+
+
+def test_an_acknowledged_discrepancy_found_again_raises_no_flag_but_a_new_one_does(harness):
+    from backoffice.billing.operations import acknowledge_drift
+    from backoffice.operators.models import Operator
+
+    harness.tenant(T)
+    SCENARIOS["subscribe"](harness.demo, T)
+    harness.settle()
+    with harness.app.app_context():
+        db.session.add(Operator(id="oid-ack", name="Ack", is_admin=True))
+        subscription = db.session.scalar(select(Subscription).where(Subscription.tenant_id == T))
+        found = [drift.Discrepancy("StripeEventPayloadDivergence", "another body", event_id="evt_1")]
+        now = datetime.now(UTC)
+        drift.record(db.session, subscription.id, found, now)
+        db.session.commit()
+        assert harness.subscription(T).has_drift_detected
+        acknowledge_drift(db.session, T, "oid-ack", "known replay of an old delivery", now)
+        db.session.commit()
+        drift.record(db.session, subscription.id, found, now)  # the next check finds it again
+        db.session.commit()
+        again = harness.subscription(T)
+        assert not again.has_drift_detected and again.drift_discrepancies[0]["acknowledged"] is True
+        drift.record(db.session, subscription.id, [*found, drift.Discrepancy("CurrencyMismatch", "x", actual="SEK")], now)
+        db.session.commit()
+        assert harness.subscription(T).has_drift_detected
