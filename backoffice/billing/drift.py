@@ -132,7 +132,8 @@ def state_discrepancies(subscription: Subscription, live: LiveSubscription) -> l
     if live.price_amount is not None and subscription.current_price_amount != live.price_amount:
         found.append(Discrepancy("SubscriptionStateMismatch", "price differs from Stripe", severity=CRITICAL,
                                  expected=str(live.price_amount), actual=str(subscription.current_price_amount)))
-    if bool(subscription.cancel_at_period_end) != live.cancel_at_period_end:
+    # Whether an ended subscription was set to cancel at period end no longer matters.
+    if live.plan is not None and bool(subscription.cancel_at_period_end) != live.cancel_at_period_end:
         found.append(Discrepancy("SubscriptionStateMismatch", "cancel at period end differs from Stripe",
                                  severity=WARNING, expected=str(live.cancel_at_period_end).lower(),
                                  actual=str(bool(subscription.cancel_at_period_end)).lower()))
@@ -206,3 +207,14 @@ def coverage_discrepancies(session: Session, customer_id: str, resources: list[d
         found.append(Discrepancy(kind, f"{resource['object']} {resource['id']} has no archived {expected[0]}",
                                  expected=expected[0], actual="missing", event_id=resource["id"]))
     return found
+
+
+def stale_rows(session: Session, customer_id: str, rules: Any) -> list[Discrepancy]:
+    """Ledger rows a fresh replay of the processed archive would write differently (the seed's
+    BillingEventDenormalizationStale): the stored row stays, the difference is reported."""
+    from backoffice.billing.verify import verify_ledger
+
+    return [Discrepancy("BillingEventDenormalizationStale", f"{difference.field} differs from a fresh replay",
+                        expected=str(difference.recomputed), actual=str(difference.stored),
+                        event_id=difference.stripe_event_id)
+            for difference in verify_ledger(session, rules, customers=[customer_id])]

@@ -78,7 +78,7 @@ def live_subscription(gateway: Any, customer_id: str, catalog: Any) -> tuple[dri
 
 
 def sync_account(session: Session, target: SyncTarget, gateway: Any, replay: Callable[[str], Any], *,
-                 platform_currency: str, plan_order: tuple[str, ...], now: datetime,
+                 platform_currency: str, plan_order: tuple[str, ...], now: datetime, rules: Any = None,
                  progress: Callable[..., None] = lambda **_: None) -> dict[str, Any]:
     """Run the Sync; commit after each step so the page sees its effects as they land."""
     progress(step="pulling")
@@ -103,6 +103,8 @@ def sync_account(session: Session, target: SyncTarget, gateway: Any, replay: Cal
         found += drift.state_discrepancies(subscription, live)
     found += drift.coverage_discrepancies(session, target.customer_id, resources, now,
                                           subscription.history_complete_from)
+    if rules is not None:  # the replayer's own rules: the same catalog and coupon lookups as the replay
+        found += drift.stale_rows(session, target.customer_id, rules)
     drift.record(session, subscription.id, found, now)
     session.commit()
     result = {"recovered": walk.recovered, "appended": appended, "walk": walk.as_dict(),

@@ -32,7 +32,7 @@ def sync_job(tenant_id: str, operator_id: str | None = None, reason: str | None 
         result = sync_account(
             db.session, target, stripe, lambda customer: run_replay(replayer, customer),
             platform_currency=config["PLATFORM_CURRENCY"], plan_order=tuple(config["PLAN_ORDER"]),
-            now=datetime.now(UTC), progress=report_progress)
+            rules=replayer.rules, now=datetime.now(UTC), progress=report_progress)
     except SyncRefused as refused:
         db.session.rollback()
         result = {"refused": refused.code, "refused_params": refused.params}

@@ -30,11 +30,14 @@ class Difference:
                 f"recomputed {self.recomputed!r}")
 
 
-def verify_ledger(session: Session, rules: LedgerRules, batch: int = 200) -> Iterator[Difference]:
-    """Yield every difference between the effective ledger and a recomputation of the processed archive."""
-    linked = session.execute(select(Subscription.id, Subscription.stripe_customer_id)
-                             .where(Subscription.stripe_customer_id.is_not(None))
-                             .order_by(Subscription.stripe_customer_id)).all()
+def verify_ledger(session: Session, rules: LedgerRules, batch: int = 200,
+                  customers: list[str] | None = None) -> Iterator[Difference]:
+    """Yield every difference between the effective ledger and a recomputation of the processed archive
+    (of every linked customer, or of the given ones)."""
+    query = select(Subscription.id, Subscription.stripe_customer_id).where(Subscription.stripe_customer_id.is_not(None))
+    if customers is not None:
+        query = query.where(Subscription.stripe_customer_id.in_(customers))
+    linked = session.execute(query.order_by(Subscription.stripe_customer_id)).all()
     for start in range(0, len(linked), batch):
         chunk = linked[start:start + batch]
         events = customer_events(session, [customer_id for _, customer_id in chunk])

@@ -190,3 +190,36 @@ def test_an_acknowledged_discrepancy_found_again_raises_no_flag_but_a_new_one_do
         drift.record(db.session, subscription.id, [*found, drift.Discrepancy("CurrencyMismatch", "x", actual="SEK")], now)
         db.session.commit()
         assert harness.subscription(T).has_drift_detected
+
+
+def test_a_ledger_row_that_a_fresh_replay_would_write_differently_is_reported_and_kept(harness):
+    from backoffice.billing.models import BillingEvent
+    from tests.factories import make_correction
+
+    harness.tenant(T)
+    SCENARIOS["subscribe"](harness.demo, T)
+    harness.settle()
+    with harness.app.app_context():
+        created = db.session.scalar(select(BillingEvent).where(BillingEvent.tenant_id == T,
+                                                               BillingEvent.event_type == "SubscriptionCreated"))
+        make_correction(db.session, created, event_type="SubscriptionCreated", from_plan=None, to_plan="standard",
+                        previous_amount=Decimal("0.00"), new_amount=Decimal("59.00"), amount_delta=Decimal("59.00"),
+                        committed_mrr=Decimal("59.00"), movement="new")
+        db.session.commit()
+        result = sync_job(T)
+        stale = [d for d in result["discrepancies"] if d["kind"] == "BillingEventDenormalizationStale"]
+        assert stale and {d["event_id"] for d in stale} == {created.stripe_event_id}
+        assert {(d["expected"], d["actual"]) for d in stale if d["message"].startswith("committed_mrr")} == {
+            ("49.00", "59.00")}
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_a_sync_after_each_lifecycle_finds_the_ledger_as_a_fresh_replay_writes_it(harness, name):
+    harness.tenant(T)
+    SCENARIOS[name](harness.demo, T)
+    harness.settle()
+    with harness.app.app_context():
+        result = sync_job(T)
+        kinds = {d["kind"] for d in result.get("discrepancies", [])}
+        assert "BillingEventDenormalizationStale" not in kinds, result["discrepancies"]
+        assert not kinds & {"MissingEvent", "MissingHistoricalEvent", "SubscriptionStateMismatch"}, result["discrepancies"]
