@@ -19,8 +19,8 @@ from backoffice.billing import drift
 from backoffice.billing.catalog import load_catalog
 from backoffice.billing.event_recovery import walk_unless_fresh
 from backoffice.billing.models import BillingEvent, Subscription
-from backoffice.billing.mrr import UnknownPlan, plan_of
-from backoffice.billing.resolvers import BasilResolver
+from backoffice.billing.mrr import Lookup, UnknownPlan, invoice_tax_rate, items_amount, plan_of
+from backoffice.billing.resolvers import BasilResolver, ref_id
 
 # The steps a Sync goes through, in order, as the progress element names them.
 STEPS = ("pulling", "fetching", "replaying", "detecting", "done")
@@ -52,18 +52,35 @@ def check_sync(session: Session, tenant_id: str, *, stripe_configured: bool) -> 
     return SyncTarget(tenant_id, row.id, row.stripe_customer_id)
 
 
-def live_of(subscriptions: list[dict[str, Any]], catalog: Any) -> drift.LiveSubscription:
+def live_of(subscriptions: list[dict[str, Any]], catalog: Any, *,
+            invoices: list[dict[str, Any]] | None = None) -> drift.LiveSubscription:
     """The state the projection should hold, from a customer's Stripe subscriptions (newest first): the newest
-    not ended; no plan and not cancelling when every one has ended or there is none."""
+    not ended; no plan and not cancelling when every one has ended or there is none. With the customer's
+    invoices, also the monthly price, as the projection computes it (the latest invoice's VAT rate for
+    tax-inclusive prices)."""
     current = next((s for s in subscriptions if s.get("status") not in ("canceled", "incomplete_expired")), None)
     if current is None:
         return drift.LiveSubscription(None, False, None, None)
     resolver = BasilResolver()  # item prices and currency read the same in every API version
+    items = resolver.subscription_items(current)
     try:
-        plan = plan_of(resolver.subscription_items(current), catalog)
+        plan = plan_of(items, catalog)
     except UnknownPlan:
         plan = None
-    return drift.LiveSubscription(plan, bool(current.get("cancel_at_period_end")), None,
+    amount = None
+    # A discounted subscription's list names its discounts by id only; its price is not compared rather than
+    # guessed (the plan, currency and cancellation still are).
+    discounted = bool(current.get("discounts") or current.get("discount"))
+    if invoices is not None and plan is not None and not discounted:
+        own = [invoice for invoice in invoices if ref_id(invoice.get("subscription")) == current.get("id")
+               or ref_id(((invoice.get("parent") or {}).get("subscription_details") or {}).get("subscription"))
+               == current.get("id")]
+        latest = max(own, key=lambda invoice: invoice.get("created") or 0, default=None)
+        try:
+            amount = items_amount(current, items, catalog, resolver, Lookup(), invoice_tax_rate(latest))
+        except Exception:  # noqa: BLE001 - a price the catalog cannot value is not compared, not guessed
+            amount = None
+    return drift.LiveSubscription(plan, bool(current.get("cancel_at_period_end")), amount,
                                   resolver.subscription_currency(current))
 
 
@@ -72,9 +89,11 @@ def live_subscription(gateway: Any, customer_id: str, catalog: Any) -> tuple[dri
     reads (subscriptions, invoices, credit notes, schedules)."""
     subscriptions = gateway.customer_subscriptions(customer_id)
     resources = list(subscriptions)
-    for kind in ("invoices", "credit_notes", "subscription_schedules"):
+    invoices = gateway.customer_objects("invoices", customer_id)
+    resources += invoices
+    for kind in ("credit_notes", "subscription_schedules"):
         resources += gateway.customer_objects(kind, customer_id)
-    return live_of(subscriptions, catalog), resources
+    return live_of(subscriptions, catalog, invoices=invoices), resources
 
 
 def sync_account(session: Session, target: SyncTarget, gateway: Any, replay: Callable[[str], Any], *,

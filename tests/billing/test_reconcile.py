@@ -223,3 +223,16 @@ def test_a_sync_after_each_lifecycle_finds_the_ledger_as_a_fresh_replay_writes_i
         kinds = {d["kind"] for d in result.get("discrepancies", [])}
         assert "BillingEventDenormalizationStale" not in kinds, result["discrepancies"]
         assert not kinds & {"MissingEvent", "MissingHistoricalEvent", "SubscriptionStateMismatch"}, result["discrepancies"]
+
+
+def test_a_price_changed_behind_backoffices_back_is_a_critical_state_mismatch(harness):
+    harness.tenant(T)
+    run = SCENARIOS["subscribe"](harness.demo, T)
+    harness.settle()
+    live = harness.sandbox.store.get("subscription", run.objects["subscription"])
+    for item in live["items"]["data"]:  # edited in Stripe's store: no event tells Backoffice
+        item["price"] = {**item["price"], "id": item["price"]["id"], "unit_amount": 5900}
+    with harness.app.app_context():
+        result = sync_job(T)
+        mismatches = [(d["message"], d["expected"], d["actual"], d["severity"]) for d in result["discrepancies"]]
+        assert ("price differs from Stripe", "59.00", "49.00", "Critical") in mismatches
