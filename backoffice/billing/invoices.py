@@ -25,7 +25,6 @@ from backoffice.paging import Page, SortKey, fetch_page, stream_rows, with_keys
 
 PAYMENTS = PaymentTransaction.__table__
 TENANTS = Tenant.__table__
-INVOICE_SORTS = ("date", "account", "amount")
 KINDS = ("invoices", "reversals")
 COUNTED = ("succeeded", "refunded")
 

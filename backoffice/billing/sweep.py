@@ -8,6 +8,7 @@ A subscription whose check fails is listed with its error and the pass goes on; 
 """
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -86,8 +87,6 @@ def add_failures(session: Session, failures: list[dict[str, Any]], now: datetime
 
 
 def _json(value: Any) -> str:
-    import json
-
     return json.dumps(value, default=str)
 
 

@@ -7,7 +7,7 @@ opaque `after` keyset cursor. Anything else malformed is a 400 that says what wa
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from flask import abort, request, url_for
@@ -169,6 +169,10 @@ class ListParams:
     def url(self, endpoint: str | None = None, **changes: Any) -> str:
         return url_for(endpoint or self.spec.endpoint, **self.view_args, **self.query(**changes))
 
+    @property
+    def per_page_choices(self) -> tuple[int, ...]:
+        return PER_PAGE_CHOICES
+
     def current_url(self) -> str:
         """This very list in its canonical form (what the address bar shows after an htmx swap)."""
         return self.url(page=self.page, after=self.after)
@@ -205,9 +209,6 @@ class ListParams:
     def next_url(self, cursor: str | None) -> str:
         """The next page: by cursor when there is one (deep pages stay fast), else by number."""
         return self.url(page=self.page + 1, after=cursor)
-
-    def with_page(self, page: int) -> ListParams:
-        return replace(self, page=page)
 
 
 def fetch_or_400(call: Callable[[], PageT]) -> PageT:

@@ -116,7 +116,7 @@ def _tab_context(tenant_id: str, tab: str) -> dict[str, object]:
                 db.session, history.LedgerFilter(tenant_id=tenant_id), per_page=PREVIEW_ROWS).rows
         return context
     if tab == "users":
-        spec = ListSpec("accounts.users", sorts=queries.USER_SORTS, default_sort="name", multi={"role": USER_ROLES})
+        spec = ListSpec("accounts.section", sorts=queries.USER_SORTS, default_sort="name", multi={"role": USER_ROLES})
         params = ListParams.from_request(spec)
         criteria = queries.MemberFilter(search=params.search, roles=params.values("role"))
         page = fetch_or_400(lambda: queries.list_members(
@@ -124,7 +124,7 @@ def _tab_context(tenant_id: str, tab: str) -> dict[str, object]:
             per_page=params.per_page, after=params.after))
         return {"params": params, "page": page, "roles": USER_ROLES}
     if tab == "invoices":
-        spec = ListSpec("accounts.invoices_tab", sorts=("date", "amount"), default_sort="-date",
+        spec = ListSpec("accounts.section", sorts=("date", "amount"), default_sort="-date",
                         single={"kind": invoices.KINDS})
         params = ListParams.from_request(spec)
         criteria = invoices.InvoiceFilter(tenant_id=tenant_id, kind=params.choice("kind"))
@@ -132,7 +132,7 @@ def _tab_context(tenant_id: str, tab: str) -> dict[str, object]:
             db.session, criteria, sort=params.sort, descending=params.descending, page=params.page,
             per_page=params.per_page, after=params.after))
         return {"params": params, "page": page, "totals": invoices.invoice_totals(db.session, criteria)}
-    spec = ListSpec("accounts.billing_events", sorts=("date",), default_sort="-date")
+    spec = ListSpec("accounts.section", sorts=("date",), default_sort="-date")
     params = ListParams.from_request(spec)
     page = fetch_or_400(lambda: history.list_ledger(
         db.session, history.LedgerFilter(tenant_id=tenant_id), sort=params.sort, descending=params.descending,
@@ -152,8 +152,8 @@ def _detail(tenant_id: str, tab: str):
     drift = queries.drift_state(db.session, tenant_id) if billing_enabled() else None
     sync_job = job_status(request.args["sync"]) if billing_enabled() and request.args.get("sync") else None
     return render_list("accounts/detail.html", "accounts/_tab.html", canonical, overview=overview, tab=tab,
-                       tabs=tabs, stripe_url=stripe_url, drift=drift, sync_job=sync_job, steps=reconcile.STEPS,
-                       **context)
+                       tabs=tabs, tab_urls={name: tab_url(tenant_id, name) for name in tabs}, stripe_url=stripe_url,
+                       drift=drift, sync_job=sync_job, steps=reconcile.STEPS, **context)
 
 
 @bp.get("/accounts/<tenant_id>")
@@ -162,22 +162,18 @@ def detail(tenant_id: str):
     return _detail(tenant_id, "overview")
 
 
-@bp.get("/accounts/<tenant_id>/users")
-def users(tenant_id: str):
-    """The account's page, Users tab."""
-    return _detail(tenant_id, "users")
+@bp.get('/accounts/<tenant_id>/<any(users, invoices, "billing-events"):section>')
+def section(tenant_id: str, section: str):
+    """The account's page at one of its other tabs: Users, Invoices (each invoice with its credit notes and
+    refunds as rows of their own), Billing events (its ledger, newest first)."""
+    return _detail(tenant_id, section.replace("-", "_"))
 
 
-@bp.get("/accounts/<tenant_id>/invoices")
-def invoices_tab(tenant_id: str):
-    """The account's page, Invoices tab: invoices with their credit notes and refunds as rows of their own."""
-    return _detail(tenant_id, "invoices")
-
-
-@bp.get("/accounts/<tenant_id>/billing-events")
-def billing_events(tenant_id: str):
-    """The account's page, Billing events tab: its ledger, newest first."""
-    return _detail(tenant_id, "billing_events")
+def tab_url(tenant_id: str, tab: str) -> str:
+    """The URL of one tab of the account's page (each tab is a URL of its own)."""
+    if tab == "overview":
+        return url_for(".detail", tenant_id=tenant_id)
+    return url_for(".section", tenant_id=tenant_id, section=tab.replace("_", "-"))
 
 
 def _back_to(tenant_id: str, **args: str):
