@@ -57,6 +57,22 @@ OPERATOR_ACTION_LABELS = {
     "replay": _l("Replay from archive"),
     "rebuild_rollups": _l("Rebuild MRR rollups"),
 }
+SEVERITY_LABELS = {"Critical": _l("Critical"), "Warning": _l("Warning")}
+# What each drift kind means, in the operator's words (DESIGN §5); the check's own detail is shown beside it.
+DRIFT_KIND_LABELS = {
+    "MissingEvent": _l("Payments were recorded but the ledger has no row"),
+    "MissingHistoricalEvent": _l("A Stripe object has no archived event (recoverable)"),
+    "MissingHistoricalEventUnrecoverable": _l("A Stripe object has no archived event, and Stripe no longer lists it"),
+    "UnclassifiedStripeEvent": _l("An event the ledger could not classify"),
+    "UnsupportedStripeApiVersion": _l("Events in an API version the ledger does not read"),
+    "StripeEventPayloadDivergence": _l("The same event arrived twice with different bodies"),
+    "SubscriptionStateMismatch": _l("The subscription differs from Stripe"),
+    "ScheduledPriceMissing": _l("A downgrade is scheduled but its price is unknown"),
+    "BillingEventDenormalizationStale": _l("A ledger row differs from a fresh replay"),
+    "AmountExcludingTaxClamped": _l("Tax exceeds the invoice total"),
+    "CurrencyMismatch": _l("Billed in another currency than the platform"),
+    "DuplicateCustomerForTenant": _l("A second Stripe customer names this account"),
+}
 CARD_BRANDS = {"visa": "Visa", "mastercard": "Mastercard", "amex": "American Express", "discover": "Discover",
                "diners": "Diners Club", "jcb": "JCB", "unionpay": "UnionPay", "link": "Link"}
 
@@ -127,5 +143,7 @@ def init_app(app: Flask) -> None:
         billing_event=lambda value: label(value, BILLING_EVENT_LABELS),
         operator_action=lambda value: label(value, OPERATOR_ACTION_LABELS),
         sync_refusal=sync_refusal,
+        severity=lambda value: label(value, SEVERITY_LABELS),
+        drift_kind=lambda value: label(value, DRIFT_KIND_LABELS),
         card_brand=lambda value: CARD_BRANDS.get((value or "").lower(), (value or "").title()),
     )
