@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from backoffice import search
 from backoffice.accounts.models import USER_ROLES, AccountIndex, Tenant, User
 from backoffice.billing.models import ACCOUNT_STATUSES, BillingEvent, PaymentTransaction, Subscription
+from backoffice.billing.recovery import RecoveryOffer, recovery_offer
 from backoffice.paging import Page, SortKey, fetch_page, nulls_last, stream_rows, with_keys
 
 TENANTS = Tenant.__table__
@@ -392,6 +393,15 @@ class DriftState:
     discrepancies: list[dict[str, Any]]
     checked_at: datetime | None
     acknowledged_at: datetime | None
+
+
+def recovery_state(session: Session, tenant_id: str, now: datetime) -> RecoveryOffer | None:
+    """The disaster recovery the account is offered (DESIGN §4.11), or None when there is nothing to recover."""
+    subscription = session.scalar(select(Subscription).where(Subscription.tenant_id == tenant_id))
+    if subscription is None:
+        return None
+    offer = recovery_offer(session, subscription, now)
+    return offer if offer.offered else None
 
 
 def drift_state(session: Session, tenant_id: str) -> DriftState | None:

@@ -8,7 +8,7 @@ columns, with one UPDATE and no row lock, so a check never blocks or races a rep
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -55,6 +55,8 @@ class Discrepancy:
     expected: str | None = None
     actual: str | None = None
     event_id: str | None = None
+    # When the event or resource it is about happened (ISO 8601, UTC), where that is known.
+    at: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         values = asdict(self)
@@ -173,7 +175,7 @@ COVERAGE = {
     "subscription_schedule": ("subscription_schedule.created",),
 }
 # Stripe lists events for 30 days: a missing event older than that cannot be recovered from Stripe.
-RECOVERY_WINDOW_SECONDS = 30 * 24 * 3600
+RECOVERY_WINDOW = timedelta(days=30)
 
 
 def covered_resources(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -187,7 +189,7 @@ def coverage_discrepancies(session: Session, customer_id: str, resources: list[d
                            complete_from: datetime | None) -> list[Discrepancy]:
     """Each resource Stripe reports for the customer must have its archived event; missing and recent is
     MissingHistoricalEvent (a reconcile pulls it), missing and older than Stripe's window is unrecoverable.
-    Resources from before `complete_from` (a disaster recovery's cutoff) are covered by its baseline."""
+    Resources from up to `complete_from` (a disaster recovery's cutoff) are covered by its baseline."""
     archived: set[tuple[str, str]] = set()
     types = sorted({t for expected in COVERAGE.values() for t in expected})
     for event_type, object_id in session.execute(
@@ -197,15 +199,16 @@ def coverage_discrepancies(session: Session, customer_id: str, resources: list[d
     found = []
     for resource in covered_resources(resources):
         created = resource.get("created") or 0
-        if complete_from is not None and created < complete_from.timestamp():
+        if complete_from is not None and created <= complete_from.timestamp():
             continue
         expected = COVERAGE[resource["object"]]
         if any((event_type, resource["id"]) in archived for event_type in expected):
             continue
-        recent = created >= now.timestamp() - RECOVERY_WINDOW_SECONDS
+        recent = created >= (now - RECOVERY_WINDOW).timestamp()
         kind = "MissingHistoricalEvent" if recent else "MissingHistoricalEventUnrecoverable"
         found.append(Discrepancy(kind, f"{resource['object']} {resource['id']} has no archived {expected[0]}",
-                                 expected=expected[0], actual="missing", event_id=resource["id"]))
+                                 expected=expected[0], actual="missing", event_id=resource["id"],
+                                 at=datetime.fromtimestamp(created, UTC).isoformat()))
     return found
 
 

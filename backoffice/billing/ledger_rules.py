@@ -7,7 +7,7 @@ Events are put in the §4.4 order, then walked once, keeping each object's as-of
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -51,6 +51,8 @@ CONTRACTION_TYPES = frozenset({"SubscriptionDowngradeScheduled", "SubscriptionDo
 EXPANSION_TYPES = frozenset({"SubscriptionUpgraded", "SubscriptionDowngradeCancelled"})
 
 UNSUPPORTED_VERSION = "UnsupportedStripeApiVersion"
+# A disaster recovery's row standing for history the archive lacks (DESIGN §4.11): the 21st type.
+BASELINE = "LedgerBaseline"
 CURRENCY_MISMATCH = "CurrencyMismatch"
 
 
@@ -184,7 +186,7 @@ def _previous_object(event: ArchivedEvent) -> Obj:
     return {**event.object, **(event.previous_attributes or {})}
 
 
-def _movement(event_type: str, delta: Decimal | None, had_mrr: bool) -> str | None:
+def movement_of(event_type: str, delta: Decimal | None, had_mrr: bool) -> str | None:
     if delta is None or delta == 0:
         return None
     positive = delta > 0
@@ -224,9 +226,15 @@ class LedgerRules:
         self.platform_currency = platform_currency.upper()
         self.fetch_coupon = fetch_coupon
 
-    def replay(self, events: Iterable[ArchivedEvent], objects: dict[str, Obj] | None = None) -> Replayed:
-        """Compute every row of a customer's archived events, in the §4.4 order."""
+    def replay(self, events: Iterable[ArchivedEvent], objects: dict[str, Obj] | None = None,
+               baselines: Iterable[LedgerRow] = ()) -> Replayed:
+        """Compute every row of a customer's archived events, in the §4.4 order.
+
+        `baselines`: the customer's LedgerBaseline rows (a disaster recovery's, DESIGN §4.11), given whole; each
+        takes its place after the last event of its second, and the committed MRR goes on from its amount.
+        """
         result = Replayed()
+        pending = sorted(baselines, key=lambda row: row.occurred_at)
         replayable = []
         for event in events:
             if self.versions.resolver(event.api_version) is None:
@@ -240,6 +248,8 @@ class LedgerRules:
         result.state = state
         second, position = None, 0
         for event in ordered:
+            while pending and pending[0].occurred_at.timestamp() < event.created:
+                second, position = self._baseline(pending.pop(0), state, result, second, position)
             resolver = self.versions.resolver(event.api_version)
             assert resolver is not None
             currency = self._currency(event, resolver)
@@ -264,7 +274,19 @@ class LedgerRules:
                 result.rows.append(self._row(event, decision, state, resolver, position))
             else:
                 state.remember(event)
+        for baseline in pending:
+            second, position = self._baseline(baseline, state, result, second, position)
         return result
+
+    @staticmethod
+    def _baseline(row: LedgerRow, state: AsOf, result: Replayed, second: int | None,
+                  position: int) -> tuple[int, int]:
+        at = int(row.occurred_at.timestamp())
+        position = position + 1 if at == second else 0
+        result.rows.append(replace(row, position=position))
+        state.committed = row.committed_mrr
+        state.had_mrr = state.had_mrr or row.committed_mrr > 0
+        return at, position
 
     def _currency(self, event: ArchivedEvent, resolver: Resolver) -> str | None:
         obj = event.object
@@ -279,7 +301,7 @@ class LedgerRules:
         if decision.event_type in MRR_TYPES:
             new = decision.new_amount if decision.new_amount is not None else ZERO
             delta = new - previous
-            movement = _movement(decision.event_type, delta, state.had_mrr)
+            movement = movement_of(decision.event_type, delta, state.had_mrr)
             state.committed = new
             state.had_mrr = state.had_mrr or new > 0
             amounts: tuple[Decimal | None, Decimal | None, Decimal | None] = (previous, new, delta)

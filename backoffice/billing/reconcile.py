@@ -15,11 +15,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from backoffice.billing import drift
+from backoffice.billing import drift, recovery
 from backoffice.billing.catalog import load_catalog
 from backoffice.billing.event_recovery import walk_unless_fresh
 from backoffice.billing.models import BillingEvent, Subscription
 from backoffice.billing.mrr import Lookup, UnknownPlan, invoice_tax_rate, items_amount, plan_of
+from backoffice.billing.replay import Restore
 from backoffice.billing.resolvers import BasilResolver, ref_id
 
 # The steps a Sync goes through, in order, as the progress element names them.
@@ -96,10 +97,19 @@ def live_subscription(gateway: Any, customer_id: str, catalog: Any) -> tuple[dri
     return live_of(subscriptions, catalog, invoices=invoices), resources
 
 
-def sync_account(session: Session, target: SyncTarget, gateway: Any, replay: Callable[[str], Any], *,
+def sync_account(session: Session, target: SyncTarget, gateway: Any, replay: Callable[[str, Restore], Any], *,
                  platform_currency: str, plan_order: tuple[str, ...], now: datetime, rules: Any = None,
-                 progress: Callable[..., None] = lambda **_: None) -> dict[str, Any]:
-    """Run the Sync; commit after each step so the page sees its effects as they land."""
+                 cutoff: datetime | None = None, progress: Callable[..., None] = lambda **_: None) -> dict[str, Any]:
+    """Run the Sync; commit after each step so the page sees its effects as they land.
+
+    The replay also writes the missing rows of processed events Stripe still lists (30 days). With a `cutoff`
+    it is a disaster recovery (DESIGN §4.11): the missing rows after the cutoff, and a baseline at it when
+    Stripe objects up to it have no archived event.
+    """
+    subscription = session.get(Subscription, target.subscription_id)
+    problem = recovery.cutoff_problem(subscription, cutoff, now) if cutoff is not None else None
+    if problem is not None:
+        raise SyncRefused(problem, f"the cutoff {cutoff} cannot be used ({problem})", cutoff=str(cutoff))
     progress(step="pulling")
     walk = walk_unless_fresh(session, gateway, now)
     session.commit()
@@ -111,11 +121,25 @@ def sync_account(session: Session, target: SyncTarget, gateway: Any, replay: Cal
         raise SyncRefused("currency", f"Stripe bills in {live.currency}, the platform in {platform_currency}",
                           currency=live.currency, platform=platform_currency)
     progress(step="replaying", recovered=walk.recovered)
+    restore = Restore(now - drift.RECOVERY_WINDOW)
+    recovered_history = None
+    if cutoff is not None:
+        restore = Restore(cutoff)
+        gaps = recovery.gaps_up_to(drift.coverage_discrepancies(session, target.customer_id, resources, now,
+                                                                subscription.history_complete_from), cutoff)
+        if gaps:
+            baseline = recovery.baseline_row(session, subscription, resources, cutoff, catalog, platform_currency)
+            restore = Restore(cutoff, baseline)
+            subscription.history_complete_from = cutoff
+            recovered_history = {"cutoff": cutoff.isoformat(), "gaps": len(gaps), "currency": platform_currency,
+                                 "baseline": str(baseline.committed_mrr),
+                                 "baseline_id": baseline.stripe_event_id}
+        else:
+            recovered_history = {"cutoff": cutoff.isoformat(), "gaps": 0}
     before = _ledger_rows(session, target.subscription_id)
-    replay(target.customer_id)
+    replay(target.customer_id, restore)
     appended = _ledger_rows(session, target.subscription_id) - before
     progress(step="detecting", recovered=walk.recovered, appended=appended)
-    subscription = session.get(Subscription, target.subscription_id)
     session.refresh(subscription)
     found = drift.durable_discrepancies(session, subscription, platform_currency)
     if has_subscription or subscription.plan:
@@ -129,6 +153,8 @@ def sync_account(session: Session, target: SyncTarget, gateway: Any, replay: Cal
     result = {"recovered": walk.recovered, "appended": appended, "walk": walk.as_dict(),
               "walk_customers": sorted(walk.customers - {target.customer_id}),
               "discrepancies": [item.as_json() for item in found], "clean": not found}
+    if recovered_history is not None:
+        result["recovery"] = recovered_history
     progress(step="done", recovered=walk.recovered, appended=appended, clean=not found,
              discrepancies=result["discrepancies"])
     return result

@@ -45,7 +45,7 @@ from sqlalchemy.orm import Session
 from backoffice.accounts.models import Tenant
 from backoffice.billing import projection
 from backoffice.billing.catalog import load_catalog
-from backoffice.billing.ledger_rules import LedgerRow, LedgerRules, Note, Replayed
+from backoffice.billing.ledger_rules import BASELINE, LedgerRow, LedgerRules, Note, Replayed
 from backoffice.billing.models import (
     BillingEvent,
     BillingEventCorrection,
@@ -116,6 +116,15 @@ class ReplaySettings:
     @classmethod
     def from_config(cls, config: Any) -> ReplaySettings:
         return cls(config["PLATFORM_CURRENCY"], tuple(config["PLAN_ORDER"]), tuple(config["STRIPE_API_VERSIONS"]))
+
+
+@dataclass(frozen=True)
+class Restore:
+    """A replay that also writes the rows of already processed events that have none (DESIGN §4.11): those
+    after `after` (a Sync: Stripe's 30-day window; a disaster recovery: its cutoff), with `baseline` first."""
+
+    after: datetime
+    baseline: LedgerRow | None = None
 
 
 @dataclass
@@ -236,6 +245,14 @@ def _with_missing_payloads(connection: Connection, heads: Sequence[Any], payload
     return ChainMap({event_id: orjson.loads(body) for event_id, body in found.items()}, payloads)
 
 
+def stored_baselines(session: Session, subscription_id: str) -> list[LedgerRow]:
+    """A subscription's LedgerBaseline rows as the rules take them."""
+    columns = [LEDGER.c[name] for name in ("stripe_event_id", *LedgerRow.VALUE_FIELDS, "currency", "occurred_at",
+                                            "position")]
+    return [LedgerRow(**row._mapping) for row in session.execute(
+        select(*columns).where(LEDGER.c.subscription_id == subscription_id, LEDGER.c.event_type == BASELINE))]
+
+
 def effective_rows_of(session: Session, subscription_ids: list[str]) -> dict[str, dict[str, Any]]:
     """The effective ledger rows of these subscriptions, by subscription and Stripe event id."""
     view = effective_billing_events
@@ -338,6 +355,7 @@ class Replayer:
         self.catalog = load_catalog(session, settings.plan_order, gateway)
         self._coupons: dict[str, dict[str, Any]] = {}  # coupons change rarely; one lookup per replay run
         self._charge_invoices: dict[str, str | None] = {}  # a charge pays one invoice for good: asked once per run
+        self.restore: Restore | None = None
         self.rules = LedgerRules(self.catalog, ApiVersions(settings.api_versions), settings.platform_currency,
                                  self._coupon)
 
@@ -385,16 +403,20 @@ class Replayer:
         return invoice
 
     # --- customers ---------------------------------------------------------------------------------------
-    def replay(self, customer_id: str, payloads: Payloads | None = None) -> ReplayReport:
+    def replay(self, customer_id: str, payloads: Payloads | None = None, restore: Restore | None = None
+               ) -> ReplayReport:
         """Replay one customer inside the caller's transaction (the caller commits)."""
-        return self.replay_many([customer_id], payloads)[0]
+        return self.replay_many([customer_id], payloads, restore)[0]
 
-    def replay_many(self, customer_ids: list[str], payloads: Payloads | None = None) -> list[ReplayReport]:
+    def replay_many(self, customer_ids: list[str], payloads: Payloads | None = None,
+                    restore: Restore | None = None) -> list[ReplayReport]:
         """Replay several customers with one round trip per step rather than per customer (the caller commits).
 
         `payloads`: event payloads read beforehand (`ReadAhead`); whatever else the replay needs, it reads.
+        `restore`: replay even with nothing unsettled, and write the missing rows it names.
         """
         customer_ids = sorted(set(customer_ids))  # one lock order everywhere: no deadlock between batches
+        self.restore = restore
         # The batch's payloads are freed when `_replay_batch` returns, before the collector runs again.
         with paused_cycle_collection():
             return self._replay_batch(customer_ids, payloads)
@@ -421,7 +443,7 @@ class Replayer:
     def _replay_one(self, customer_id: str, rows: list[Any], batch: Batch) -> ReplayReport:
         report = ReplayReport(customer_id)
         unsettled = [row for row in rows if row.status in UNSETTLED]
-        if not unsettled:
+        if not unsettled and self.restore is None:
             report.reason = "nothing to replay"
             return report
         subscription, reason = self.link(customer_id, rows)
@@ -430,10 +452,10 @@ class Replayer:
             report.ignored = batch.set_status(unsettled, "ignored", reason)
             return report
         report.tenant_id = subscription.tenant_id
-        replayed = self.rules.replay(as_archived(rows))
+        replayed = self.rules.replay(as_archived(rows), baselines=self.baselines(subscription))
         report.notes = replayed.notes
         new_ids = {row.id for row in unsettled} - set(replayed.skipped)
-        batch.works.append(Work(subscription, replayed, new_ids, report))
+        batch.works.append(Work(subscription, replayed, new_ids, report, self.restore))
         payments = self.collect_payments(subscription, replayed, report, batch)
         self.project(subscription, replayed, ever_paid=any(p.status in ("succeeded", "refunded") for p in payments))
         processed = [r for r in unsettled if r.id not in replayed.skipped]
@@ -443,6 +465,15 @@ class Replayer:
                 report.ignored += batch.set_status([row], "ignored", replayed.skipped[row.id],
                                                    tenant_id=subscription.tenant_id)
         return report
+
+    def baselines(self, subscription: Subscription) -> list[LedgerRow]:
+        """The subscription's LedgerBaseline rows (never corrected), with the one a disaster recovery brings."""
+        found: dict[str, LedgerRow] = {}
+        if subscription.history_complete_from is not None:
+            found = {row.stripe_event_id: row for row in stored_baselines(self.session, subscription.id)}
+        if self.restore is not None and self.restore.baseline is not None:
+            found.setdefault(self.restore.baseline.stripe_event_id, self.restore.baseline)
+        return list(found.values())
 
     def _preload_links(self, customer_ids: list[str], events: dict[str, list[Any]]) -> None:
         """Load the batch's subscriptions, named tenants and those tenants' subscriptions at once, for `link`."""
@@ -519,23 +550,34 @@ class Replayer:
         subscription, replayed = work.subscription, work.replayed
         order = {event.id: index for index, event in enumerate(replayed.ordered)}
         new_positions = sorted(order[i] for i in work.new_ids if i in order)
+        restored: str | None = None  # the first row this replay restores (a baseline included), in order
         appended = corrected = 0
         for row in replayed.rows:
             stored = existing.get(row.stripe_event_id)
+            baseline = row.event_type == BASELINE
+            if not baseline and not work.writes(row, stored is not None):
+                continue
             if stored is None:
                 batch.inserts.append(self._ledger_row(subscription, row))
                 batch.rollup.add(row.occurred_at, row.currency, row.movement, row.amount_delta, 1)
                 appended += 1
+                if row.stripe_event_id not in work.new_ids:
+                    restored = restored or row.stripe_event_id
                 continue
-            if stored.position == row.position and all(
-                    getattr(stored, name) == value for name, value in row.values().items()):
+            if baseline or (stored.position == row.position and all(
+                    getattr(stored, name) == value for name, value in row.values().items())):
                 continue
-            # Caused by the earliest newly arrived event before this row; else (rules changed) by itself.
+            # Caused by the earliest newly arrived event before this row, else by a restored row before it; else
+            # (the rules changed) by itself. A restore alone recomputes nothing no row of its own changed: what
+            # differs then is for the drift detector to report (BillingEventDenormalizationStale).
             earlier = [p for p in new_positions if p < order[row.stripe_event_id]]
-            caused_by = replayed.ordered[earlier[0]].id if earlier else row.stripe_event_id
+            cause = replayed.ordered[earlier[0]].id if earlier else restored
+            if cause is None and not work.new_ids:
+                continue
             batch.corrections.append({
-                "billing_event_id": stored.id, "caused_by": caused_by,
-                "reason": "late event" if earlier else "recomputed", "position": row.position, **row.values(),
+                "billing_event_id": stored.id, "caused_by": cause or row.stripe_event_id,
+                "reason": ("late event" if earlier else "restored") if cause else "recomputed",
+                "position": row.position, **row.values(),
             })
             batch.rollup.add(stored.occurred_at, stored.currency, stored.movement, stored.amount_delta, -1)
             batch.rollup.add(stored.occurred_at, stored.currency, row.movement, row.amount_delta, 1)
@@ -584,7 +626,9 @@ class Replayer:
             subscription.billing_info = projection.billing_info(customer, state.objects)
         subscription.first_payment_failed_at = projection.first_payment_failed_at(replayed.ordered)
         subscription.cancellation_reason = projection.cancellation_reason(stripe_subscription)
-        created = [row.occurred_at for row in replayed.rows if row.event_type == "SubscriptionCreated"]
+        # A baseline with MRR stands for a creation the archive lacks (DESIGN §4.11).
+        created = [row.occurred_at for row in replayed.rows if row.event_type == "SubscriptionCreated"
+                   or (row.event_type == BASELINE and row.committed_mrr > 0)]
         if created:
             earliest = min(created)
             # Moves only backward (the seed's rule): a late, older Created can only make it earlier.
@@ -621,6 +665,21 @@ class Work:
     replayed: Replayed
     new_ids: set[str]
     report: ReplayReport
+    restore: Restore | None = None
+
+    def writes(self, row: LedgerRow, stored: bool) -> bool:
+        """Whether the replay may write this row (or a correction of it).
+
+        History up to a disaster recovery's cutoff stands as it is: its baseline speaks for it. A missing row
+        is written for an event this replay settles, or one the restore names; a processed event without a row
+        otherwise waits for a Sync or a disaster recovery, which an operator decides on (DESIGN §4.11).
+        """
+        complete_from = self.subscription.history_complete_from
+        if complete_from is not None and row.occurred_at <= complete_from:
+            return False
+        if stored or row.stripe_event_id in self.new_ids:
+            return True
+        return self.restore is not None and row.occurred_at > self.restore.after
 
 
 class Batch:

@@ -21,36 +21,44 @@ from backoffice.operators.audit import record_action
 log = logging.getLogger(__name__)
 
 
-def sync_job(tenant_id: str, operator_id: str | None = None, reason: str | None = None) -> dict[str, Any]:
-    """Sync one account with Stripe, reporting each step. An admin's Sync is audited once it has an outcome
-    (the audit log is append-only, so the entry is written with its result rather than updated later)."""
+def sync_job(tenant_id: str, operator_id: str | None = None, reason: str | None = None,
+             cutoff: str | None = None) -> dict[str, Any]:
+    """Sync one account with Stripe, reporting each step; with a `cutoff` (ISO 8601), a disaster recovery.
+
+    An admin's Sync is audited once it has an outcome (the audit log is append-only, so the entry is written
+    with its result rather than updated later)."""
     stripe = gateway()
     config = current_app.config
+    action = ("disaster_recovery", {"cutoff": cutoff}) if cutoff else ("sync", None)
     try:
         target = check_sync(db.session, tenant_id, stripe_configured=stripe is not None)
         replayer = Replayer(db.session, ReplaySettings.from_config(config), stripe)
         result = sync_account(
-            db.session, target, stripe, lambda customer: run_replay(replayer, customer),
+            db.session, target, stripe, lambda customer, restore: run_replay(replayer, customer, restore=restore),
             platform_currency=config["PLATFORM_CURRENCY"], plan_order=tuple(config["PLAN_ORDER"]),
-            rules=replayer.rules, now=datetime.now(UTC), progress=report_progress)
+            rules=replayer.rules, now=datetime.now(UTC), progress=report_progress,
+            cutoff=datetime.fromisoformat(cutoff) if cutoff else None)
     except SyncRefused as refused:
         db.session.rollback()
         result = {"refused": refused.code, "refused_params": refused.params}
         report_progress(step="done", refused=refused.code)
     except Exception as error:
         db.session.rollback()
-        _audit(tenant_id, operator_id, reason, {"failed": f"{type(error).__name__}: {error}"[:500]})
+        _audit(action, tenant_id, operator_id, reason, {"failed": f"{type(error).__name__}: {error}"[:500]})
         raise
     for customer in result.get("walk_customers", ()):
         request_replay(customer)
-    _audit(tenant_id, operator_id, reason, _summary(result))
+    _audit(action, tenant_id, operator_id, reason, _summary(result))
     return result
 
 
-def _audit(tenant_id: str, operator_id: str | None, reason: str | None, result: dict[str, Any]) -> None:
+def _audit(action: tuple[str, dict[str, Any] | None], tenant_id: str, operator_id: str | None, reason: str | None,
+           result: dict[str, Any]) -> None:
     if operator_id is None:
         return
-    record_action(db.session, operator_id, "sync", reason or "", tenant_id=tenant_id, result=result)
+    name, parameters = action
+    record_action(db.session, operator_id, name, reason or "", tenant_id=tenant_id, parameters=parameters,
+                  result=result)
     db.session.commit()
 
 
@@ -58,7 +66,8 @@ def _summary(result: dict[str, Any]) -> dict[str, Any]:
     if "refused" in result:
         return {"refused": result["refused"], **result["refused_params"]}
     return {"recovered": result["recovered"], "appended": result["appended"],
-            "discrepancies": len(result["discrepancies"])}
+            "discrepancies": len(result["discrepancies"]), **({"recovery": result["recovery"]}
+                                                               if "recovery" in result else {})}
 
 
 def walk_job() -> dict[str, Any]:

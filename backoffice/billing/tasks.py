@@ -9,7 +9,7 @@ from flask import current_app
 from sqlalchemy import Engine, func, select, update
 
 from backoffice.billing.models import StripeEvent
-from backoffice.billing.replay import Payloads, ReadAhead, Replayer, ReplayReport, ReplaySettings
+from backoffice.billing.replay import Payloads, ReadAhead, Replayer, ReplayReport, ReplaySettings, Restore
 from backoffice.extensions import db
 from backoffice.jobs import claim_once, enqueue_once, report_progress
 
@@ -56,14 +56,14 @@ def replay_customer(customer_id: str) -> dict[str, Any]:
 
 
 def run_replay(replayer: Replayer, customer_id: str, *, commit: bool = True,
-               payloads: Payloads | None = None) -> ReplayReport:
+               payloads: Payloads | None = None, restore: Restore | None = None) -> ReplayReport:
     """One customer, in a savepoint; on failure its unsettled events move to `failed` with the error.
 
     With `commit=False` the caller commits (a batch of customers per transaction, for `replay --all`).
     """
     savepoint = db.session.begin_nested()
     try:
-        report = replayer.replay(customer_id, payloads)
+        report = replayer.replay(customer_id, payloads, restore)
         savepoint.commit()
     except Exception as error:
         savepoint.rollback()

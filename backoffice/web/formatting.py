@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from flask import Flask
-from flask_babel import format_currency, format_date, format_timedelta, get_locale, gettext
+from flask_babel import format_currency, format_date, format_datetime, format_timedelta, get_locale, gettext
 from flask_babel import lazy_gettext as _l
 
 ACCOUNT_STATUS_LABELS = {
@@ -87,6 +87,11 @@ def sync_refusal(code: str, params: dict[str, str] | None = None) -> str:
     if code == "currency":
         return gettext("Stripe bills this customer in %(currency)s, the platform in %(platform)s: its amounts cannot "
                        "join the platform's books.", currency=params.get("currency"), platform=params.get("platform"))
+    if code == "cutoff_future":
+        return gettext("The cutoff is in the future: pick a moment in the past.")
+    if code == "cutoff_before_complete":
+        return gettext("An earlier disaster recovery already declared the history complete from a later moment: "
+                       "pick a cutoff after it.")
     return code
 
 
@@ -121,6 +126,11 @@ def day(moment: datetime | None) -> str:
     return format_date(moment, "medium") if moment is not None else "—"
 
 
+def moment(value: datetime | None) -> str:
+    """A date and time to the second, in the operator's locale (UTC)."""
+    return format_datetime(value, "medium") if value is not None else "—"
+
+
 def label(value: str | None, labels: dict[str, object]) -> str:
     if value is None:
         return "—"
@@ -135,7 +145,8 @@ def plan_name(plan: str | None) -> str:
 def init_app(app: Flask) -> None:
     """Register the filters."""
     app.jinja_env.filters.update(
-        money=money, flag=flag, country_name=country_name, relative=relative, day=day, plan_name=plan_name,
+        money=money, flag=flag, country_name=country_name, relative=relative, day=day, moment=moment,
+        plan_name=plan_name,
         account_status=lambda value: label(value, ACCOUNT_STATUS_LABELS),
         role=lambda value: label(value, ROLE_LABELS),
         invoice_kind=lambda value: label(value, INVOICE_KIND_LABELS),

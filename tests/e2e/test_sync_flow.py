@@ -70,6 +70,15 @@ def sign_in_as_admin(page, url, path):
     page.wait_for_url(f"{url}{path}")
 
 
+def sync_from_menu(page, reason):
+    """Sync the open account from its actions menu; return the result's text once the page shows it."""
+    page.get_by_test_id("actions-menu").locator("summary").click()
+    page.get_by_test_id("sync-form").get_by_role("textbox").fill(reason)
+    page.get_by_test_id("sync-form").get_by_role("button", name="Sync").click()
+    page.get_by_test_id("sync-result").wait_for(timeout=30000)
+    return page.get_by_test_id("sync-result").inner_text()
+
+
 def test_admin_syncs_lost_webhooks_then_a_divergence_raises_the_banner(stripe_world, page):
     url = stripe_world["url"]
     sign_in_as_admin(page, url, f"/accounts/{T}")
@@ -98,11 +107,7 @@ def test_admin_syncs_lost_webhooks_then_a_divergence_raises_the_banner(stripe_wo
     signature = sign(body, stripe_world["endpoint"].secret, int(time.time()))
     headers = {"Stripe-Signature": signature, "Content-Type": "application/json"}
     assert page.request.post(f"{url}/webhooks/stripe", data=body, headers=headers).status == 200
-    page.get_by_test_id("actions-menu").locator("summary").click()
-    page.get_by_test_id("sync-form").get_by_role("textbox").fill("check the divergent delivery")
-    page.get_by_test_id("sync-form").get_by_role("button", name="Sync").click()
-    page.get_by_test_id("sync-result").wait_for(timeout=30000)
-    assert "StripeEventPayloadDivergence" in page.get_by_test_id("sync-result").inner_text()
+    assert "StripeEventPayloadDivergence" in sync_from_menu(page, "check the divergent delivery")
     page.goto(f"{url}/accounts")
     banner = page.locator("[data-banner=drift]")
     banner.wait_for(timeout=10000)
@@ -121,3 +126,47 @@ def test_admin_syncs_lost_webhooks_then_a_divergence_raises_the_banner(stripe_wo
     page.goto(f"{url}/jobs")
     assert page.get_by_test_id("sweep-due").is_visible() and page.get_by_test_id("start-sweep").is_visible()
     screenshot(page, "jobs")
+
+
+def test_admin_recovers_an_account_whose_history_stripe_no_longer_lists(stripe_world, page):
+    """The subscription's creation was lost in an outage more than 30 days ago: the Sync finds the gap, the red
+    panel offers the recovery with the gap's date as the cutoff, and the recovery leaves the account clean."""
+    url, app, server = stripe_world["url"], stripe_world["app"], stripe_world["server"]
+    gap = "ten_e2e_gap"
+    with app.app_context():
+        make_tenant(db.session, id=gap, name="Old Gap ApS", country="DK")
+        db.session.commit()
+    scenario = Scenario(stripe_world["scenario"].demo, "e2e_gap", gap)
+    scenario.customer()
+
+    def linked(plan=None):
+        with app.app_context():
+            row = db.session.scalar(select(Subscription).where(Subscription.tenant_id == gap))
+            db.session.remove()
+            return row is not None and row.stripe_customer_id is not None and (plan is None or row.plan == plan)
+    wait_for(linked)
+    endpoint = stripe_world["endpoint"].id
+    server.sandbox.webhooks.set_knobs(endpoint, DeliveryKnobs(drop_customers=(scenario.run.customer_id,)))
+    scenario.subscribe("standard")
+    server.sandbox.webhooks.set_knobs(endpoint, DeliveryKnobs())
+    scenario.advance(days=40)  # a renewal arrives; the creation has left Stripe's 30-day list
+    wait_for(lambda: linked("standard"))
+
+    sign_in_as_admin(page, url, f"/accounts/{gap}")
+    assert "MissingHistoricalEventUnrecoverable" in sync_from_menu(page, "MRR looks wrong")
+    page.goto(f"{url}/accounts/{gap}")
+    panel = page.get_by_test_id("recovery-panel")
+    # The subscription and its first invoice: neither has an archived event.
+    assert panel.is_visible() and page.get_by_test_id("recovery-gaps").locator("tbody tr").count() == 2
+    assert panel.locator("input[name=cutoff]").input_value() in ("2026-01-01T00:00", "2026-01-01T00:00:00")
+    screenshot(page, "account-disaster-recovery")
+    panel.locator("input[name=reason]").fill("subscription created during the January outage")
+    page.get_by_test_id("recovery-submit").click()
+    result = page.get_by_test_id("sync-result")
+    result.wait_for(timeout=30000)
+    assert "In step with Stripe." in result.inner_text()
+    assert "2 gaps covered by a baseline of €49.00 per month." in page.get_by_test_id("recovery-result").inner_text()
+    # The page reloaded with the result on top: no drift and no offer any more, the baseline in the ledger.
+    assert page.get_by_test_id("recovery-panel").count() == 0 and page.get_by_test_id("drift-panel").count() == 0
+    assert page.get_by_text("Ledger baseline").first.is_visible()
+    screenshot(page, "account-disaster-recovery-result")

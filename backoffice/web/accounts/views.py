@@ -10,8 +10,8 @@ from flask_login import current_user
 
 from backoffice.accounts import queries
 from backoffice.accounts.models import USER_ROLES
-from backoffice.billing import history, invoices, operations, reconcile, sync_tasks
-from backoffice.billing.models import ACCOUNT_STATUSES
+from backoffice.billing import history, invoices, operations, reconcile, recovery, sync_tasks
+from backoffice.billing.models import ACCOUNT_STATUSES, Subscription
 from backoffice.billing.tasks import gateway, request_replay
 from backoffice.extensions import db
 from backoffice.jobs import enqueue, job_status
@@ -151,9 +151,11 @@ def _detail(tenant_id: str, tab: str):
     canonical = context["params"].current_url() if "params" in context else request.path
     drift = queries.drift_state(db.session, tenant_id) if billing_enabled() else None
     sync_job = job_status(request.args["sync"]) if billing_enabled() and request.args.get("sync") else None
+    offer = (queries.recovery_state(db.session, tenant_id, datetime.now(UTC))
+             if billing_enabled() and current_user.is_admin and not is_partial_request() else None)
     return render_list("accounts/detail.html", "accounts/_tab.html", canonical, overview=overview, tab=tab,
                        tabs=tabs, tab_urls={name: tab_url(tenant_id, name) for name in tabs}, stripe_url=stripe_url,
-                       drift=drift, sync_job=sync_job, steps=reconcile.STEPS, **context)
+                       drift=drift, sync_job=sync_job, steps=reconcile.STEPS, recovery=offer, **context)
 
 
 @bp.get("/accounts/<tenant_id>")
@@ -236,11 +238,53 @@ def sync(tenant_id: str):
     return _back_to(tenant_id, sync=job.id)
 
 
+@bp.post("/accounts/<tenant_id>/recovery")
+@admin_required
+def disaster_recovery(tenant_id: str):
+    """Start a disaster recovery (DESIGN §4.11) from the admin's cutoff: a Sync that also restores the ledger
+    rows after the cutoff and writes a baseline for older gaps; audited, followed like a Sync."""
+    reason = reason_or_flash(_("Give a reason for the disaster recovery: it goes into the audit log."))
+    if reason is None:
+        return _back_to(tenant_id)
+    _overview(tenant_id)
+    cutoff = _utc_moment(request.form.get("cutoff", ""))
+    if cutoff is None:
+        flash(_("The cutoff must be a date and time in UTC, such as 2026-01-31T12:00:00."), "error")
+        return _back_to(tenant_id)
+    try:
+        target = reconcile.check_sync(db.session, tenant_id, stripe_configured=gateway() is not None)
+    except reconcile.SyncRefused as refused:
+        flash(sync_refusal(refused.code, refused.params), "error")
+        return _back_to(tenant_id)
+    problem = recovery.cutoff_problem(db.session.get(Subscription, target.subscription_id), cutoff, datetime.now(UTC))
+    if problem is not None:
+        flash(sync_refusal(problem), "error")
+        return _back_to(tenant_id)
+    job = enqueue(sync_tasks.sync_job, tenant_id, current_user.identity.principal_id, reason, cutoff.isoformat(),
+                  queue="high")
+    return _back_to(tenant_id, sync=job.id)
+
+
+def _utc_moment(value: str) -> datetime | None:
+    """A moment typed as ISO 8601 (a datetime-local field sends no zone: it is UTC), or None when it is not one."""
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 @bp.get("/accounts/<tenant_id>/sync/<job_id>")
 def sync_progress(tenant_id: str, job_id: str):
-    """The Sync's progress element (it replaces itself each second), then its result; 286 once it has ended."""
+    """The Sync's progress element (it replaces itself each second), then its result; 286 and a reload of the
+    page once it has ended."""
     status = job_status(job_id)
     if status is None:
         abort(404, description=_("No sync %(id)s: it may have finished long ago.", id=job_id))
     body = render_template("accounts/_sync.html", job=status, tenant_id=tenant_id, steps=reconcile.STEPS)
-    return stop_polling(body) if status.ended else body
+    if not status.ended:
+        return body
+    # A finished Sync changed much of the page (plan, MRR, ledger, drift): the page reloads, the result on top.
+    response = stop_polling(body)
+    response.headers["HX-Refresh"] = "true"
+    return response
