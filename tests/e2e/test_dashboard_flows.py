@@ -113,3 +113,24 @@ def test_screenshots(dashboard_server, browser, language, device, size):
         screenshot(page, f"dashboard-{language}-{device}")
     finally:
         context.close()
+
+
+def test_a_failed_card_holds_up_no_other_and_offers_to_try_again(dashboard_server, page):
+    open_dashboard(page, dashboard_server)
+    released = []
+
+    def failing_until_released(route):
+        if not released:
+            route.fulfill(status=500, body="boom")
+            return
+        route.continue_()
+    page.route("**/dashboard/cards/revenue-trend*", failing_until_released)
+    page.goto(f"{dashboard_server}/?period=30")
+    failed = page.locator('[data-card="revenue-trend"][data-state="error"]')
+    failed.wait_for()
+    assert "This card could not be loaded." in failed.inner_text()
+    others = "[...document.querySelectorAll('[data-card]:not([data-card=revenue-trend])')].every(c => c.dataset.state === 'loaded')"
+    page.wait_for_function(others)
+    released.append(True)
+    failed.get_by_role("button", name="Try again").click()
+    page.locator('[data-card="revenue-trend"][data-state="loaded"]').wait_for()
