@@ -133,7 +133,8 @@ def test_a_failed_card_holds_up_no_other_and_offers_to_try_again(dashboard_serve
     failed = page.locator('[data-card="revenue-trend"][data-state="error"]')
     failed.wait_for()
     assert "This card could not be loaded." in failed.inner_text()
-    others = "[...document.querySelectorAll('[data-card]:not([data-card=revenue-trend])')].every(c => c.dataset.state === 'loaded')"
+    others = ("[...document.querySelectorAll('[data-card]:not([data-card=revenue-trend])')]"
+              ".every(c => c.dataset.state === 'loaded')")
     page.wait_for_function(others)
     released.append(True)
     failed.get_by_role("button", name="Try again").click()
