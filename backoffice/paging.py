@@ -19,6 +19,8 @@ from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, tr
 from sqlalchemy.orm import Session
 
 RowT = TypeVar("RowT")
+# Lists that can hold millions of rows are counted this far past the page's start (fetch_page's count_cap).
+LONG_LIST_COUNT_CAP = 10_000
 
 
 class PageOutOfRange(ValueError):
@@ -124,7 +126,17 @@ def after_condition(keys: Sequence[SortKey], values: Sequence[Any]) -> ColumnEle
         else:
             strictly = key.expression < value if key.descending else key.expression > value
         branches.append(and_(*equal_before, strictly))
-    return or_(*branches) if branches else false()
+    if not branches:
+        return false()
+    # The same condition plus a plain bound on the first key, which an index can start its scan at: the OR of
+    # branches alone makes PostgreSQL read the index from its beginning on every page.
+    first, value = keys[0], values[0]
+    if value is None or isinstance(value, bool):
+        return or_(*branches)
+    # PostgreSQL sorts NULL first in descending order and last in ascending order.
+    bound = first.expression <= value if first.descending else or_(first.expression >= value,
+                                                                  first.expression.is_(None))
+    return and_(bound, or_(*branches))
 
 
 def order_by(keys: Sequence[SortKey]) -> list[ColumnElement[Any]]:

@@ -98,3 +98,22 @@ def test_a_long_list_is_counted_only_so_far_past_the_page(ledger, monkeypatch):
     # Further pages count from their own start: any page that exists can be reached.
     third = history.list_ledger(ledger, history.LedgerFilter(), per_page=2, page=3)
     assert not third.capped and third.total == 6 and len(third.rows) == 2
+
+
+def test_the_read_model_follows_corrections(ledger):
+    from backoffice.billing.models import BillingEvent
+    from tests.factories import make_correction
+
+    upgraded = ledger.query(BillingEvent).filter_by(event_type="SubscriptionUpgraded").one()
+    renewed = ledger.query(BillingEvent).filter_by(event_type="SubscriptionRenewed").one()
+    make_correction(ledger, upgraded, event_type="NoOp", from_plan="standard", to_plan="standard", previous_amount=None,
+                    new_amount=None, amount_delta=None, committed_mrr=D("49"), movement=None)
+    make_correction(ledger, renewed, event_type="SubscriptionDowngraded", from_plan="premium", to_plan="standard",
+                    previous_amount=D("99"), new_amount=D("49"), amount_delta=D("-50"), committed_mrr=D("49"),
+                    movement="contraction", position=3)
+    every = kinds(history.list_ledger(ledger, history.LedgerFilter()))
+    assert ("Fjord ApS", "SubscriptionUpgraded") not in every and ("Birch 100% Ltd", "SubscriptionDowngraded") in every
+    assert kinds(history.list_ledger(ledger, history.LedgerFilter(movements=("contraction",)))) == [
+        ("Birch 100% Ltd", "SubscriptionDowngraded")]
+    assert "SubscriptionDowngraded" not in {kind for _, kind in kinds(history.list_ledger(
+        ledger, history.LedgerFilter(lens="other")))}
