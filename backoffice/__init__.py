@@ -72,6 +72,7 @@ def configure_web(app: Flask) -> None:
     from backoffice.web.jobs.views import bp as jobs_bp
     from backoffice.web.operator.views import bp as operator_bp
     from backoffice.web.surfaces import surface_blueprints
+    from backoffice.web.users.views import bp as users_bp
     from backoffice.web.webhooks.views import bp as webhooks_bp
 
     auth.init_app(app)
@@ -91,6 +92,7 @@ def configure_web(app: Flask) -> None:
     app.register_blueprint(audit_bp)
     app.register_blueprint(jobs_bp)
     app.register_blueprint(dashboard_bp)
+    app.register_blueprint(users_bp)
     for blueprint in surface_blueprints():
         app.register_blueprint(blueprint)
 

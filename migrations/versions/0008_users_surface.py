@@ -1,0 +1,53 @@
+"""The users surface's indexes: one per order of the users list, a name search, a person's sign-ins.
+
+The users list reads the first rows of an index for each sort (both directions, the never-seen last either
+way), and pages by keyset from there; its search unions three trigram matches (email, the display name's key
+— which covers first, last and "first last" — and the account's name). The display-name key replaces the
+separate first- and last-name trigram indexes. A person's logins are found by their email in any case,
+newest first.
+
+The expressions are written out here as the models write them (accounts.models.NAME_KEY_SQL): a migration
+stays as it was written.
+
+Revision ID: 0008_users_surface
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0008_users_surface"
+down_revision = "0007_dashboard_rollups"
+branch_labels = None
+depends_on = None
+
+NAME_KEY = "lower(COALESCE(NULLIF(btrim((COALESCE(first_name, '') || ' ') || COALESCE(last_name, '')), ''), email))"
+ROLE_RANK = "array_position(ARRAY['owner', 'admin', 'member'], role)"
+ORDERS = (
+    ("ix_users_list_name", [NAME_KEY, "lower(email)", "id"]),
+    ("ix_users_list_email", ["lower(email)", "id"]),
+    ("ix_users_list_role", [ROLE_RANK, NAME_KEY, "lower(email)", "id"]),
+    ("ix_users_list_last_seen", ["(last_seen_at IS NULL)", "last_seen_at", "lower(email)", "id"]),
+    ("ix_users_list_last_seen_desc", ["(last_seen_at IS NULL)", "last_seen_at DESC", "lower(email)", "id"]),
+    ("ix_users_list_created", ["created_at", "id"]),
+)
+
+
+def upgrade():
+    for name, expressions in ORDERS:
+        op.execute(f"CREATE INDEX {name} ON users ({', '.join(expressions)}) WHERE deleted_at IS NULL")
+    op.execute(f"CREATE INDEX ix_users_name_key_trgm ON users USING gin (({NAME_KEY}) gin_trgm_ops)")
+    op.drop_index("ix_users_first_name_trgm", table_name="users")
+    op.drop_index("ix_users_last_name_trgm", table_name="users")
+    op.execute("CREATE INDEX ix_logins_email_lower_created_at ON logins (lower(email), created_at DESC, id DESC)")
+    op.drop_index("ix_logins_email_created_at", table_name="logins")
+
+
+def downgrade():
+    op.create_index("ix_logins_email_created_at", "logins", ["email", sa.text("created_at DESC")])
+    op.drop_index("ix_logins_email_lower_created_at", table_name="logins")
+    for column in ("first_name", "last_name"):
+        op.create_index(f"ix_users_{column}_trgm", "users", [column], postgresql_using="gin",
+                        postgresql_ops={column: "gin_trgm_ops"})
+    op.drop_index("ix_users_name_key_trgm", table_name="users")
+    for name, _ in reversed(ORDERS):
+        op.drop_index(name, table_name="users")
