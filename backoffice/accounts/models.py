@@ -104,14 +104,19 @@ sa.Index("ix_users_email_lower", sa.func.lower(User.email))
 NAME_KEY_SQL = ("lower(COALESCE(NULLIF(btrim((COALESCE({t}first_name, '') || ' ') || COALESCE({t}last_name, '')), ''),"
                 " {t}email))")
 ROLE_RANK_SQL = "array_position(ARRAY[" + ", ".join(f"'{role}'" for role in USER_ROLES) + "], {t}role)"
-# (index, expressions) of the users list (migration 0008): each sort, ties in the same direction so one index
-# serves both; last seen twice, as the never-seen stay last both ways.
+# Last seen as a sort key that puts the never-seen last: the earliest (descending) or latest (ascending) moment
+# there is, in UTC. A plain column, so that the activity filters are ranges an index seeks to.
+SEEN_KEY_SQL = "COALESCE(({t}last_seen_at AT TIME ZONE 'UTC'), '{never} 00:00:00'::timestamp without time zone)"
+SEEN_DESC_SQL = SEEN_KEY_SQL.replace("{never}", "0001-01-01")
+SEEN_ASC_SQL = SEEN_KEY_SQL.replace("{never}", "9999-12-31")
+# (index, expressions) of the users list (migration 0008): each sort with its ties, read forwards or backwards;
+# last seen twice, as the never-seen stay last both ways.
 USER_LIST_ORDERS = (
     ("ix_users_list_name", [NAME_KEY_SQL, "lower(email)", "id"]),
     ("ix_users_list_email", ["lower(email)", "id"]),
     ("ix_users_list_role", [ROLE_RANK_SQL, NAME_KEY_SQL, "lower(email)", "id"]),
-    ("ix_users_list_last_seen", ["(last_seen_at IS NULL)", "last_seen_at", "lower(email)", "id"]),
-    ("ix_users_list_last_seen_desc", ["(last_seen_at IS NULL)", "last_seen_at DESC", "lower(email)", "id"]),
+    ("ix_users_list_last_seen", [SEEN_ASC_SQL, "lower(email)", "id"]),
+    ("ix_users_list_last_seen_desc", [SEEN_DESC_SQL, "lower(email)", "id"]),
     ("ix_users_list_created", ["created_at", "id"]),
 )
 for _name, _expressions in USER_LIST_ORDERS:

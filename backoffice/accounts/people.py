@@ -8,17 +8,38 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Select, Text, func, literal_column, or_, select, union
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Integer,
+    Select,
+    Text,
+    and_,
+    func,
+    literal_column,
+    or_,
+    select,
+    union,
+)
 from sqlalchemy.orm import Session
 
 from backoffice import search
 from backoffice.accounts.devices import Device, parse_device
-from backoffice.accounts.models import NAME_KEY_SQL, ROLE_RANK_SQL, Login, Tenant, User, UserSession
+from backoffice.accounts.models import (
+    NAME_KEY_SQL,
+    ROLE_RANK_SQL,
+    SEEN_ASC_SQL,
+    SEEN_DESC_SQL,
+    Login,
+    Tenant,
+    User,
+    UserSession,
+)
 from backoffice.accounts.names import Named
-from backoffice.paging import Page, SortKey, fetch_page, nulls_last, stream_rows, with_keys
+from backoffice.paging import Page, SortKey, fetch_page, stream_rows, with_keys
 
 USERS = User.__table__
 TENANTS = Tenant.__table__
@@ -31,16 +52,24 @@ ACTIVITY_WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": 
 # Inactive: not seen for longer than this, or never seen.
 INACTIVE_AFTER = timedelta(days=30)
 RECENT_LOGINS = timedelta(days=30)
+# The list counts its matches up to this many ("more than 1,000"): counting a million rows costs more than
+# the page itself many times over, and nobody pages through them (the search and filters narrow them).
+COUNT_LIMIT = 1_000
+# A search sorts its matches when there are at most this many, and walks the list's order otherwise.
+SEARCH_SORT_LIMIT = 2_000
 
 # Sort and search by the very expressions the indexes are built on (models.NAME_KEY_SQL), so the planner matches them.
 NAME_KEY = literal_column(NAME_KEY_SQL.format(t="users."), Text)
 ROLE_RANK = literal_column(ROLE_RANK_SQL.format(t="users."), Integer)
+SEEN_DESC = literal_column(SEEN_DESC_SQL.format(t="users."), DateTime)
+SEEN_ASC = literal_column(SEEN_ASC_SQL.format(t="users."), DateTime)
 EMAIL_KEY = func.lower(USERS.c.email)
+LOGIN_EMAIL_KEY = func.lower(LOGINS.c.email)
 
 
 def user_sort_keys(sort: str, descending: bool) -> list[SortKey]:
-    """The order of a users list: the field, then ties in the same direction (one index serves both ways);
-    last seen keeps the never-seen last both ways, and its ties by email ascending."""
+    """The order of a users list: the field, then ties, all in one direction (an index serves both ways, and a
+    cursor is one row comparison); last seen keeps the never-seen last both ways (a key of its own each way)."""
     def keys(*expressions: ColumnElement[Any]) -> list[SortKey]:
         return [SortKey(expression, descending) for expression in expressions]
 
@@ -48,7 +77,7 @@ def user_sort_keys(sort: str, descending: bool) -> list[SortKey]:
         "name": keys(NAME_KEY, EMAIL_KEY, USERS.c.id),
         "email": keys(EMAIL_KEY, USERS.c.id),
         "role": keys(ROLE_RANK, NAME_KEY, EMAIL_KEY, USERS.c.id),
-        "last_seen": [*nulls_last(USERS.c.last_seen_at, descending), SortKey(EMAIL_KEY), SortKey(USERS.c.id)],
+        "last_seen": keys(SEEN_DESC if descending else SEEN_ASC, EMAIL_KEY, USERS.c.id),
         "created": keys(USERS.c.created_at, USERS.c.id),
     }
     if sort not in by_field:
@@ -97,48 +126,79 @@ def _to_user(row: Any) -> UserRow:
     return UserRow(*row[:len(UserRow.__dataclass_fields__)])
 
 
-def _matching_ids(text: str):
-    """Ids of the users whose email, name ("first last") or account name contains the text; each branch
-    has its trigram index, so the union costs what the matches cost."""
-    return union(
-        select(USERS.c.id).where(search.contains(USERS.c.email, text)),
-        select(USERS.c.id).where(search.contains(NAME_KEY, text)),
-        select(USERS.c.id).join(TENANTS, TENANTS.c.id == USERS.c.tenant_id).where(search.contains(TENANTS.c.name, text)),
-    )
+def _utc(moment: datetime) -> datetime:
+    """A moment as the seen keys hold it: UTC without a zone."""
+    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
-def _activity(activity: str, now: datetime) -> ColumnElement[bool]:
+def _activity(activity: str, now: datetime, descending: bool) -> ColumnElement[bool]:
+    """The activity as a range of the seen key the list walks (never seen is its earliest or latest moment)."""
+    if descending:
+        if activity == "inactive":
+            return SEEN_DESC < _utc(now - INACTIVE_AFTER)
+        return SEEN_DESC >= _utc(now - ACTIVITY_WINDOWS[activity])
+    never = _utc(datetime(9999, 12, 31, tzinfo=UTC))  # never seen, in the ascending key
     if activity == "inactive":
-        return or_(USERS.c.last_seen_at.is_(None), USERS.c.last_seen_at < now - INACTIVE_AFTER)
-    return USERS.c.last_seen_at >= now - ACTIVITY_WINDOWS[activity]
+        return or_(SEEN_ASC < _utc(now - INACTIVE_AFTER), SEEN_ASC == never)
+    return and_(SEEN_ASC >= _utc(now - ACTIVITY_WINDOWS[activity]), SEEN_ASC < never)
 
 
-def _filtered(criteria: UserFilter) -> Select:
-    query = _live_users()
-    if criteria.search:
-        query = query.where(USERS.c.id.in_(_matching_ids(criteria.search)))
+def _narrowing(criteria: UserFilter, seen_descending: bool) -> list[ColumnElement[bool]]:
+    """The role and activity filters, on the users table alone."""
+    conditions: list[ColumnElement[bool]] = [USERS.c.deleted_at.is_(None)]
     if criteria.roles:
-        query = query.where(USERS.c.role.in_(criteria.roles))
+        conditions.append(USERS.c.role.in_(criteria.roles))
     if criteria.activities:
         if criteria.now is None:
             raise ValueError("an activity filter needs the moment it is measured from")
-        query = query.where(or_(*(_activity(activity, criteria.now) for activity in criteria.activities)))
-    return query
+        conditions.append(or_(*(_activity(activity, criteria.now, seen_descending)
+                                for activity in criteria.activities)))
+    return conditions
+
+
+def _search(session: Session, text: str, narrowing: list[ColumnElement[bool]]) -> tuple[ColumnElement[bool], int]:
+    """Users whose email, name ("first last") or account name contains the text, and how many (up to
+    SEARCH_SORT_LIMIT + 1, deleted accounts' users included).
+
+    The matches are first found through the trigram indexes (a union, bounded). When there are few, the
+    list sorts exactly those; when there are many, it walks its order's index and tests each row instead,
+    which finds a page of frequent matches long before it would have read them all.
+    """
+    in_name = or_(search.contains(USERS.c.email, text), search.contains(NAME_KEY, text))
+    in_account = USERS.c.tenant_id.in_(select(TENANTS.c.id).where(search.contains(TENANTS.c.name, text)))
+    found = session.scalars(union(select(USERS.c.id).where(in_name, *narrowing),
+                                  select(USERS.c.id).where(in_account, *narrowing)).limit(SEARCH_SORT_LIMIT + 1)).all()
+    if len(found) <= SEARCH_SORT_LIMIT:
+        return USERS.c.id.in_(found), len(found)
+    return or_(in_name, in_account), len(found)
+
+
+def _filtered(session: Session, criteria: UserFilter, sort: str, descending: bool) -> tuple[Select, int | None]:
+    """The list's query, and the number of matches when a search has counted them already."""
+    narrowing = _narrowing(criteria, seen_descending=descending or sort != "last_seen")
+    query = _live_users().where(*narrowing)
+    if not criteria.search:
+        return query, None
+    condition, found = _search(session, criteria.search, narrowing)
+    # Past SEARCH_SORT_LIMIT the count is a bound: it names the total when that is past COUNT_LIMIT too.
+    return query.where(condition), (found if found > SEARCH_SORT_LIMIT and found > COUNT_LIMIT else None)
 
 
 def list_users(session: Session, criteria: UserFilter, *, sort: str = "last_seen", descending: bool = True,
                page: int = 1, per_page: int = 25, after: str | None = None) -> Page[UserRow]:
-    """One page of the users of every live account, with the count of all rows that match."""
+    """One page of the users of every live account, with the count of the rows that match (up to COUNT_LIMIT)."""
     keys = user_sort_keys(sort, descending)
-    return fetch_page(session, with_keys(_filtered(criteria), keys), keys, page=page, per_page=per_page, after=after,
-                      to_row=_to_user, count_in_page=bool(criteria.search))
+    query, found = _filtered(session, criteria, sort, descending)
+    return fetch_page(session, with_keys(query, keys), keys, page=page, per_page=per_page, after=after,
+                      to_row=_to_user, count_limit=COUNT_LIMIT, known_total=found)
 
 
 def stream_users(session: Session, criteria: UserFilter, *, sort: str = "last_seen",
                  descending: bool = True) -> Iterator[UserRow]:
     """Every matching user in the list's order, read in keyset chunks (the CSV export)."""
     keys = user_sort_keys(sort, descending)
-    return stream_rows(session, with_keys(_filtered(criteria), keys), keys, to_row=_to_user)
+    query, _ = _filtered(session, criteria, sort, descending)
+    return stream_rows(session, with_keys(query, keys), keys, to_row=_to_user)
 
 
 # One person.
@@ -164,10 +224,6 @@ class Person(Named):
     @property
     def user_ids(self) -> list[str]:
         return [membership.id for membership in self.memberships]
-
-    @property
-    def email_key(self) -> str:
-        return self.email.lower()
 
 
 def get_person(session: Session, user_id: str, now: datetime) -> Person | None:
@@ -208,7 +264,6 @@ class LoginRow(WithDevice):
     created_at: datetime
 
 
-LOGIN_EMAIL_KEY = func.lower(LOGINS.c.email)
 LOGIN_KEYS = [SortKey(LOGINS.c.created_at, True), SortKey(LOGINS.c.id, True)]
 
 

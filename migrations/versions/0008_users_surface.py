@@ -1,7 +1,8 @@
 """The users surface's indexes: one per order of the users list, a name search, a person's sign-ins.
 
 The users list reads the first rows of an index for each sort (both directions, the never-seen last either
-way), and pages by keyset from there; its search unions three trigram matches (email, the display name's key
+way), and pages by keyset from there; last seen is keyed so that never seen is the earliest (descending) or the
+latest (ascending) moment, which makes every activity filter a range the index seeks to; its search unions three trigram matches (email, the display name's key
 — which covers first, last and "first last" — and the account's name). The display-name key replaces the
 separate first- and last-name trigram indexes. A person's logins are found by their email in any case,
 newest first.
@@ -22,12 +23,14 @@ depends_on = None
 
 NAME_KEY = "lower(COALESCE(NULLIF(btrim((COALESCE(first_name, '') || ' ') || COALESCE(last_name, '')), ''), email))"
 ROLE_RANK = "array_position(ARRAY['owner', 'admin', 'member'], role)"
+# Last seen with the never-seen last: the earliest or the latest moment there is.
+SEEN = "COALESCE((last_seen_at AT TIME ZONE 'UTC'), '{never} 00:00:00'::timestamp without time zone)"
 ORDERS = (
     ("ix_users_list_name", [NAME_KEY, "lower(email)", "id"]),
     ("ix_users_list_email", ["lower(email)", "id"]),
     ("ix_users_list_role", [ROLE_RANK, NAME_KEY, "lower(email)", "id"]),
-    ("ix_users_list_last_seen", ["(last_seen_at IS NULL)", "last_seen_at", "lower(email)", "id"]),
-    ("ix_users_list_last_seen_desc", ["(last_seen_at IS NULL)", "last_seen_at DESC", "lower(email)", "id"]),
+    ("ix_users_list_last_seen", [SEEN.format(never="9999-12-31"), "lower(email)", "id"]),
+    ("ix_users_list_last_seen_desc", [SEEN.format(never="0001-01-01"), "lower(email)", "id"]),
     ("ix_users_list_created", ["created_at", "id"]),
 )
 

@@ -235,3 +235,31 @@ def test_login_rows_know_their_device(person_data):
     person_data.flush()
     row = people.list_logins(person_data, "bob@aurora.example").rows[0]
     assert (row.device.kind, row.device.os) == ("phone", "Android 14")
+
+
+def test_a_large_list_is_counted_up_to_the_limit_and_still_pages_to_its_end(dataset, monkeypatch):
+    monkeypatch.setattr(people, "COUNT_LIMIT", 3)
+    first = listing(dataset, per_page=2)
+    assert (first.total, first.total_capped, first.pages, first.has_next) == (3, True, 2, True)
+    third = listing(dataset, per_page=2, page=3)
+    assert (keys(third), third.has_next, third.next_cursor) == (["4"], False, None)
+    by_cursor = listing(dataset, per_page=2, page=3, after=listing(dataset, per_page=2, page=2).next_cursor)
+    assert keys(by_cursor) == ["4"]
+    with pytest.raises(PageOutOfRange) as error:
+        listing(dataset, per_page=2, page=4)
+    assert error.value.pages == 3
+    narrow = listing(dataset, roles=("owner", "admin"), per_page=2)
+    assert (narrow.total, narrow.total_capped, narrow.has_next) == (2, False, False)
+
+
+@pytest.mark.parametrize("text, expected", [("birch", ["3", "5", "4"]), ("ann", ["1", "3"]), ("zzz", [])])
+def test_a_search_with_many_matches_walks_the_order_and_finds_the_same(dataset, monkeypatch, text, expected):
+    monkeypatch.setattr(people, "SEARCH_SORT_LIMIT", 1)
+    for sort in people.USER_SORTS:
+        for descending in (False, True):
+            sorted_matches = keys(listing(dataset, search=text, sort=sort, descending=descending))
+            monkeypatch.setattr(people, "SEARCH_SORT_LIMIT", 100)
+            assert keys(listing(dataset, search=text, sort=sort, descending=descending)) == sorted_matches
+            monkeypatch.setattr(people, "SEARCH_SORT_LIMIT", 1)
+    assert keys(listing(dataset, search=text)) == expected
+    assert listing(dataset, search=text).total == len(expected)

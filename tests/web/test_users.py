@@ -211,3 +211,11 @@ def test_names_are_escaped_everywhere(client, operator_headers, data):
 def test_users_need_a_signed_in_operator(client, people):
     assert client.get("/users", headers={"Accept": "application/json"}).status_code == 401
     assert client.get("/users/usr_ann", headers={"Accept": "application/json"}).status_code == 401
+
+
+def test_a_list_longer_than_the_count_limit_says_more_than(client, operator_headers, people, monkeypatch):
+    from backoffice.accounts import people as queries
+
+    monkeypatch.setattr(queries, "COUNT_LIMIT", 2)
+    text = client.get("/users?per_page=10", headers=operator_headers).get_data(as_text=True)
+    assert "More than 2 results" in text and 'rel="next"' not in text  # all four fit on the page
