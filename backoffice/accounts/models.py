@@ -98,6 +98,9 @@ class User(db.Model):
 
 # A person is all user rows sharing an email, matched case-insensitively.
 sa.Index("ix_users_email_lower", sa.func.lower(User.email))
+# The users search looks an address up by its start.
+sa.Index("ix_users_email_lower_pattern", sa.func.lower(User.email).label("email_lower"),
+         postgresql_ops={"email_lower": "text_pattern_ops"})
 
 # The users list's keys as SQL (accounts.people sorts and searches by these very expressions): the display
 # name as a lower-case key (the email when no name is known), and the role's rank. `{t}` is the table prefix.

@@ -4,7 +4,7 @@ The users list reads the first rows of an index for each sort (both directions, 
 way), and pages by keyset from there; last seen is keyed so that never seen is the earliest (descending) or the
 latest (ascending) moment, which makes every activity filter a range the index seeks to; its search unions three trigram matches (email, the display name's key
 — which covers first, last and "first last" — and the account's name). The display-name key replaces the
-separate first- and last-name trigram indexes. A person's logins are found by their email in any case,
+separate first- and last-name trigram indexes; an address (a search with an @) is looked up by its start. A person's logins are found by their email in any case,
 newest first.
 
 The expressions are written out here as the models write them (accounts.models.NAME_KEY_SQL): a migration
@@ -39,6 +39,7 @@ def upgrade():
     for name, expressions in ORDERS:
         op.execute(f"CREATE INDEX {name} ON users ({', '.join(expressions)}) WHERE deleted_at IS NULL")
     op.execute(f"CREATE INDEX ix_users_name_key_trgm ON users USING gin (({NAME_KEY}) gin_trgm_ops)")
+    op.execute("CREATE INDEX ix_users_email_lower_pattern ON users (lower(email) text_pattern_ops)")
     op.drop_index("ix_users_first_name_trgm", table_name="users")
     op.drop_index("ix_users_last_name_trgm", table_name="users")
     op.execute("CREATE INDEX ix_logins_email_lower_created_at ON logins (lower(email), created_at DESC, id DESC)")
@@ -51,6 +52,7 @@ def downgrade():
     for column in ("first_name", "last_name"):
         op.create_index(f"ix_users_{column}_trgm", "users", [column], postgresql_using="gin",
                         postgresql_ops={column: "gin_trgm_ops"})
+    op.drop_index("ix_users_email_lower_pattern", table_name="users")
     op.drop_index("ix_users_name_key_trgm", table_name="users")
     for name, _ in reversed(ORDERS):
         op.drop_index(name, table_name="users")

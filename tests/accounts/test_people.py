@@ -263,3 +263,10 @@ def test_a_search_with_many_matches_walks_the_order_and_finds_the_same(dataset, 
             monkeypatch.setattr(people, "SEARCH_SORT_LIMIT", 1)
     assert keys(listing(dataset, search=text)) == expected
     assert listing(dataset, search=text).total == len(expected)
+
+
+def test_an_address_is_found_by_its_start(dataset):
+    assert keys(listing(dataset, search="ann@aurora.example")) == ["1", "3"]
+    assert keys(listing(dataset, search="a.moss@bir")) == ["5"]
+    assert keys(listing(dataset, search="moss@birch.example")) == []  # not the start of an address
+    assert keys(listing(dataset, search="moss")) == ["5"]
