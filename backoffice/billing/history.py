@@ -122,7 +122,7 @@ def list_ledger(session: Session, criteria: LedgerFilter, *, sort: str = "date",
     """One page of ledger rows, newest first by default."""
     keys = _keys(sort, descending)
     return fetch_page(session, with_keys(_query(criteria, sort), keys), keys, page=page, per_page=per_page,
-                      after=after, to_row=_to_entry, hydrate=_hydrate(session), count_cap=COUNT_CAP)
+                      after=after, to_row=_to_entry, hydrate=_hydrate(session), count_limit=COUNT_CAP)
 
 
 def stream_ledger(session: Session, criteria: LedgerFilter, *, sort: str = "date",

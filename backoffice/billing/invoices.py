@@ -120,7 +120,7 @@ def list_invoice_rows(session: Session, criteria: InvoiceFilter, *, sort: str = 
     query, rows = _query(criteria)
     keys = _keys(rows, sort, descending)
     return fetch_page(session, with_keys(query, keys), keys, page=page, per_page=per_page, after=after, to_row=_to_row,
-                      count_cap=LONG_LIST_COUNT_CAP)
+                      count_limit=LONG_LIST_COUNT_CAP)
 
 
 def stream_invoice_rows(session: Session, criteria: InvoiceFilter, *, sort: str = "date",
