@@ -92,7 +92,9 @@ def test_search_filters_sort_and_the_pane(users_server, page):
     page.wait_for_function("document.querySelector('[data-testid=users] tbody td.name-cell a').innerText === 'Alma Lund'")
 
     page.get_by_label("Search users").fill("astrid")
+    page.wait_for_url(re.compile(r"q=astrid"))
     page.wait_for_function("document.querySelectorAll('[data-testid=users] tbody tr').length === 2")
+    page.wait_for_load_state("networkidle")  # the debounced search has settled: the rows stay put
     rows = page.locator("[data-testid=users] tbody tr")
     rows.nth(0).focus()
     pane = page.get_by_test_id("user-pane")
