@@ -1,6 +1,6 @@
 """Benchmark the cross-account billing lists: /billing-events over 2,000,000 ledger rows and /invoices.
 
-    python -m benchmarks.bench_billing_lists [--tenants 10000] [--events 2000000] [--requests 100] [--keep NAME]
+    python -m benchmarks.bench_billing_lists [--tenants 10000] [--events 2000000] [--requests 200] [--keep NAME]
 
 Tenants get a subscription each and an even share of ledger rows over two years, in the proportions of a real
 ledger (renewals and payment rows most, plan changes some, NoOp a tenth), and monthly invoices with a few
@@ -17,14 +17,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
-from backoffice import create_app
 from backoffice.accounts.models import Tenant
 from backoffice.billing.models import BillingEvent, PaymentTransaction, Subscription
 from backoffice.demo.writer import copy_rows
 from backoffice.extensions import db
-from backoffice.operators.identity import encode_principal
-from benchmarks.bench_accounts import report, timed, vacuum
-from benchmarks.common import kept_database, scratch_database
+from benchmarks.web_bench import PARTIAL, arguments, loaded_app, report, timed
 
 NOW = datetime.now(UTC)
 TARGET = 80.0
@@ -122,55 +119,38 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tenants", type=int, default=10_000)
     parser.add_argument("--events", type=int, default=2_000_000)
-    parser.add_argument("--requests", type=int, default=100)
-    parser.add_argument("--keep", metavar="DATABASE", help="load into this database once, keep it, and reuse it")
-    options = parser.parse_args()
+    options = arguments(parser)
     rng = random.Random(3)
-    with (kept_database(options.keep) if options.keep else scratch_database()) as url:
-        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TRUST_PROXY_HEADERS": True, "LOG_LEVEL": "WARNING",
-                          "PUBLIC_SUBSCRIPTION_ENABLED": True, "BACKOFFICE_ADMINS_GROUP_ID": "admins"})
+    with loaded_app(options.keep, "tenants", lambda: load(options.tenants, options.events)) as (app, _):
         with app.app_context():
-            from flask_migrate import upgrade
-
-            upgrade()
-            if db.session.execute(db.text("SELECT count(*) FROM tenants")).scalar() == 0:
-                started = time.perf_counter()
-                counts = load(options.tenants, options.events)
-                print(f"loaded in {time.perf_counter() - started:.0f} s: "
-                      + ", ".join(f"{v:,} {k}" for k, v in counts.items()))
-                vacuum(url)
             total = db.session.execute(db.text("SELECT count(*) FROM billing_events")).scalar()
-        headers = {"X-MS-CLIENT-PRINCIPAL-NAME": "bench@example.com",
-                   "X-MS-CLIENT-PRINCIPAL": encode_principal([("groups", "admins"), ("name", "Bench")]),
-                   "HX-Request": "true"}
         client = app.test_client()
-        timed(client, ["/billing-events"] * 10 + ["/invoices"] * 10, headers)
+        timed(client, ["/billing-events"] * 10 + ["/invoices"] * 10, PARTIAL)
         n = options.requests
         print(f"\n{total:,} ledger rows; {n} requests per line; milliseconds of server time (in-process WSGI)")
-        print(f"{'request':<44}{'n':>6}{'p50':>10}{'p95':>10}{'max':>10}")
+        print(f"{'request':<38}{'n':>6}{'p50':>10}{'p95':>10}{'max':>10}")
         everything = []
         for lens in ("", "lens=mrr", "lens=state", "lens=other"):
             for label, page in (("page 1", 1), ("pages 2-50", None), ("page 1000", 1000)):
                 paths = [f"/billing-events?{lens}&page={page or rng.randint(2, 50)}" for _ in range(n // 2)]
-                timings = timed(client, paths, headers)
+                timings = timed(client, paths, PARTIAL)
                 everything += timings
-                report(f"billing events {lens or 'all'} {label}", timings, TARGET)
-        deep = deep_by_cursor(client, "/billing-events", headers, 1000)
-        report("billing events, cursor 1,000 pages deep", timed(client, [deep] * (n // 2), headers), TARGET)
+                report(f"{lens or 'all'} {label}", timings, TARGET)
+        deep = deep_by_cursor(client, "/billing-events", PARTIAL, 1000)
+        report("cursor 1,000 pages deep", timed(client, [deep] * (n // 2), PARTIAL), TARGET)
         words = [w.lower()[:rng.randint(3, 6)] for w in rng.choices(WORDS, k=n // 2)]
-        report("billing events search", timed(client, [f"/billing-events?q={w}" for w in words], headers), TARGET)
+        report("search by account", timed(client, [f"/billing-events?q={w}" for w in words], PARTIAL), TARGET)
         for query in ("type=SubscriptionUpgraded&type=SubscriptionDowngraded", "movement=churn&period=30",
                       "period=7", "lens=mrr&period=90", "sort=-date", "sort=date"):
-            timings = timed(client, [f"/billing-events?{query}"] * (n // 2), headers)
+            timings = timed(client, [f"/billing-events?{query}"] * (n // 2), PARTIAL)
             everything += timings
-            report(f"billing events {query}", timings, TARGET)
-        report("billing events sort=account (page 1)", timed(client, ["/billing-events?sort=account"] * 10, headers),
-               None)
-        report("billing events, every lens and page above", everything, TARGET)
+            report(query[:38], timings, TARGET)
+        report("sort=account (page 1)", timed(client, ["/billing-events?sort=account"] * 10, PARTIAL), None)
+        report("every lens and page above", everything, TARGET)
         for query in ("", "kind=invoices", "kind=reversals", "page=1000", "q=fjord"):
-            report(f"invoices {query or 'all'}", timed(client, [f"/invoices?{query}"] * (n // 2), headers), TARGET)
+            report(f"invoices {query or 'all'}", timed(client, [f"/invoices?{query}"] * (n // 2), PARTIAL), None)
         started = time.perf_counter()
-        size = len(client.get("/billing-events.csv?lens=mrr", headers=headers).get_data())
+        size = len(client.get("/billing-events.csv?lens=mrr", headers=PARTIAL).get_data())
         print(f"\nCSV of the MRR lens: {size / 1e6:.1f} MB in {time.perf_counter() - started:.1f} s")
 
 
