@@ -5,7 +5,7 @@ The SaaS writes these (here the demo generator does); Backoffice only reads them
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -156,6 +156,15 @@ sa.Index("ix_logins_user_id_created_at", Login.user_id, Login.created_at.desc())
 sa.Index("ix_logins_succeeded_created_at", Login.created_at, postgresql_where=sa.text("outcome = 'succeeded'"))
 
 
+class LoginDaily(db.Model):
+    """Completed sign-ins per UTC day, kept by triggers on logins (migration 0007): the dashboard's sign-ins chart."""
+
+    __tablename__ = "login_daily"
+
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    succeeded: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+
+
 class UserSession(db.Model):
     """A signed-in session of a user in one tenant; active while not revoked."""
 
@@ -167,7 +176,7 @@ class UserSession(db.Model):
         sa.Index("ix_sessions_tenant_id_active", "tenant_id", postgresql_where=sa.text("revoked_at IS NULL")),
         # The dashboard's active sessions: not revoked, active (or begun) within the last 24 hours.
         sa.Index("ix_sessions_active_at", sa.text("coalesce(last_active_at, created_at)"),
-                 postgresql_where=sa.text("revoked_at IS NULL")),
+                 postgresql_include=["last_active_at", "created_at"], postgresql_where=sa.text("revoked_at IS NULL")),
     )
 
     id: Mapped[str] = mapped_column(sa.Text, primary_key=True)

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import and_, func, literal, select
 from sqlalchemy.orm import Session
 
-from backoffice.accounts.models import Login, Tenant, User, UserSession
+from backoffice.accounts.models import LoginDaily, Tenant, User, UserSession
 from backoffice.billing.models import (
     MrrDaily,
     RevenueDaily,
@@ -32,7 +32,7 @@ ZERO = Decimal("0.00")
 MOVEMENT_ORDER = ("new", "expansion", "reactivation", "contraction", "churn", "other")
 TENANTS = Tenant.__table__
 USERS = User.__table__
-LOGINS = Login.__table__
+LOGIN_DAYS = LoginDaily.__table__
 SESSIONS = UserSession.__table__
 MRR = MrrDaily.__table__
 REVENUE = RevenueDaily.__table__
@@ -87,7 +87,6 @@ class Kpis:
     mrr_end: Decimal  # … and at the end of today
     total_revenue: Decimal
     active_users: int
-    total_users: int
     active_sessions: int
     currency: str
 
@@ -154,17 +153,18 @@ def kpis(session: Session, currency: str, period: Window) -> Kpis:
     ).where(live)).one()
     blended = session.scalar(select(func.coalesce(func.sum(Subscription.forward_mrr), ZERO))
                              .where(Subscription.current_price_currency == currency))
-    users = session.execute(
-        select(func.count(), func.count().filter(USERS.c.last_seen_at >= now - span))
-        .select_from(USERS.join(TENANTS, TENANTS.c.id == USERS.c.tenant_id))
-        .where(USERS.c.deleted_at.is_(None), live)).one()
+    # Only the period's active users are read (by the last_seen_at index), never every user: few accounts are
+    # deleted, so theirs are one hashed list rather than a join per user.
+    active_users = session.scalar(select(func.count()).where(
+        USERS.c.last_seen_at >= now - span, USERS.c.deleted_at.is_(None),
+        USERS.c.tenant_id.not_in(select(TENANTS.c.id).where(TENANTS.c.deleted_at.is_not(None)))))
     sessions = session.scalar(select(func.count()).where(
         SESSIONS.c.revoked_at.is_(None),
         func.coalesce(SESSIONS.c.last_active_at, SESSIONS.c.created_at) >= now - timedelta(hours=24)))
     start, end = mrr_at(session, currency, [period.first - timedelta(days=1), period.today])
     return Kpis(total_accounts=accounts[0], new_accounts=accounts[1], new_accounts_prior=accounts[2],
                 blended_mrr=blended, mrr_start=start, mrr_end=end, total_revenue=total_revenue(session, currency),
-                active_users=users[1], total_users=users[0], active_sessions=sessions, currency=currency)
+                active_users=active_users, active_sessions=sessions, currency=currency)
 
 
 def total_revenue(session: Session, currency: str) -> Decimal:
@@ -220,8 +220,11 @@ def account_growth(session: Session, period: Window) -> Trend:
 
 
 def login_activity(session: Session, period: Window) -> Trend:
-    """Completed sign-ins per day, by any method."""
-    return _per_day(session, LOGINS.c.created_at, [LOGINS.c.outcome == "succeeded"], period)
+    """Completed sign-ins per day, by any method (from the `login_daily` rollup: one row per day)."""
+    counts = dict(session.execute(select(LOGIN_DAYS.c.day, LOGIN_DAYS.c.succeeded)
+                                  .where(LOGIN_DAYS.c.day.between(period.prior_first, period.today))).all())
+    return Trend(period.current_days(), [counts.get(day, 0) for day in period.current_days()],
+                 [counts.get(day, 0) for day in period.prior_days()])
 
 
 # --- distributions and recents ----------------------------------------------------------------------------

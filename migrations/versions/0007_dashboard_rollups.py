@@ -1,4 +1,4 @@
-"""The dashboard's rollups and indexes: net revenue per day, kept by a trigger; logins and sessions by time.
+"""The dashboard's rollups and indexes: net revenue and sign-ins per day, kept by triggers; sessions by time.
 
 The revenue chart and the Total revenue tile sum net revenue up to a day (DESIGN §4.10). Summed from the
 payments, that costs in proportion to the whole history; `revenue_daily` holds each day's net movement, so
@@ -62,6 +62,35 @@ CREATE TRIGGER payment_transactions_revenue_daily AFTER INSERT OR UPDATE OR DELE
     FOR EACH ROW EXECUTE FUNCTION revenue_daily_from_payment();
 """
 
+# Completed sign-ins per day: the dashboard's sign-ins chart reads days, not logins. Statement triggers move the
+# counts for inserted, updated (a pending login completing) and deleted rows.
+LOGIN_FUNCTIONS = """
+CREATE FUNCTION login_daily_from_logins() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        INSERT INTO login_daily (day, succeeded)
+        SELECT (o.created_at AT TIME ZONE 'UTC')::date, -count(*) FROM old_logins AS o
+        WHERE o.outcome = 'succeeded' GROUP BY 1
+        ON CONFLICT (day) DO UPDATE SET succeeded = login_daily.succeeded + EXCLUDED.succeeded;
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        INSERT INTO login_daily (day, succeeded)
+        SELECT (n.created_at AT TIME ZONE 'UTC')::date, count(*) FROM new_logins AS n
+        WHERE n.outcome = 'succeeded' GROUP BY 1
+        ON CONFLICT (day) DO UPDATE SET succeeded = login_daily.succeeded + EXCLUDED.succeeded;
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER logins_login_daily_insert AFTER INSERT ON logins
+    REFERENCING NEW TABLE AS new_logins FOR EACH STATEMENT EXECUTE FUNCTION login_daily_from_logins();
+CREATE TRIGGER logins_login_daily_update AFTER UPDATE ON logins
+    REFERENCING OLD TABLE AS old_logins NEW TABLE AS new_logins FOR EACH STATEMENT
+    EXECUTE FUNCTION login_daily_from_logins();
+CREATE TRIGGER logins_login_daily_delete AFTER DELETE ON logins
+    REFERENCING OLD TABLE AS old_logins FOR EACH STATEMENT EXECUTE FUNCTION login_daily_from_logins();
+"""
+
 BACKFILL = f"""
 INSERT INTO revenue_daily (day, currency, amount)
 SELECT m.day, m.currency, sum(m.amount)
@@ -82,13 +111,29 @@ def upgrade():
     )
     op.execute(BACKFILL)
     op.execute(FUNCTIONS)
+    op.create_table(
+        "login_daily",
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("succeeded", sa.Integer(), server_default="0", nullable=False),
+        sa.PrimaryKeyConstraint("day", name=op.f("pk_login_daily")),
+    )
+    op.execute("""
+        INSERT INTO login_daily (day, succeeded)
+        SELECT (created_at AT TIME ZONE 'UTC')::date, count(*) FROM logins WHERE outcome = 'succeeded' GROUP BY 1
+    """)
+    op.execute(LOGIN_FUNCTIONS)
     op.create_index("ix_logins_succeeded_created_at", "logins", ["created_at"],
                     postgresql_where=sa.text("outcome = 'succeeded'"))
+    # The columns included: the count is then an index-only scan, however many sessions are active.
     op.create_index("ix_sessions_active_at", "sessions", [sa.text("coalesce(last_active_at, created_at)")],
-                    postgresql_where=sa.text("revoked_at IS NULL"))
+                    postgresql_include=["last_active_at", "created_at"], postgresql_where=sa.text("revoked_at IS NULL"))
 
 
 def downgrade():
+    for event in ("insert", "update", "delete"):
+        op.execute(f"DROP TRIGGER logins_login_daily_{event} ON logins")
+    op.execute("DROP FUNCTION login_daily_from_logins()")
+    op.drop_table("login_daily")
     op.drop_index("ix_sessions_active_at", "sessions")
     op.drop_index("ix_logins_succeeded_created_at", "logins")
     op.execute("DROP TRIGGER payment_transactions_revenue_daily ON payment_transactions")
