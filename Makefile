@@ -57,6 +57,7 @@ bench: install
 	$(BIN)/python -m benchmarks.bench_accounts
 	$(BIN)/python -m benchmarks.bench_sweep
 	$(BIN)/python -m benchmarks.bench_reconcile
+	$(BIN)/python -m benchmarks.bench_billing_lists
 
 clean:
 	rm -rf $(VENV) build *.egg-info

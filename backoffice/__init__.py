@@ -65,9 +65,12 @@ def configure_web(app: Flask) -> None:
     from backoffice.web.accounts.views import bp as accounts_bp
     from backoffice.web.audit.views import bp as audit_bp
     from backoffice.web.banners.views import bp as banners_bp
+    from backoffice.web.billing_events.views import bp as billing_events_bp
     from backoffice.web.blobs.views import bp as blobs_bp
+    from backoffice.web.dashboard.views import bp as dashboard_bp
     from backoffice.web.failed_events.views import bp as failed_events_bp
     from backoffice.web.health.views import bp as health_bp
+    from backoffice.web.invoices.views import bp as invoices_bp
     from backoffice.web.jobs.views import bp as jobs_bp
     from backoffice.web.operator.views import bp as operator_bp
     from backoffice.web.surfaces import surface_blueprints
@@ -89,6 +92,9 @@ def configure_web(app: Flask) -> None:
     app.register_blueprint(banners_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(jobs_bp)
+    app.register_blueprint(dashboard_bp)
+    app.register_blueprint(billing_events_bp)
+    app.register_blueprint(invoices_bp)
     for blueprint in surface_blueprints():
         app.register_blueprint(blueprint)
 

@@ -55,6 +55,8 @@ class Page(Generic[RowT]):
     page: int
     per_page: int
     next_cursor: str | None
+    # The count stopped at a cap: there are more than `total` rows (a very long list is not counted to its end).
+    capped: bool = False
 
     @property
     def pages(self) -> int:
@@ -131,15 +133,17 @@ def order_by(keys: Sequence[SortKey]) -> list[ColumnElement[Any]]:
 
 def fetch_page(session: Session, query: Select, keys: Sequence[SortKey], *, page: int, per_page: int,
                after: str | None, to_row: Callable[[Any], RowT],
-               hydrate: Callable[[list[Any]], list[Any]] | None = None, count_in_page: bool = False) -> Page[RowT]:
+               hydrate: Callable[[list[Any]], list[Any]] | None = None, count_in_page: bool = False,
+               count_cap: int | None = None) -> Page[RowT]:
     """Return one page of `query` in the keys' order: rows after the cursor, else the page's offset.
 
     The query's last selected columns must be the sort-key values (see `with_keys`). With `hydrate`, the
     query selects only what finds and orders the rows, and `hydrate` turns that page of narrow rows into
     full ones, in order: sorting narrow rows is what keeps a large list fast. `count_in_page` counts the
     matches in the page's own query (a window count), for lists that must read every match anyway to sort
-    them (a search), which saves finding them twice. A page past the last one raises PageOutOfRange; page 1
-    of an empty list is simply empty.
+    them (a search), which saves finding them twice. `count_cap` counts no further than that many rows past
+    the page's start (a list of millions costs what its page costs; `capped` says there are more). A page past
+    the last one raises PageOutOfRange; page 1 of an empty list is simply empty.
     """
     width = len(keys)
     ordered = query.order_by(*order_by(keys)).limit(per_page)
@@ -154,15 +158,22 @@ def fetch_page(session: Session, query: Select, keys: Sequence[SortKey], *, page
             total, result = counted[0][-1], [tuple(row)[:-1] for row in counted]
         elif page == 1:
             total, result = 0, []
+    capped = False
     if total is None:  # a separate count: also how a page past the end is told from an empty list
-        total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+        counted = query.order_by(None)
+        if count_cap is not None:
+            limit = (page - 1) * per_page + count_cap
+            counted = counted.limit(limit + 1)
+        total = session.scalar(select(func.count()).select_from(counted.subquery()))
+        if count_cap is not None and total > limit:
+            total, capped = limit, True
         pages = max(1, -(-total // per_page))
         if page > pages:
             raise PageOutOfRange(page, pages)
         result = session.execute(ordered).all()
     next_cursor = encode_cursor(list(result[-1][-width:])) if result and len(result) == per_page else None
     rows = hydrate(result) if hydrate is not None and result else result
-    return Page([to_row(row) for row in rows], total, page, per_page, next_cursor)
+    return Page([to_row(row) for row in rows], total, page, per_page, next_cursor, capped)
 
 
 def stream_rows(session: Session, query: Select, keys: Sequence[SortKey], *, to_row: Callable[[Any], RowT],

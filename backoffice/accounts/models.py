@@ -133,6 +133,8 @@ class Login(db.Model):
 
 sa.Index("ix_logins_email_created_at", Login.email, Login.created_at.desc())
 sa.Index("ix_logins_user_id_created_at", Login.user_id, Login.created_at.desc())
+# The dashboard's logins per day.
+sa.Index("ix_logins_succeeded_created_at", Login.created_at, postgresql_where=sa.text("outcome = 'succeeded'"))
 
 
 class UserSession(db.Model):
@@ -144,6 +146,9 @@ class UserSession(db.Model):
         sa.CheckConstraint(_one_of("revoked_reason", REVOKED_REASONS, nullable=True), name="revoked_reason"),
         sa.Index(None, "user_id"),
         sa.Index("ix_sessions_tenant_id_active", "tenant_id", postgresql_where=sa.text("revoked_at IS NULL")),
+        # The dashboard's active sessions: not revoked, active (or begun) within the last 24 hours.
+        sa.Index("ix_sessions_active_at", sa.text("coalesce(last_active_at, created_at)"),
+                 postgresql_where=sa.text("revoked_at IS NULL")),
     )
 
     id: Mapped[str] = mapped_column(sa.Text, primary_key=True)

@@ -1,6 +1,8 @@
 """`flask billing …`: replay the archive into the ledger, verify the ledger against the archive."""
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import click
 from flask import current_app
 from flask.cli import with_appcontext
@@ -71,16 +73,25 @@ def rebuild_rollups_command() -> None:
 
 @billing_group.command("reconcile")
 @click.argument("tenant_id")
+@click.option("--recover-from", "cutoff", type=click.DateTime(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"]),
+              help="Disaster recovery (DESIGN §4.11) from this UTC cutoff; needs --operator and --reason.")
+@click.option("--operator", help="The operator id the recovery is audited under.")
+@click.option("--reason", help="Why: it goes into the audit log.")
 @with_appcontext
-def reconcile_command(tenant_id: str) -> None:
+def reconcile_command(tenant_id: str, cutoff: datetime | None, operator: str | None, reason: str | None) -> None:
     """Sync one account with Stripe, as the admin's Sync button does (without the audit entry), and print
-    what it recovered, appended and found."""
+    what it recovered, appended and found; with --recover-from, the disaster recovery of the red panel."""
     from backoffice.billing.sync_tasks import sync_job
 
-    result = sync_job(tenant_id)
+    if cutoff is not None and not (operator and reason and reason.strip()):
+        raise click.UsageError("a disaster recovery is audited: give --operator and --reason")
+    result = sync_job(tenant_id, operator, reason, cutoff.replace(tzinfo=UTC).isoformat() if cutoff else None)
     if "refused" in result:
         raise click.ClickException(f"sync refused: {result['refused']} {result['refused_params']}")
     click.echo(f"recovered {result['recovered']} event(s), appended {result['appended']} ledger row(s)")
+    if "recovery" in result:
+        click.echo(f"disaster recovery from {result['recovery']['cutoff']}: {result['recovery']['gaps']} gap(s)"
+                   + (f", baseline {result['recovery']['baseline']}" if result["recovery"]["gaps"] else ""))
     for item in result["discrepancies"]:
         click.echo(f"{item['severity']}: {item['kind']}: {item['message']}")
     click.echo("clean" if result["clean"] else f"{len(result['discrepancies'])} discrepancy(ies)")

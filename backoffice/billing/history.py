@@ -25,11 +25,31 @@ TENANTS = Tenant.__table__
 CANCELLATIONS = ("SubscriptionCancelled", "SubscriptionImmediatelyCancelled", "SubscriptionExpired")
 
 
+# The pills of the billing events page (reference §6): independent lenses, an event can match several. Ours add
+# Suspended and LedgerBaseline to MRR impact: both move MRR.
+LENSES: dict[str, frozenset[str]] = {
+    "mrr": frozenset({"SubscriptionCreated", "SubscriptionUpgraded", "SubscriptionDowngradeScheduled",
+                      "SubscriptionDowngradeCancelled", "SubscriptionDowngraded", "SubscriptionReactivated",
+                      "SubscriptionCancelled", "SubscriptionExpired", "SubscriptionImmediatelyCancelled",
+                      "SubscriptionSuspended", "LedgerBaseline"}),
+    "state": frozenset({"SubscriptionCreated", "SubscriptionUpgraded", "SubscriptionDowngraded", "SubscriptionExpired",
+                        "SubscriptionImmediatelyCancelled", "SubscriptionSuspended"}),
+    "other": frozenset({"SubscriptionRenewed", "SubscriptionPastDue", "PaymentFailed", "PaymentRecovered",
+                        "PaymentRefunded", "BillingInfoAdded", "BillingInfoUpdated", "PaymentMethodUpdated", "NoOp",
+                        "Unclassified"}),
+}
+# A list of millions is counted this far past the page's start (paging.fetch_page's count_cap).
+COUNT_CAP = 10_000
+
+
 @dataclass(frozen=True)
 class LedgerFilter:
     tenant_id: str | None = None
     search: str | None = None
     types: tuple[str, ...] = ()
+    lens: str | None = None
+    movements: tuple[str, ...] = ()
+    since: datetime | None = None  # rows that happened at or after this moment
 
 
 @dataclass(frozen=True)
@@ -72,6 +92,12 @@ def _query(criteria: LedgerFilter) -> Select:
         query = query.where(search.contains(TENANTS.c.name, criteria.search))
     if criteria.types:
         query = query.where(LEDGER.c.event_type.in_(criteria.types))
+    if criteria.lens is not None:
+        query = query.where(LEDGER.c.event_type.in_(sorted(LENSES[criteria.lens])))
+    if criteria.movements:
+        query = query.where(LEDGER.c.movement.in_(criteria.movements))
+    if criteria.since is not None:
+        query = query.where(LEDGER.c.occurred_at >= criteria.since)
     return query
 
 
@@ -96,7 +122,7 @@ def list_ledger(session: Session, criteria: LedgerFilter, *, sort: str = "date",
     """One page of ledger rows, newest first by default."""
     keys = _keys(sort, descending)
     return fetch_page(session, with_keys(_query(criteria), keys), keys, page=page, per_page=per_page, after=after,
-                      to_row=_to_entry)
+                      to_row=_to_entry, count_cap=COUNT_CAP)
 
 
 def stream_ledger(session: Session, criteria: LedgerFilter, *, sort: str = "date",

@@ -415,6 +415,17 @@ class MrrDaily(db.Model):
     event_count: Mapped[int] = mapped_column(sa.Integer, server_default="0")
 
 
+class RevenueDaily(db.Model):
+    """Net revenue per day and currency (DESIGN §4.10), kept by a trigger on payment_transactions (migration 0007)."""
+
+    __tablename__ = "revenue_daily"
+    __table_args__ = (sa.CheckConstraint(_currency_check("currency"), name="currency"),)
+
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    currency: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    amount: Mapped[Decimal] = mapped_column(MONEY, server_default="0")
+
+
 class SyncState(db.Model):
     """A named piece of job state, such as the global events.list anchor."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Date, Select, cast, func, literal, select, union_all
+from sqlalchemy import Date, Select, cast, func, literal, literal_column, select, union_all
 from sqlalchemy.orm import Session
 
 from backoffice.billing.models import PaymentTransaction
@@ -19,14 +19,15 @@ COUNTED = ("succeeded", "refunded")
 ZERO = Decimal("0.00")
 
 
-def _day(column):
-    return cast(func.timezone("UTC", column), Date)
+def utc_day(column):
+    """The UTC calendar day of a timestamp column (the zone inlined, so GROUP BY sees the same expression)."""
+    return cast(func.timezone(literal_column("'UTC'"), column), Date)
 
 
 def movements(currency: str, tenant_id: str | None = None) -> Select:
     """(tenant_id, day, amount) rows whose sum is net revenue: payments, refunds and credits on their own days."""
     def part(amount, when):
-        query = select(PAYMENTS.c.tenant_id.label("tenant_id"), _day(when).label("day"), amount.label("amount")) \
+        query = select(PAYMENTS.c.tenant_id.label("tenant_id"), utc_day(when).label("day"), amount.label("amount")) \
             .where(PAYMENTS.c.status.in_(COUNTED), PAYMENTS.c.currency == currency)
         return query.where(PAYMENTS.c.tenant_id == tenant_id) if tenant_id is not None else query
 

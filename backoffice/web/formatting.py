@@ -5,7 +5,15 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from flask import Flask
-from flask_babel import format_currency, format_date, format_datetime, format_timedelta, get_locale, gettext
+from flask_babel import (
+    format_currency,
+    format_date,
+    format_datetime,
+    format_decimal,
+    format_timedelta,
+    get_locale,
+    gettext,
+)
 from flask_babel import lazy_gettext as _l
 
 ACCOUNT_STATUS_LABELS = {
@@ -58,6 +66,9 @@ OPERATOR_ACTION_LABELS = {
     "rebuild_rollups": _l("Rebuild MRR rollups"),
 }
 SEVERITY_LABELS = {"Critical": _l("Critical"), "Warning": _l("Warning")}
+# MRR movements (DESIGN §4.9).
+MOVEMENT_LABELS = {"new": _l("New"), "expansion": _l("Expansion"), "reactivation": _l("Reactivation"),
+                   "contraction": _l("Contraction"), "churn": _l("Churn"), "other": _l("Other")}
 # What each drift kind means, in the operator's words (DESIGN §5); the check's own detail is shown beside it.
 DRIFT_KIND_LABELS = {
     "MissingEvent": _l("Payments were recorded but the ledger has no row"),
@@ -126,6 +137,19 @@ def day(moment: datetime | None) -> str:
     return format_date(moment, "medium") if moment is not None else "—"
 
 
+def number(value: int | Decimal | None) -> str:
+    """A count with the locale's grouping."""
+    return format_decimal(value, format="#,##0") if value is not None else "—"
+
+
+def signed_money(amount: Decimal | None, currency: str | None) -> str:
+    """An amount with its sign always shown (+, − or ±): a change rather than a balance."""
+    if amount is None or not currency:
+        return "—"
+    sign = "+" if amount > 0 else "−" if amount < 0 else "±"
+    return sign + format_currency(abs(amount), currency.upper())
+
+
 def moment(value: datetime | None) -> str:
     """A date and time to the second, in the operator's locale (UTC)."""
     return format_datetime(value, "medium") if value is not None else "—"
@@ -145,8 +169,8 @@ def plan_name(plan: str | None) -> str:
 def init_app(app: Flask) -> None:
     """Register the filters."""
     app.jinja_env.filters.update(
-        money=money, flag=flag, country_name=country_name, relative=relative, day=day, moment=moment,
-        plan_name=plan_name,
+        money=money, signed_money=signed_money, number=number, flag=flag, country_name=country_name,
+        relative=relative, day=day, moment=moment, plan_name=plan_name,
         account_status=lambda value: label(value, ACCOUNT_STATUS_LABELS),
         role=lambda value: label(value, ROLE_LABELS),
         invoice_kind=lambda value: label(value, INVOICE_KIND_LABELS),
@@ -155,6 +179,7 @@ def init_app(app: Flask) -> None:
         operator_action=lambda value: label(value, OPERATOR_ACTION_LABELS),
         sync_refusal=sync_refusal,
         severity=lambda value: label(value, SEVERITY_LABELS),
+        movement=lambda value: label(value, MOVEMENT_LABELS),
         drift_kind=lambda value: label(value, DRIFT_KIND_LABELS),
         card_brand=lambda value: CARD_BRANDS.get((value or "").lower(), (value or "").title()),
     )

@@ -22,8 +22,5 @@ def placeholder_blueprint(name: str, url_prefix: str, title: object, billing: bo
 def surface_blueprints() -> list[Blueprint]:
     """Return one blueprint per operator surface."""
     return [
-        placeholder_blueprint("dashboard", "", _l("Dashboard")),
         placeholder_blueprint("users", "/users", _l("Users")),
-        placeholder_blueprint("billing_events", "/billing-events", _l("Billing events"), billing=True),
-        placeholder_blueprint("invoices", "/invoices", _l("Invoices"), billing=True),
     ]

@@ -181,3 +181,22 @@ def _rules(harness):
     from backoffice.billing.tasks import gateway
 
     return Replayer(db.session, ReplaySettings.from_config(harness.app.config), gateway()).rules
+
+
+def test_the_cli_runs_the_same_recovery_audited(harness):
+    gap = harness.tenant("ten_dr_cli")
+    scenario = Scenario(harness.demo, "dr", gap)
+    scenario.customer()
+    scenario.subscribe("standard")
+    harness.settle(without("customer.subscription.created"))
+    scenario.advance(days=40)
+    harness.settle()
+    admin(harness)
+    runner = harness.app.test_cli_runner()
+    unaudited = runner.invoke(args=["billing", "reconcile", gap, "--recover-from", "2026-01-01T00:00:00"])
+    assert unaudited.exit_code != 0 and "--operator and --reason" in unaudited.output
+    done = runner.invoke(args=["billing", "reconcile", gap, "--recover-from", "2026-01-01T00:00:00",
+                               "--operator", ADMIN, "--reason", "predates the webhook"])
+    assert done.exit_code == 0, done.output
+    assert "disaster recovery from 2026-01-01T00:00:00+00:00: 1 gap(s), baseline 49.00" in done.output
+    assert "clean" in done.output

@@ -1,0 +1,274 @@
+"""The dashboard's figures (reference §2, DESIGN §4.5, §4.9, §4.10): KPI tiles, trends, distributions, recents.
+
+Every card costs in proportion to the days it shows, not to the history behind them: MRR comes from
+`mrr_daily`, revenue from `revenue_daily` (both one row per day and kind), counts from indexed time ranges.
+A period is the last N UTC days including today; the prior period is the N days before it. Soft-deleted
+tenants are out of the counts and in the money (their history never moves).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from sqlalchemy import and_, func, literal, select
+from sqlalchemy.orm import Session
+
+from backoffice.accounts.models import Login, Tenant, User, UserSession
+from backoffice.billing.models import (
+    MrrDaily,
+    RevenueDaily,
+    StripeEvent,
+    Subscription,
+    effective_billing_events,
+)
+from backoffice.billing.revenue import utc_day
+
+PERIODS = (7, 30, 90)
+DEFAULT_PERIOD = 30
+ZERO = Decimal("0.00")
+MOVEMENT_ORDER = ("new", "expansion", "reactivation", "contraction", "churn", "other")
+TENANTS = Tenant.__table__
+USERS = User.__table__
+LOGINS = Login.__table__
+SESSIONS = UserSession.__table__
+MRR = MrrDaily.__table__
+REVENUE = RevenueDaily.__table__
+
+
+@dataclass(frozen=True)
+class Window:
+    """The period's days (the last `days` UTC days up to today) and the prior period's, as of `now`."""
+
+    days: int
+    now: datetime
+
+    @property
+    def today(self) -> date:
+        return self.now.astimezone(UTC).date()
+
+    @property
+    def first(self) -> date:
+        return self.today - timedelta(days=self.days - 1)
+
+    @property
+    def prior_first(self) -> date:
+        return self.first - timedelta(days=self.days)
+
+    def current_days(self) -> list[date]:
+        return [self.first + timedelta(days=offset) for offset in range(self.days)]
+
+    def prior_days(self) -> list[date]:
+        return [self.prior_first + timedelta(days=offset) for offset in range(self.days)]
+
+
+@dataclass(frozen=True)
+class Trend:
+    """One value per day of the period, and the prior period's value on the matching day."""
+
+    days: list[date]
+    current: list[Any]
+    prior: list[Any]
+
+    @property
+    def last(self) -> Any:
+        return self.current[-1]
+
+
+@dataclass(frozen=True)
+class Kpis:
+    total_accounts: int
+    new_accounts: int
+    new_accounts_prior: int
+    blended_mrr: Decimal
+    mrr_start: Decimal  # the event log's MRR at the end of the day before the period
+    mrr_end: Decimal  # … and at the end of today
+    total_revenue: Decimal
+    active_users: int
+    total_users: int
+    active_sessions: int
+    currency: str
+
+    @property
+    def new_accounts_delta_percent(self) -> int | None:
+        """New accounts against the prior period, in whole percent (half to even); None without a prior."""
+        if not self.new_accounts_prior:
+            return None
+        change = Decimal(self.new_accounts - self.new_accounts_prior) * 100 / self.new_accounts_prior
+        return int(change.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+    @property
+    def mrr_delta_percent(self) -> Decimal | None:
+        """MRR's change over the period from the event log (not from signups), to one decimal; None from 0."""
+        if not self.mrr_start:
+            return None
+        return ((self.mrr_end - self.mrr_start) * 100 / self.mrr_start).quantize(Decimal("0.1"), ROUND_HALF_EVEN)
+
+
+@dataclass(frozen=True)
+class PlanShare:
+    plan: str
+    accounts: int
+    percent: Decimal
+
+
+@dataclass(frozen=True)
+class Movements:
+    """MRR movements over the period (DESIGN §4.9): they sum to end − start exactly."""
+
+    start: Decimal
+    end: Decimal
+    amounts: dict[str, Decimal] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def change(self) -> Decimal:
+        return self.end - self.start
+
+    def shown(self) -> list[str]:
+        """Every kind but `other`, which shows only when it moved something."""
+        return [kind for kind in MOVEMENT_ORDER if kind != "other" or self.amounts.get(kind) or self.counts.get(kind)]
+
+
+def window(days: int, now: datetime | None = None) -> Window:
+    if days not in PERIODS:
+        raise ValueError(f"period must be one of {PERIODS}")
+    return Window(days, now or datetime.now(UTC))
+
+
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, time(), UTC)
+
+
+# --- tiles ------------------------------------------------------------------------------------------------
+def kpis(session: Session, currency: str, period: Window) -> Kpis:
+    """The five tiles' figures for the period."""
+    now, span = period.now, timedelta(days=period.days)
+    live = TENANTS.c.deleted_at.is_(None)
+    accounts = session.execute(select(
+        func.count(),
+        func.count().filter(TENANTS.c.created_at >= now - span),
+        func.count().filter(and_(TENANTS.c.created_at >= now - 2 * span, TENANTS.c.created_at < now - span)),
+    ).where(live)).one()
+    blended = session.scalar(select(func.coalesce(func.sum(Subscription.forward_mrr), ZERO))
+                             .where(Subscription.current_price_currency == currency))
+    users = session.execute(
+        select(func.count(), func.count().filter(USERS.c.last_seen_at >= now - span))
+        .select_from(USERS.join(TENANTS, TENANTS.c.id == USERS.c.tenant_id))
+        .where(USERS.c.deleted_at.is_(None), live)).one()
+    sessions = session.scalar(select(func.count()).where(
+        SESSIONS.c.revoked_at.is_(None),
+        func.coalesce(SESSIONS.c.last_active_at, SESSIONS.c.created_at) >= now - timedelta(hours=24)))
+    start, end = mrr_at(session, currency, [period.first - timedelta(days=1), period.today])
+    return Kpis(total_accounts=accounts[0], new_accounts=accounts[1], new_accounts_prior=accounts[2],
+                blended_mrr=blended, mrr_start=start, mrr_end=end, total_revenue=total_revenue(session, currency),
+                active_users=users[1], total_users=users[0], active_sessions=sessions, currency=currency)
+
+
+def total_revenue(session: Session, currency: str) -> Decimal:
+    """All-time net revenue ex-VAT (the Total revenue tile = the revenue chart's last point = Σ lifetime value)."""
+    return session.scalar(select(func.coalesce(func.sum(REVENUE.c.amount), ZERO)).where(REVENUE.c.currency == currency))
+
+
+# --- running sums over the daily rollups ------------------------------------------------------------------
+def _running(session: Session, table: Any, amount: Any, currency: str, days: list[date]) -> list[Decimal]:
+    """The running sum of a daily rollup at the end of each of `days` (ascending): what came before the first
+    day in one sum, then each day's rows."""
+    first, last = days[0], days[-1]
+    mine = table.c.currency == currency
+    running = session.scalar(select(func.coalesce(func.sum(amount), ZERO)).where(mine, table.c.day < first))
+    daily = dict(session.execute(select(table.c.day, func.sum(amount))
+                                 .where(mine, table.c.day.between(first, last)).group_by(table.c.day)).all())
+    values, day = {}, first
+    while day <= last:
+        running += daily.get(day, ZERO)
+        values[day] = running
+        day += timedelta(days=1)
+    return [values[day] for day in days]
+
+
+def mrr_at(session: Session, currency: str, days: list[date]) -> list[Decimal]:
+    """MRR at the end of each day (ascending): the running sum of the ledger's deltas (DESIGN §4.9)."""
+    return _running(session, MRR, MRR.c.delta_sum, currency, days)
+
+
+def mrr_trend(session: Session, currency: str, period: Window) -> Trend:
+    values = mrr_at(session, currency, period.prior_days() + period.current_days())
+    return Trend(period.current_days(), values[period.days:], values[:period.days])
+
+
+def revenue_trend(session: Session, currency: str, period: Window) -> Trend:
+    """Cumulative net revenue ex-VAT at the end of each day; reversals subtract on their own day."""
+    values = _running(session, REVENUE, REVENUE.c.amount, currency, period.prior_days() + period.current_days())
+    return Trend(period.current_days(), values[period.days:], values[:period.days])
+
+
+# --- counts per day ---------------------------------------------------------------------------------------
+def _per_day(session: Session, column: Any, where: Iterable[Any], period: Window) -> Trend:
+    since = _start_of(period.prior_first)
+    counts = dict(session.execute(select(utc_day(column), func.count()).where(column >= since, *where)
+                                  .group_by(utc_day(column))).all())
+    return Trend(period.current_days(), [counts.get(day, 0) for day in period.current_days()],
+                 [counts.get(day, 0) for day in period.prior_days()])
+
+
+def account_growth(session: Session, period: Window) -> Trend:
+    """New accounts per day (soft-deleted ones left out)."""
+    return _per_day(session, TENANTS.c.created_at, [TENANTS.c.deleted_at.is_(None)], period)
+
+
+def login_activity(session: Session, period: Window) -> Trend:
+    """Completed sign-ins per day, by any method."""
+    return _per_day(session, LOGINS.c.created_at, [LOGINS.c.outcome == "succeeded"], period)
+
+
+# --- distributions and recents ----------------------------------------------------------------------------
+def plan_distribution(session: Session, plan_order: Iterable[str]) -> list[PlanShare]:
+    """Accounts per plan: every plan of the catalog, even at 0, then any other plan found; with its share."""
+    plan = func.coalesce(TENANTS.c.plan, literal("basis"))
+    counts = dict(session.execute(select(plan, func.count()).where(TENANTS.c.deleted_at.is_(None))
+                                  .group_by(plan)).all())
+    order = list(dict.fromkeys(["basis", *plan_order]))
+    order += sorted(name for name in counts if name not in order)
+    total = sum(counts.values())
+    return [PlanShare(name, counts.get(name, 0),
+                      (Decimal(counts.get(name, 0)) * 100 / total).quantize(Decimal("0.1"), ROUND_HALF_EVEN)
+                      if total else Decimal("0.0"))
+            for name in order]
+
+
+def recent_signups(session: Session, limit: int = 6) -> list[Any]:
+    """The newest accounts."""
+    return session.execute(select(TENANTS.c.id, TENANTS.c.name, TENANTS.c.plan, TENANTS.c.country, TENANTS.c.logo,
+                                  TENANTS.c.created_at)
+                           .where(TENANTS.c.deleted_at.is_(None))
+                           .order_by(TENANTS.c.created_at.desc(), TENANTS.c.id.desc()).limit(limit)).all()
+
+
+def recent_billing_events(session: Session, limit: int = 6) -> list[Any]:
+    """The newest ledger rows across accounts, NoOp left out, with their account's name."""
+    ledger = effective_billing_events
+    return session.execute(
+        select(ledger.c.id, ledger.c.tenant_id, TENANTS.c.name.label("tenant_name"), ledger.c.event_type,
+               ledger.c.from_plan, ledger.c.to_plan, ledger.c.amount_delta, ledger.c.committed_mrr,
+               ledger.c.currency, ledger.c.occurred_at)
+        .join(TENANTS, TENANTS.c.id == ledger.c.tenant_id)
+        .where(ledger.c.event_type != "NoOp")
+        .order_by(ledger.c.occurred_at.desc(), ledger.c.position.desc(), ledger.c.id.desc()).limit(limit)).all()
+
+
+def mrr_movements(session: Session, currency: str, period: Window) -> Movements:
+    """MRR movements over the period's days, from the rollup: they sum to the MRR change exactly."""
+    start, end = mrr_at(session, currency, [period.first - timedelta(days=1), period.today])
+    rows = session.execute(select(MRR.c.movement, func.sum(MRR.c.delta_sum), func.sum(MRR.c.event_count))
+                           .where(MRR.c.currency == currency, MRR.c.day.between(period.first, period.today))
+                           .group_by(MRR.c.movement)).all()
+    return Movements(start, end, {movement: amount for movement, amount, _ in rows},
+                     {movement: int(count) for movement, _, count in rows})
+
+
+def data_current_through(session: Session) -> datetime | None:
+    """When the newest archived Stripe event happened: what the MRR and revenue cards know up to."""
+    return session.scalar(select(func.max(StripeEvent.stripe_created_at)))

@@ -1,0 +1,115 @@
+"""/billing-events and /invoices over HTTP: the URL convention, partials, CSV, the raw event view, billing off."""
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from backoffice.billing.models import PaymentTransaction, StripeEvent, StripeEventDivergence
+from backoffice.web.billing_events.views import TYPES
+from tests.factories import (
+    OCCURRED_AT,
+    make_billing_event,
+    make_subscription,
+    make_tenant,
+    new_id,
+    payment_values,
+)
+
+HX = {"HX-Request": "true"}
+XSS = "<script>alert(1)</script>"
+
+
+@pytest.fixture
+def books(data):
+    with data() as session:
+        subscription = make_subscription(session, tenant_id=make_tenant(session, name=XSS).id)
+        event = StripeEvent(id="evt_raw_1", stripe_created_at=OCCURRED_AT, type="customer.subscription.created",
+                            api_version="2025-03-31.basil", payload={"id": "evt_raw_1", "object": "event", "note": XSS},
+                            payload_hash="a" * 64, status="processed", recovered_at=OCCURRED_AT,
+                            recovery_source="events_list")
+        session.add(event)
+        session.flush()
+        session.add(StripeEventDivergence(stripe_event_id="evt_raw_1", payload={"id": "evt_raw_1", "other": True},
+                                          payload_hash="b" * 64))
+        make_billing_event(session, subscription=subscription, stripe_event_id="evt_raw_1", event_type="SubscriptionCreated",
+                           from_plan=None, to_plan="standard", previous_amount=Decimal(0), new_amount=Decimal(49),
+                           amount_delta=Decimal(49), committed_mrr=Decimal(49), movement="new")
+        make_billing_event(session, subscription=subscription, event_type="SubscriptionRenewed", previous_amount=None,
+                           new_amount=None, amount_delta=None, committed_mrr=Decimal(49), movement=None,
+                           occurred_at=OCCURRED_AT + timedelta(days=30))
+        session.add(PaymentTransaction(**payment_values(subscription, amount_from_credit=Decimal("10.00"),
+                                                        invoice_url="https://pay.example/in.pdf")))
+        session.add(PaymentTransaction(**payment_values(subscription, id=new_id("in"), status="refunded",
+                                                        refunded_amount=Decimal("49.00"),
+                                                        refunded_at=OCCURRED_AT + timedelta(days=2))))
+
+
+def test_billing_events_page_partial_pills_and_escaping(client, operator_headers, books):
+    page = client.get("/billing-events", headers=operator_headers)
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and "<html" in text and XSS not in text and "&lt;script&gt;" in text
+    assert 'href="/billing-events?lens=mrr"' in text and 'data-testid="lens-pills"' in text
+    partial = client.get("/billing-events?lens=mrr", headers={**operator_headers, **HX})
+    body = partial.get_data(as_text=True)
+    assert "<html" not in body and "HX-Request" in partial.headers["Vary"]
+    assert partial.headers["HX-Push-Url"] == "/billing-events?lens=mrr"
+    assert 'data-event-type="SubscriptionCreated"' in body and 'data-event-type="SubscriptionRenewed"' not in body
+    # The Stripe event link is for admins only.
+    assert "/stripe-events/evt_raw_1" not in body
+
+
+@pytest.mark.parametrize(("query", "message"), [
+    ("lens=all", "lens"), ("period=14", "period"), ("movement=up", "movement"), ("sort=amount", "sort"),
+    ("type=" + "&type=".join(TYPES) + "&type=NoOp", "type"), ("per_page=500", "per_page"),
+    ("q=" + "x" * 101, "search is too long"),
+])
+def test_billing_events_bad_parameters_are_clear_400s(client, operator_headers, query, message):
+    response = client.get(f"/billing-events?{query}", headers=operator_headers)
+    assert response.status_code == 400 and message in response.get_data(as_text=True)
+
+
+def test_every_type_at_once_is_allowed(client, operator_headers, books):
+    response = client.get("/billing-events?type=" + "&type=".join(TYPES), headers=operator_headers)
+    assert response.status_code == 200
+
+
+def test_billing_events_csv_has_the_filtered_rows(client, operator_headers, books):
+    response = client.get("/billing-events.csv?lens=other", headers=operator_headers)
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert rows[0][:3] == ["occurred_at", "event_type", "account_id"]
+    assert [row[1] for row in rows[1:]] == ["SubscriptionRenewed"]
+
+
+def test_the_raw_event_is_for_admins_pretty_and_marked(client, operator_headers, admin_headers, books):
+    assert client.get("/stripe-events/evt_raw_1", headers=operator_headers).status_code == 403
+    assert client.get("/stripe-events/evt_nope", headers=admin_headers).status_code == 404
+    text = client.get("/stripe-events/evt_raw_1", headers=admin_headers).get_data(as_text=True)
+    assert 'data-testid="recovered-marker"' in text and 'data-testid="divergences"' in text
+    payload = text.split('data-testid="stripe-event-payload">', 1)[1]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in payload and XSS not in text and '\n  &#34;note&#34;' in payload
+    listing = client.get("/billing-events", headers=admin_headers).get_data(as_text=True)
+    assert 'href="/stripe-events/evt_raw_1"' in listing
+
+
+def test_invoices_pills_rows_totals_and_csv(client, operator_headers, books):
+    text = client.get("/invoices", headers=operator_headers).get_data(as_text=True)
+    assert text.count('data-kind="invoice"') == 2 and text.count('data-kind="refund"') == 1
+    assert "from credit" in text and 'href="https://pay.example/in.pdf"' in text
+    assert 'data-currency="EUR" data-value="49.00"' in text  # 49 + 49 − 49 refunded
+    reversals = client.get("/invoices?kind=reversals", headers={**operator_headers, **HX}).get_data(as_text=True)
+    assert 'data-kind="invoice"' not in reversals and 'data-kind="refund"' in reversals
+    rows = list(csv.DictReader(io.StringIO(client.get("/invoices.csv?sort=amount", headers=operator_headers)
+                                           .get_data(as_text=True))))
+    assert [row["kind"] for row in rows] == ["refund", "invoice", "invoice"]  # by amount, ascending
+    assert all(row["row_key"].endswith(":" + row["kind"]) for row in rows)
+    assert client.get("/invoices?kind=credit", headers=operator_headers).status_code == 400
+
+
+def test_billing_lists_are_gone_when_billing_is_off(client, operator_headers, settings):
+    settings(PUBLIC_SUBSCRIPTION_ENABLED=False)
+    for url in ("/billing-events", "/billing-events.csv", "/invoices", "/invoices.csv"):
+        assert client.get(url, headers=operator_headers).status_code == 404
