@@ -17,17 +17,18 @@ rebuilt and the tables vacuumed and analysed.
 
 Scale. k× plans k times the tenants over the same `--months`, then stretches their clock k times back from
 now: every table holds k times the rows, over k times the months of history, while any window of days
-holds about as many rows as at 1× (k times the tenants, each one a k-th as busy per day). So a card that
+holds about as many rows as at 1× (k times the tenants, each one a k-th as busy per day; a session still
+open keeps its length, so about as many are in use right now). So a card that
 reads only its window, or a rollup of a row per day, costs the same at 1× and 4×; one that scans the
 history costs about 4 times as much. The sizes and the rows in the last 90 days are printed per scale.
 
 Measuring. Server time: each card's partial (`/dashboard/cards/<card>?period=…`, as htmx asks for it) and
 the page itself through the app in-process (Flask test client, proxy identity headers, no network),
-`--requests` times per card and period after 3 warm-ups. Whole page: gunicorn as the Procfile runs it on
+`--requests` times per card and period, in turn, after 3 warm-ups. Whole page: gunicorn as the Procfile runs it on
 loopback, Debian's Chromium through Playwright with the proxy identity as extra headers; the time from
 navigation start to the animation frame after the last `[data-card]` turned `data-state` loaded or error,
 10 runs per period after a warm-up. Verdicts: every card's p95 < 100 ms in each period; the page's p95 <
-400 ms; and, with two scales, no card's p50 at the largest over 1.5× its p50 at the smallest (or 3 ms).
+400 ms; and, with two scales, no card's p50 at the largest over 1.5× its p50 at the smallest (and 3 ms more).
 
 `--keep NAME` builds each scale into database NAME_<k>x and keeps it (a run with the same NAME reuses what
 is there); `--template NAME` measures a scratch clone of NAME_<k>x instead of generating. Drop them when done.
@@ -546,16 +547,18 @@ def sizes() -> dict[str, object]:
 
 
 def card_timings(app, requests: int) -> dict[tuple[str, int], list[float]]:
-    """Server time of every card (and the page) per period, through the app in-process."""
+    """Server time of every card (and the page) per period, through the app in-process. The requests go round
+    the cards in turn, so that a burst of other work on the machine weighs on all of them alike."""
     client = app.test_client()
     partial = {**IDENTITY, "HX-Request": "true"}
-    timings = {}
-    for period in PERIODS:
-        for card in (*CARDS, PAGE):
-            path, headers = (f"/?period={period}", IDENTITY) if card == PAGE else \
-                (f"/dashboard/cards/{card}?period={period}", partial)
-            timed(client, [path] * WARM_UPS, headers)
-            timings[card, period] = timed(client, [path] * requests, headers)
+    requested = {(card, period): (f"/?period={period}", IDENTITY) if card == PAGE else
+                 (f"/dashboard/cards/{card}?period={period}", partial) for period in PERIODS for card in (*CARDS, PAGE)}
+    for path, headers in requested.values():
+        timed(client, [path] * WARM_UPS, headers)
+    timings = {key: [] for key in requested}
+    for _ in range(requests):
+        for key, (path, headers) in requested.items():
+            timings[key] += timed(client, [path], headers)
     return timings
 
 
@@ -589,8 +592,8 @@ def gunicorn(url: str):
 class PageRuns:
     """The whole page in Chromium: milliseconds per period, which card arrived last in each run, errors."""
 
-    timings: dict[int, list[float]] = field(default_factory=dict)
-    last: dict[int, Counter] = field(default_factory=dict)
+    timings: dict[int, list[float]] = field(default_factory=lambda: {period: [] for period in PERIODS})
+    last: dict[int, Counter] = field(default_factory=lambda: {period: Counter() for period in PERIODS})
     errors: int = 0
 
 
@@ -604,9 +607,8 @@ def page_timings(url: str, runs: int) -> PageRuns:
         context = browser.new_context(extra_http_headers=IDENTITY, viewport={"width": 1440, "height": 900})
         context.add_init_script(CARDS_SETTLED)
         page = context.new_page()
-        for period in PERIODS:
-            pages.timings[period], pages.last[period] = [], Counter()
-            for run in range(runs + 1):  # the first warms gunicorn's pools and the browser cache
+        for run in range(runs + 1):  # the first round warms gunicorn's pools and the browser's cache
+            for period in PERIODS:
                 page.goto(f"{base}/?period={period}")
                 settled = page.wait_for_function("window.__cardsSettled", timeout=30_000).json_value()
                 if run:
