@@ -43,13 +43,16 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections import Counter
-from contextlib import contextmanager
+from collections import Counter, defaultdict
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import psycopg
+from flask import Flask
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from backoffice import create_app
 from backoffice.billing import rollups
@@ -65,7 +68,7 @@ from benchmarks.bench_accounts import timed, vacuum
 from benchmarks.bench_replay import from_template
 from benchmarks.bench_shell import percentile
 from benchmarks.bench_webhook import free_port
-from benchmarks.common import kept_database, scratch_database
+from benchmarks.common import kept_database
 from tests.e2e.conftest import CHROMIUM_ARGS
 
 NOW = datetime.fromtimestamp(int(time.time()), UTC)
@@ -546,20 +549,43 @@ def sizes() -> dict[str, object]:
     return figures
 
 
-def card_timings(app, requests: int) -> dict[tuple[str, int], list[float]]:
-    """Server time of every card (and the page) per period, through the app in-process. The requests go round
-    the cards in turn, so that a burst of other work on the machine weighs on all of them alike."""
-    client = app.test_client()
+@dataclass
+class PageRuns:
+    """The whole page in Chromium: milliseconds per period, which card arrived last in each run, errors."""
+
+    timings: dict[int, list[float]] = field(default_factory=lambda: {period: [] for period in PERIODS})
+    last: dict[int, Counter] = field(default_factory=lambda: {period: Counter() for period in PERIODS})
+    errors: int = 0
+
+
+@dataclass
+class Scale:
+    """One multiple of the data: its database and app, its sizes, and what was measured on it."""
+
+    factor: int
+    url: str
+    app: Flask
+    sizes: dict[str, object]
+    build: Build | None
+    cards: dict[tuple[str, int], list[float]] = field(default_factory=lambda: defaultdict(list))
+    pages: PageRuns = field(default_factory=PageRuns)
+
+
+def card_timings(scales: list[Scale], requests: int) -> None:
+    """Server time of every card (and the page) per period, through each scale's app in-process. The requests
+    go round the cards, the periods and the scales in turn, so that other work on the machine weighs on all
+    of them alike."""
     partial = {**IDENTITY, "HX-Request": "true"}
     requested = {(card, period): (f"/?period={period}", IDENTITY) if card == PAGE else
                  (f"/dashboard/cards/{card}?period={period}", partial) for period in PERIODS for card in (*CARDS, PAGE)}
-    for path, headers in requested.values():
-        timed(client, [path] * WARM_UPS, headers)
-    timings = {key: [] for key in requested}
+    clients = [(scale, scale.app.test_client()) for scale in scales]
+    for _, client in clients:
+        for path, headers in requested.values():
+            timed(client, [path] * WARM_UPS, headers)
     for _ in range(requests):
         for key, (path, headers) in requested.items():
-            timings[key] += timed(client, [path], headers)
-    return timings
+            for scale, client in clients:
+                scale.cards[key] += timed(client, [path], headers)
 
 
 @contextmanager
@@ -588,101 +614,93 @@ def gunicorn(url: str):
         server.wait()
 
 
-@dataclass
-class PageRuns:
-    """The whole page in Chromium: milliseconds per period, which card arrived last in each run, errors."""
-
-    timings: dict[int, list[float]] = field(default_factory=lambda: {period: [] for period in PERIODS})
-    last: dict[int, Counter] = field(default_factory=lambda: {period: Counter() for period in PERIODS})
-    errors: int = 0
-
-
-def page_timings(url: str, runs: int) -> PageRuns:
-    """Chromium's time to a fully loaded dashboard, `runs` times per period."""
+def page_timings(scales: list[Scale], runs: int) -> None:
+    """Chromium's time to a fully loaded dashboard, `runs` times per period and scale (one server per scale,
+    visited in turn)."""
     from playwright.sync_api import sync_playwright
 
-    pages = PageRuns()
-    with gunicorn(url) as base, sync_playwright() as playwright:
+    with ExitStack() as servers, sync_playwright() as playwright:
+        bases = [(scale, servers.enter_context(gunicorn(scale.url))) for scale in scales]
         browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
         context = browser.new_context(extra_http_headers=IDENTITY, viewport={"width": 1440, "height": 900})
         context.add_init_script(CARDS_SETTLED)
         page = context.new_page()
         for run in range(runs + 1):  # the first round warms gunicorn's pools and the browser's cache
             for period in PERIODS:
-                page.goto(f"{base}/?period={period}")
-                settled = page.wait_for_function("window.__cardsSettled", timeout=30_000).json_value()
-                if run:
-                    pages.timings[period].append(settled["ms"])
-                    pages.last[period][settled["last"]] += 1
-                    pages.errors += settled["errors"]
+                for scale, base in bases:
+                    page.goto(f"{base}/?period={period}")
+                    settled = page.wait_for_function("window.__cardsSettled", timeout=30_000).json_value()
+                    if run:
+                        scale.pages.timings[period].append(settled["ms"])
+                        scale.pages.last[period][settled["last"]] += 1
+                        scale.pages.errors += settled["errors"]
         browser.close()
-    return pages
-
-
-@dataclass
-class Scale:
-    factor: int
-    sizes: dict[str, object]
-    build: Build | None
-    cards: dict[tuple[str, int], list[float]]
-    pages: PageRuns
 
 
 @contextmanager
 def database(options, factor: int):
-    """The scale's database: a scratch clone of the template, the kept one, or a scratch one."""
-    name = f"{options.keep or options.template}_{factor}x" if options.keep or options.template else None
+    """The scale's database: NAME_<k>x kept, or one of this run's own (empty, or a clone of the template's
+    NAME_<k>x) dropped afterwards. One per scale, all at once, so that the scales are measured side by side."""
     if options.keep:
-        with kept_database(name) as url:
+        with kept_database(f"{options.keep}_{factor}x") as url:
             yield url
         return
-    with scratch_database() as url:
-        if options.template and not from_template(url, name):
-            raise SystemExit(f"no database {name} to clone: build it with --keep {options.template}")
-        yield url
+    with kept_database(f"backoffice_bench_dashboard_{os.getpid()}_{factor}x") as url:
+        try:
+            template = f"{options.template}_{factor}x"
+            if options.template and not from_template(url, template):
+                raise SystemExit(f"no database {template} to clone: build it with --keep {options.template}")
+            yield url
+        finally:
+            target = make_url(url)
+            admin = target.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
 
 
-def run_scale(options, factor: int) -> Scale:
-    with database(options, factor) as url:
-        app = create_app({**SETTINGS, "SQLALCHEMY_DATABASE_URI": url})
-        build = None
-        with app.app_context():
-            from flask_migrate import upgrade
+def prepare(options, factor: int, url: str) -> Scale:
+    """Migrate the scale's database and load it when empty; print what it holds."""
+    app = create_app({**SETTINGS, "SQLALCHEMY_DATABASE_URI": url})
+    build = None
+    with app.app_context():
+        from flask_migrate import upgrade
 
-            upgrade()
-            if db.session.execute(text("SELECT count(*) FROM tenants")).scalar() == 0:
-                db.session.rollback()
-                build = load(options.tenants, options.months, options.logins, factor)
-                settle(app, url, build)
-            figures = sizes()
-            if build:
-                phases = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in build.seconds.items())
-                print(f"{factor}×: built in {sum(build.seconds.values()):.0f} s ({phases})", flush=True)
-            else:
-                print(f"{factor}×: data reused", flush=True)
-            # Other work on the machine shows up in every figure: say how busy it was.
-            print(f"{factor}×: measuring; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
-            cards = card_timings(app, options.requests)
-            db.engine.dispose()
-        return Scale(factor, figures, build, cards, page_timings(url, PAGE_RUNS))
+        upgrade()
+        if db.session.execute(text("SELECT count(*) FROM tenants")).scalar() == 0:
+            db.session.rollback()
+            build = load(options.tenants, options.months, options.logins, factor)
+            settle(app, url, build)
+        figures = sizes()
+    if build:
+        phases = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in build.seconds.items())
+        print(f"{factor}×: built in {sum(build.seconds.values()):.0f} s ({phases})", flush=True)
+    else:
+        print(f"{factor}×: data reused", flush=True)
+    return Scale(factor, url, app, figures, build)
+
+
+def busy() -> str:
+    """How busy the machine is: other work on it shows up in every figure."""
+    return f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
 
 
 def show(value: object) -> str:
     return f"{value:,}" if isinstance(value, int) else f"{value:,.2f}" if isinstance(value, Decimal) else str(value)
 
 
-def report(scales: list[Scale], requests: int) -> None:
-    heads = "".join(f"{f'{s.factor}×':>16}" for s in scales)
-    print(f"\n{'sizes':<34}{heads}")
+def report_sizes(scales: list[Scale]) -> None:
+    print(f"\n{'sizes':<34}" + "".join(f"{f'{s.factor}×':>16}" for s in scales))
     for name in SIZES:
         print(f"{name:<34}" + "".join(f"{show(s.sizes[name]):>16}" for s in scales))
-    for name in ("natural logins (before fitting)",):
-        print(f"{name:<34}" + "".join(f"{show(s.build.counts[name]) if s.build else '-':>16}" for s in scales))
+    natural = "natural logins (before fitting)"
+    print(f"{natural:<34}" + "".join(f"{show(s.build.counts[natural]) if s.build else '-':>16}" for s in scales))
 
+
+def report_cards(scales: list[Scale], requests: int) -> list[str]:
+    """Print the server times; return the verdicts on the 100 ms target and on growth."""
     print(f"\nserver time per card, ms (in-process WSGI; {requests} requests per line after {WARM_UPS} warm-ups)")
-    scale_heads = "".join(f"{f'{s.factor}× p50':>10}{f'{s.factor}× p95':>10}" for s in scales)
     growth_head = f"{f'{scales[-1].factor}×/{scales[0].factor}× p50':>14}" if len(scales) > 1 else ""
-    print(f"{'card':<24}{'period':>7}{scale_heads}{growth_head}")
+    print(f"{'card':<24}{'period':>7}{scale_heads(scales)}{growth_head}")
     over, grows, worst = [], [], (0.0, "")
     for card in (*CARDS, PAGE):
         for period in PERIODS:
@@ -700,9 +718,19 @@ def report(scales: list[Scale], requests: int) -> None:
                 if card != PAGE and large > max(small * GROWTH_FACTOR, small + GROWTH_SLACK_MS):
                     grows.append(f"{card} {period} d ({small:.1f} → {large:.1f} ms)")
             print(line)
+    verdicts = [f"every card p95 < {CARD_TARGET_MS:.0f} ms server time, each period: "
+                + (f"ok (worst: {worst[1]}, {worst[0]:.1f} ms)" if not over else "OVER: " + "; ".join(over))]
+    if len(scales) > 1:
+        verdicts.append(f"card cost does not grow with history (p50 at {scales[-1].factor}× ≤ {GROWTH_FACTOR}× p50 at "
+                        f"{scales[0].factor}× or +{GROWTH_SLACK_MS:.0f} ms): "
+                        + ("ok" if not grows else "GROWS: " + "; ".join(grows)))
+    return verdicts
 
+
+def report_pages(scales: list[Scale]) -> str:
+    """Print the whole page's times in Chromium; return the verdict on the 400 ms target."""
     print(f"\nwhole page in Chromium, ms from navigation start to every card loaded ({PAGE_RUNS} runs per line)")
-    print(f"{'period':<31}{scale_heads}   the card whose answer came last (runs)")
+    print(f"{'period':<31}{scale_heads(scales)}   the card whose answer came last (runs)")
     slow = []
     for period in PERIODS:
         line, lasts = f"{f'{period} d':<31}", []
@@ -714,15 +742,19 @@ def report(scales: list[Scale], requests: int) -> None:
                 slow.append(f"{period} d at {s.factor}× ({p95:.0f} ms)")
         print(line + "   " + "; ".join(lasts))
     errors = sum(s.pages.errors for s in scales)
+    return (f"whole page p95 < {PAGE_TARGET_MS:.0f} ms in Chromium: " + ("ok" if not slow else "OVER: " + "; ".join(slow))
+            + (f"; {errors} card(s) answered with an error" if errors else ""))
 
-    print("\nverdicts")
-    print(f"  every card p95 < {CARD_TARGET_MS:.0f} ms server time, each period: "
-          + (f"ok (worst: {worst[1]}, {worst[0]:.1f} ms)" if not over else "OVER: " + "; ".join(over)))
-    print(f"  whole page p95 < {PAGE_TARGET_MS:.0f} ms in Chromium: " + ("ok" if not slow else "OVER: " + "; ".join(slow))
-          + (f"; {errors} card(s) answered with an error" if errors else ""))
-    if len(scales) > 1:
-        print(f"  card cost does not grow with history (p50 at {scales[-1].factor}× ≤ {GROWTH_FACTOR}× p50 at "
-              f"{scales[0].factor}× or +{GROWTH_SLACK_MS:.0f} ms): " + ("ok" if not grows else "GROWS: " + "; ".join(grows)))
+
+def scale_heads(scales: list[Scale]) -> str:
+    return "".join(f"{f'{s.factor}× p50':>10}{f'{s.factor}× p95':>10}" for s in scales)
+
+
+def report(scales: list[Scale], requests: int) -> None:
+    report_sizes(scales)
+    verdicts = report_cards(scales, requests)
+    verdicts.insert(1, report_pages(scales))
+    print("\nverdicts\n" + "\n".join(f"  {verdict}" for verdict in verdicts))
 
 
 def main() -> None:
@@ -738,7 +770,18 @@ def main() -> None:
     options = parser.parse_args()
     print(f"{options.tenants:,} tenants over {options.months} months, {options.logins:,} logins, "
           f"{EVENTS_PER_TENANT} ledger rows per tenant; scales {', '.join(f'{k}×' for k in options.scale)}")
-    report([run_scale(options, factor) for factor in sorted(options.scale)], options.requests)
+    with ExitStack() as stack:
+        scales = [prepare(options, factor, stack.enter_context(database(options, factor)))
+                  for factor in sorted(set(options.scale))]
+        print(f"server times: {busy()}", flush=True)
+        card_timings(scales, options.requests)
+        for scale in scales:
+            with scale.app.app_context():
+                db.engine.dispose()
+        print(f"pages in Chromium: {busy()}", flush=True)
+        page_timings(scales, PAGE_RUNS)
+        print(f"done: {busy()}", flush=True)
+    report(scales, options.requests)
 
 
 if __name__ == "__main__":
