@@ -73,7 +73,7 @@ def configure_web(app: Flask) -> None:
     from backoffice.web.invoices.views import bp as invoices_bp
     from backoffice.web.jobs.views import bp as jobs_bp
     from backoffice.web.operator.views import bp as operator_bp
-    from backoffice.web.surfaces import surface_blueprints
+    from backoffice.web.users.views import bp as users_bp
     from backoffice.web.webhooks.views import bp as webhooks_bp
 
     auth.init_app(app)
@@ -95,8 +95,7 @@ def configure_web(app: Flask) -> None:
     app.register_blueprint(dashboard_bp)
     app.register_blueprint(billing_events_bp)
     app.register_blueprint(invoices_bp)
-    for blueprint in surface_blueprints():
-        app.register_blueprint(blueprint)
+    app.register_blueprint(users_bp)
 
 
 def configure_cli(app: Flask) -> None:

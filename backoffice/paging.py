@@ -15,10 +15,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, false, func, literal, or_, select, true, tuple_
 from sqlalchemy.orm import Session
 
 RowT = TypeVar("RowT")
+# Lists that can hold millions of rows stop counting here (fetch_page's count_limit): "more than 10,000".
+LONG_LIST_COUNT_CAP = 10_000
 
 
 class PageOutOfRange(ValueError):
@@ -55,12 +57,17 @@ class Page(Generic[RowT]):
     page: int
     per_page: int
     next_cursor: str | None
-    # The count stopped at a cap: there are more than `total` rows (a very long list is not counted to its end).
-    capped: bool = False
+    # The list has more rows than `total`, which is then the count's bound (see fetch_page's count_limit).
+    total_capped: bool = False
 
     @property
     def pages(self) -> int:
+        """The number of pages (with a capped total, of the pages counted so far)."""
         return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages or (self.total_capped and self.next_cursor is not None)
 
     @property
     def first_index(self) -> int:
@@ -110,7 +117,15 @@ def decode_cursor(cursor: str, length: int) -> list[Any]:
 
 
 def after_condition(keys: Sequence[SortKey], values: Sequence[Any]) -> ColumnElement[bool]:
-    """Rows strictly after the given key values in the keys' order (nulls equal to nulls)."""
+    """Rows strictly after the given key values in the keys' order (nulls equal to nulls).
+
+    When every key runs one way and no value is null or boolean, that is one row comparison, which an index on
+    the keys seeks to (deep pages cost what the first does); otherwise a branch per key.
+    """
+    plain = all(value is not None and not isinstance(value, bool) for value in values)
+    if plain and values and len({key.descending for key in keys}) == 1:
+        row, bound = tuple_(*(key.expression for key in keys)), tuple_(*(literal(value) for value in values))
+        return row < bound if keys[0].descending else row > bound
     branches = []
     for index, key in enumerate(keys):
         value = values[index]
@@ -124,7 +139,17 @@ def after_condition(keys: Sequence[SortKey], values: Sequence[Any]) -> ColumnEle
         else:
             strictly = key.expression < value if key.descending else key.expression > value
         branches.append(and_(*equal_before, strictly))
-    return or_(*branches) if branches else false()
+    if not branches:
+        return false()
+    # The same condition plus a plain bound on the first key, which an index can start its scan at: the OR of
+    # branches alone makes PostgreSQL read the index from its beginning on every page.
+    first, value = keys[0], values[0]
+    if value is None or isinstance(value, bool):
+        return or_(*branches)
+    # PostgreSQL sorts NULL first in descending order and last in ascending order.
+    bound = first.expression <= value if first.descending else or_(first.expression >= value,
+                                                                  first.expression.is_(None))
+    return and_(bound, or_(*branches))
 
 
 def order_by(keys: Sequence[SortKey]) -> list[ColumnElement[Any]]:
@@ -134,46 +159,55 @@ def order_by(keys: Sequence[SortKey]) -> list[ColumnElement[Any]]:
 def fetch_page(session: Session, query: Select, keys: Sequence[SortKey], *, page: int, per_page: int,
                after: str | None, to_row: Callable[[Any], RowT],
                hydrate: Callable[[list[Any]], list[Any]] | None = None, count_in_page: bool = False,
-               count_cap: int | None = None) -> Page[RowT]:
+               count_limit: int | None = None, known_total: int | None = None) -> Page[RowT]:
     """Return one page of `query` in the keys' order: rows after the cursor, else the page's offset.
 
     The query's last selected columns must be the sort-key values (see `with_keys`). With `hydrate`, the
     query selects only what finds and orders the rows, and `hydrate` turns that page of narrow rows into
     full ones, in order: sorting narrow rows is what keeps a large list fast. `count_in_page` counts the
     matches in the page's own query (a window count), for lists that must read every match anyway to sort
-    them (a search), which saves finding them twice. `count_cap` counts no further than that many rows past
-    the page's start (a list of millions costs what its page costs; `capped` says there are more). A page past
-    the last one raises PageOutOfRange; page 1 of an empty list is simply empty.
+    them (a search), which saves finding them twice. `count_limit` stops counting past that many rows (a
+    list of a million rows is counted in the time of ten thousand): the page's total is then the limit,
+    marked `total_capped`; `known_total` is a count the caller made already (a search), with the same
+    limit. A page past the last one raises PageOutOfRange; page 1 of an empty list is simply empty. The
+    cursor is set only when a row follows the page.
     """
     width = len(keys)
-    ordered = query.order_by(*order_by(keys)).limit(per_page)
+    ordered = query.order_by(*order_by(keys)).limit(per_page + 1)
     if after:
         ordered = ordered.where(after_condition(keys, decode_cursor(after, width)))
     else:
         ordered = ordered.offset((page - 1) * per_page)
     total: int | None = None
-    if count_in_page and not after:
+    capped = False
+    if count_in_page and not after and count_limit is None:
         counted = session.execute(ordered.add_columns(func.count().over().label("_total"))).all()
         if counted:
             total, result = counted[0][-1], [tuple(row)[:-1] for row in counted]
         elif page == 1:
             total, result = 0, []
-    capped = False
     if total is None:  # a separate count: also how a page past the end is told from an empty list
-        counted = query.order_by(None)
-        if count_cap is not None:
-            limit = (page - 1) * per_page + count_cap
-            counted = counted.limit(limit + 1)
-        total = session.scalar(select(func.count()).select_from(counted.subquery()))
-        if count_cap is not None and total > limit:
-            total, capped = limit, True
+        total = known_total if known_total is not None else _count(session, query, count_limit)
+        capped = count_limit is not None and total > count_limit
+        total = min(total, count_limit) if capped and count_limit is not None else total
         pages = max(1, -(-total // per_page))
-        if page > pages:
+        if page > pages and not capped:
             raise PageOutOfRange(page, pages)
         result = session.execute(ordered).all()
-    next_cursor = encode_cursor(list(result[-1][-width:])) if result and len(result) == per_page else None
+        if capped and not result and page > 1:
+            raise PageOutOfRange(page, max(1, -(-_count(session, query, None) // per_page)))
+    more, result = len(result) > per_page, result[:per_page]
+    next_cursor = encode_cursor(list(result[-1][-width:])) if more else None
     rows = hydrate(result) if hydrate is not None and result else result
     return Page([to_row(row) for row in rows], total, page, per_page, next_cursor, capped)
+
+
+def _count(session: Session, query: Select, limit: int | None) -> int:
+    """The number of rows of `query`, or of at most limit + 1 of them."""
+    counted = query.order_by(None)
+    if limit is not None:
+        counted = counted.limit(limit + 1)
+    return session.scalar(select(func.count()).select_from(counted.subquery()))
 
 
 def stream_rows(session: Session, query: Select, keys: Sequence[SortKey], *, to_row: Callable[[Any], RowT],

@@ -20,12 +20,20 @@ def normalize(text: str | None) -> str | None:
     return cleaned.lower() or None
 
 
+def _escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def literal_pattern(text: str) -> str:
     """Return a LIKE pattern that finds `text` anywhere, with `%`, `_` and `\\` taken literally."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+    return f"%{_escaped(text)}%"
 
 
 def contains(column: ColumnElement[Any], text: str) -> ColumnElement[bool]:
     """Case-insensitive "column contains text" (a trigram index serves it)."""
     return column.ilike(literal_pattern(text), escape="\\")
+
+
+def starts_with(column: ColumnElement[Any], text: str) -> ColumnElement[bool]:
+    """"column starts with text", taken literally (a text_pattern_ops index on the column serves it)."""
+    return column.like(f"{_escaped(text)}%", escape="\\")

@@ -17,15 +17,12 @@ import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from backoffice import create_app
 from backoffice.accounts.models import Tenant, User
 from backoffice.billing.models import BillingEvent, PaymentTransaction, Subscription
 from backoffice.demo.people import PeopleGenerator, PeopleMix
 from backoffice.demo.writer import copy_rows
 from backoffice.extensions import db
-from backoffice.operators.identity import encode_principal
-from benchmarks.bench_shell import percentile
-from benchmarks.common import kept_database, scratch_database
+from benchmarks.web_bench import HEADERS, PARTIAL, arguments, loaded_app, report, timed
 
 NOW = datetime.now(UTC)
 PRICES = {"standard": Decimal("49.00"), "premium": Decimal("99.00")}
@@ -116,57 +113,16 @@ def load(tenants: int) -> dict[str, int]:
     return counts
 
 
-def vacuum(url: str) -> None:
-    """Settle the tables as autovacuum would after a load: statistics, and a visibility map for index-only scans."""
-    import psycopg
-
-    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE")
-
-
-def timed(client, paths: list[str], headers: dict[str, str]) -> list[float]:
-    timings = []
-    for path in paths:
-        started = time.perf_counter()
-        response = client.get(path, headers=headers)
-        timings.append((time.perf_counter() - started) * 1000)
-        if response.status_code != 200:
-            raise SystemExit(f"{path} answered {response.status_code}: {response.get_data(as_text=True)[:300]}")
-    return timings
-
-
-def report(name: str, timings: list[float], target: float | None) -> None:
-    p95 = percentile(timings, 95)
-    verdict = "" if target is None else ("  ok" if p95 < target else f"  OVER the {target:.0f} ms target")
-    print(f"{name:<34}{len(timings):>6}{percentile(timings, 50):>10.1f}{p95:>10.1f}{max(timings):>10.1f}{verdict}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tenants", type=int, default=100_000)
-    parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--keep", metavar="DATABASE", help="load into this database once, keep it, and reuse it")
-    options = parser.parse_args()
+    options = arguments(parser)
     rng = random.Random(11)
-    with (kept_database(options.keep) if options.keep else scratch_database()) as url:
-        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TRUST_PROXY_HEADERS": True, "LOG_LEVEL": "WARNING",
-                          "PUBLIC_SUBSCRIPTION_ENABLED": True, "BACKOFFICE_ADMINS_GROUP_ID": "admins"})
+    with loaded_app(options.keep, "tenants", lambda: load(options.tenants)) as (app, _url):
         with app.app_context():
-            from flask_migrate import upgrade
-
-            upgrade()
-            if db.session.execute(db.text("SELECT count(*) FROM tenants")).scalar() == 0:
-                started = time.perf_counter()
-                counts = load(options.tenants)
-                print(f"loaded in {time.perf_counter() - started:.0f} s: "
-                      + ", ".join(f"{v:,} {k}" for k, v in counts.items()))
-                db.session.commit()
-                vacuum(url)
             names = [name for (name,) in db.session.execute(db.text("SELECT name FROM tenants WHERE deleted_at IS NULL"))]
             ids = [tid for (tid,) in db.session.execute(db.text("SELECT id FROM tenants WHERE deleted_at IS NULL"))]
-        headers = {"X-MS-CLIENT-PRINCIPAL-NAME": "bench@example.com",
-                   "X-MS-CLIENT-PRINCIPAL": encode_principal([("groups", "admins"), ("name", "Bench")])}
-        partial = {**headers, "HX-Request": "true"}
+        headers, partial = HEADERS, PARTIAL
         client = app.test_client()
         timed(client, ["/accounts"] * 20, partial)  # warm the pool and the templates
         n = options.requests

@@ -69,18 +69,6 @@ class User(db.Model):
         sa.Index(
             "ix_users_email_trgm", "email", postgresql_using="gin", postgresql_ops={"email": "gin_trgm_ops"}
         ),
-        sa.Index(
-            "ix_users_first_name_trgm",
-            "first_name",
-            postgresql_using="gin",
-            postgresql_ops={"first_name": "gin_trgm_ops"},
-        ),
-        sa.Index(
-            "ix_users_last_name_trgm",
-            "last_name",
-            postgresql_using="gin",
-            postgresql_ops={"last_name": "gin_trgm_ops"},
-        ),
         # One live membership per email and tenant; a deleted one may be re-created.
         sa.Index(
             "uq_users_tenant_id_email_not_deleted",
@@ -110,6 +98,36 @@ class User(db.Model):
 
 # A person is all user rows sharing an email, matched case-insensitively.
 sa.Index("ix_users_email_lower", sa.func.lower(User.email))
+# The users search looks an address up by its start.
+sa.Index("ix_users_email_lower_pattern", sa.func.lower(User.email).label("email_lower"),
+         postgresql_ops={"email_lower": "text_pattern_ops"})
+
+# The users list's keys as SQL (accounts.people sorts and searches by these very expressions): the display
+# name as a lower-case key (the email when no name is known), and the role's rank. `{t}` is the table prefix.
+NAME_KEY_SQL = ("lower(COALESCE(NULLIF(btrim((COALESCE({t}first_name, '') || ' ') || COALESCE({t}last_name, '')), ''),"
+                " {t}email))")
+ROLE_RANK_SQL = "array_position(ARRAY[" + ", ".join(f"'{role}'" for role in USER_ROLES) + "], {t}role)"
+# Last seen as a sort key that puts the never-seen last: the earliest (descending) or latest (ascending) moment
+# there is, in UTC. A plain column, so that the activity filters are ranges an index seeks to.
+SEEN_KEY_SQL = "COALESCE(({t}last_seen_at AT TIME ZONE 'UTC'), '{never} 00:00:00'::timestamp without time zone)"
+SEEN_DESC_SQL = SEEN_KEY_SQL.replace("{never}", "0001-01-01")
+SEEN_ASC_SQL = SEEN_KEY_SQL.replace("{never}", "9999-12-31")
+# (index, expressions) of the users list (migration 0008): each sort with its ties, read forwards or backwards;
+# last seen twice, as the never-seen stay last both ways.
+USER_LIST_ORDERS = (
+    ("ix_users_list_name", [NAME_KEY_SQL, "lower(email)", "id"]),
+    ("ix_users_list_email", ["lower(email)", "id"]),
+    ("ix_users_list_role", [ROLE_RANK_SQL, NAME_KEY_SQL, "lower(email)", "id"]),
+    ("ix_users_list_last_seen", [SEEN_ASC_SQL, "lower(email)", "id"]),
+    ("ix_users_list_last_seen_desc", [SEEN_DESC_SQL, "lower(email)", "id"]),
+    ("ix_users_list_created", ["created_at", "id"]),
+)
+for _name, _expressions in USER_LIST_ORDERS:
+    sa.Index(_name, *(sa.text(e.format(t="")) for e in _expressions), _table=User.__table__,
+             postgresql_where=sa.text("deleted_at IS NULL"))
+# Search by "first last" (and by first or last name alone) in one trigram index.
+sa.Index("ix_users_name_key_trgm", sa.literal_column(NAME_KEY_SQL.format(t="")).label("name_key"),
+         _table=User.__table__, postgresql_using="gin", postgresql_ops={"name_key": "gin_trgm_ops"})
 
 
 class Login(db.Model):
@@ -131,7 +149,8 @@ class Login(db.Model):
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
 
 
-sa.Index("ix_logins_email_created_at", Login.email, Login.created_at.desc())
+# A person's sign-ins by email in any case, newest first (the keyset of their history).
+sa.Index("ix_logins_email_lower_created_at", sa.func.lower(Login.email), Login.created_at.desc(), Login.id.desc())
 sa.Index("ix_logins_user_id_created_at", Login.user_id, Login.created_at.desc())
 # The dashboard's logins per day.
 sa.Index("ix_logins_succeeded_created_at", Login.created_at, postgresql_where=sa.text("outcome = 'succeeded'"))

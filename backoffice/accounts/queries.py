@@ -15,7 +15,9 @@ from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from backoffice import search
-from backoffice.accounts.models import USER_ROLES, AccountIndex, Tenant, User
+from backoffice.accounts.models import AccountIndex, Tenant, User
+from backoffice.accounts.names import Named
+from backoffice.accounts.people import user_sort_keys
 from backoffice.billing.models import ACCOUNT_STATUSES, BillingEvent, PaymentTransaction, Subscription
 from backoffice.billing.recovery import RecoveryOffer, recovery_offer
 from backoffice.paging import Page, SortKey, fetch_page, nulls_last, stream_rows, with_keys
@@ -25,7 +27,6 @@ SUBSCRIPTIONS = Subscription.__table__
 USERS = User.__table__
 
 ACCOUNT_SORTS = ("name", "plan", "mrr", "renewal", "status", "country", "created")
-USER_SORTS = ("name", "email", "role", "last_seen", "created")
 # A member is active when confirmed and seen within this window (the seed's tenant user counts).
 ACTIVE_WINDOW = timedelta(days=30)
 
@@ -191,8 +192,8 @@ def get_account(session: Session, tenant_id: str, *, plan_order: Sequence[str]) 
 # People of one account.
 
 @dataclass(frozen=True)
-class Member:
-    """A user row of one tenant."""
+class Member(Named):
+    """A user row of one tenant (display name and initials by the rules of accounts.names)."""
 
     id: str
     email: str
@@ -203,18 +204,6 @@ class Member:
     last_seen_at: datetime | None
     created_at: datetime
     avatar: str | None
-
-    @property
-    def display_name(self) -> str:
-        """First and last name as far as known, else the email (the seed's userDisplay rules)."""
-        parts = [part for part in (self.first_name, self.last_name) if part and part.strip()]
-        return " ".join(part.strip() for part in parts) or self.email
-
-    @property
-    def initials(self) -> str:
-        parts = [part for part in (self.first_name, self.last_name) if part and part.strip()]
-        letters = "".join(part.strip()[0] for part in parts) or self.email[:1]
-        return letters.upper()
 
 
 @dataclass(frozen=True)
@@ -274,18 +263,8 @@ def recent_members(session: Session, tenant_id: str, limit: int = 3) -> list[Mem
 
 
 def member_sort_keys(sort: str, descending: bool) -> list[SortKey]:
-    full_name = func.lower(func.concat_ws(" ", USERS.c.first_name, USERS.c.last_name))
-    tie = [SortKey(func.lower(USERS.c.email)), SortKey(USERS.c.id)]
-    by_field: dict[str, list[SortKey]] = {
-        "name": [SortKey(full_name, descending), *tie],
-        "email": [SortKey(func.lower(USERS.c.email), descending), SortKey(USERS.c.id, descending)],
-        "role": [SortKey(_rank(USERS.c.role, USER_ROLES), descending), *tie],
-        "last_seen": [*nulls_last(USERS.c.last_seen_at, descending), *tie],
-        "created": [SortKey(USERS.c.created_at, descending), *tie],
-    }
-    if sort not in by_field:
-        raise ValueError(f"unknown sort {sort!r}")
-    return by_field[sort]
+    """An account's users sort as the users list does."""
+    return user_sort_keys(sort, descending)
 
 
 def list_members(session: Session, tenant_id: str, criteria: MemberFilter, *, sort: str = "name",

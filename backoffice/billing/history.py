@@ -11,35 +11,23 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.orm import Session
 
 from backoffice import search
 from backoffice.accounts.models import Tenant
-from backoffice.billing.models import effective_billing_events
+from backoffice.billing.list_indexes import lens_predicate
+from backoffice.billing.models import LedgerIndex, effective_billing_events
 from backoffice.billing.mrr import FREE_PLAN
-from backoffice.paging import Page, SortKey, fetch_page, stream_rows, with_keys
+from backoffice.paging import LONG_LIST_COUNT_CAP, Page, SortKey, fetch_page, stream_rows, with_keys
 
 LEDGER = effective_billing_events
+INDEX = LedgerIndex.__table__
 TENANTS = Tenant.__table__
 CANCELLATIONS = ("SubscriptionCancelled", "SubscriptionImmediatelyCancelled", "SubscriptionExpired")
 
 
-# The pills of the billing events page (reference §6): independent lenses, an event can match several. Ours add
-# Suspended and LedgerBaseline to MRR impact: both move MRR.
-LENSES: dict[str, frozenset[str]] = {
-    "mrr": frozenset({"SubscriptionCreated", "SubscriptionUpgraded", "SubscriptionDowngradeScheduled",
-                      "SubscriptionDowngradeCancelled", "SubscriptionDowngraded", "SubscriptionReactivated",
-                      "SubscriptionCancelled", "SubscriptionExpired", "SubscriptionImmediatelyCancelled",
-                      "SubscriptionSuspended", "LedgerBaseline"}),
-    "state": frozenset({"SubscriptionCreated", "SubscriptionUpgraded", "SubscriptionDowngraded", "SubscriptionExpired",
-                        "SubscriptionImmediatelyCancelled", "SubscriptionSuspended"}),
-    "other": frozenset({"SubscriptionRenewed", "SubscriptionPastDue", "PaymentFailed", "PaymentRecovered",
-                        "PaymentRefunded", "BillingInfoAdded", "BillingInfoUpdated", "PaymentMethodUpdated", "NoOp",
-                        "Unclassified"}),
-}
-# A list of millions is counted this far past the page's start (paging.fetch_page's count_cap).
-COUNT_CAP = 10_000
+COUNT_CAP = LONG_LIST_COUNT_CAP
 
 
 @dataclass(frozen=True)
@@ -76,41 +64,53 @@ class LedgerEntry:
         return self.from_plan or FREE_PLAN, self.to_plan or self.from_plan or FREE_PLAN
 
 
-def _query(criteria: LedgerFilter) -> Select:
-    query = (
-        select(LEDGER.c.id, LEDGER.c.tenant_id, TENANTS.c.name, LEDGER.c.stripe_event_id, LEDGER.c.event_type,
-               LEDGER.c.from_plan, LEDGER.c.to_plan, LEDGER.c.amount_delta, LEDGER.c.committed_mrr,
-               LEDGER.c.new_amount, LEDGER.c.currency, LEDGER.c.occurred_at, LEDGER.c.corrected)
-        .select_from(LEDGER.join(TENANTS, TENANTS.c.id == LEDGER.c.tenant_id))
-        .where(LEDGER.c.event_type != "NoOp")
-    )
+def _query(criteria: LedgerFilter, sort: str) -> Select:
+    """The narrow rows that find and order the ledger rows (from the read model `ledger_index`)."""
+    query = select(INDEX.c.billing_event_id).where(text("ledger_index.event_type <> 'NoOp'"))
+    if sort == "account":
+        query = query.join(TENANTS, TENANTS.c.id == INDEX.c.tenant_id)
     if criteria.tenant_id is not None:
-        query = query.where(LEDGER.c.tenant_id == criteria.tenant_id)
+        query = query.where(INDEX.c.tenant_id == criteria.tenant_id)
     else:
-        query = query.where(TENANTS.c.deleted_at.is_(None))
+        # Few accounts are deleted: one hashed list, not a join per row.
+        query = query.where(INDEX.c.tenant_id.not_in(select(TENANTS.c.id).where(TENANTS.c.deleted_at.is_not(None))))
     if criteria.search:
-        query = query.where(search.contains(TENANTS.c.name, criteria.search))
+        query = query.where(INDEX.c.tenant_id.in_(select(TENANTS.c.id).where(search.contains(TENANTS.c.name,
+                                                                                              criteria.search))))
     if criteria.types:
-        query = query.where(LEDGER.c.event_type.in_(criteria.types))
+        query = query.where(INDEX.c.event_type.in_(criteria.types))
     if criteria.lens is not None:
-        query = query.where(LEDGER.c.event_type.in_(sorted(LENSES[criteria.lens])))
+        query = query.where(text("ledger_index." + lens_predicate(criteria.lens)))
     if criteria.movements:
-        query = query.where(LEDGER.c.movement.in_(criteria.movements))
+        query = query.where(INDEX.c.movement.is_not(None), INDEX.c.movement.in_(criteria.movements))
     if criteria.since is not None:
-        query = query.where(LEDGER.c.occurred_at >= criteria.since)
+        query = query.where(INDEX.c.occurred_at >= criteria.since)
     return query
 
 
 def _keys(sort: str, descending: bool) -> list[SortKey]:
-    newest = [SortKey(LEDGER.c.occurred_at, True), SortKey(LEDGER.c.position, True), SortKey(LEDGER.c.id, True)]
+    newest = [SortKey(INDEX.c.occurred_at, True), SortKey(INDEX.c.position, True), SortKey(INDEX.c.billing_event_id, True)]
     by_field = {
-        "date": [SortKey(LEDGER.c.occurred_at, descending), SortKey(LEDGER.c.position, descending),
-                 SortKey(LEDGER.c.id, descending)],
+        "date": [SortKey(INDEX.c.occurred_at, descending), SortKey(INDEX.c.position, descending),
+                 SortKey(INDEX.c.billing_event_id, descending)],
         "account": [SortKey(func.lower(TENANTS.c.name), descending), *newest],
     }
     if sort not in by_field:
         raise ValueError(f"unknown sort {sort!r}")
     return by_field[sort]
+
+
+def _hydrate(session: Session) -> Any:
+    """Read a page's full rows (effective values, the account's name) by id, in the page's order."""
+    def full(narrow: list[Any]) -> list[Any]:
+        ids = [row[0] for row in narrow]
+        found = {row.id: row for row in session.execute(
+            select(LEDGER.c.id, LEDGER.c.tenant_id, TENANTS.c.name, LEDGER.c.stripe_event_id, LEDGER.c.event_type,
+                   LEDGER.c.from_plan, LEDGER.c.to_plan, LEDGER.c.amount_delta, LEDGER.c.committed_mrr,
+                   LEDGER.c.new_amount, LEDGER.c.currency, LEDGER.c.occurred_at, LEDGER.c.corrected)
+            .join(TENANTS, TENANTS.c.id == LEDGER.c.tenant_id).where(LEDGER.c.id.in_(ids)))}
+        return [found[event_id] for event_id in ids]
+    return full
 
 
 def _to_entry(row: Any) -> LedgerEntry:
@@ -121,11 +121,12 @@ def list_ledger(session: Session, criteria: LedgerFilter, *, sort: str = "date",
                 page: int = 1, per_page: int = 25, after: str | None = None) -> Page[LedgerEntry]:
     """One page of ledger rows, newest first by default."""
     keys = _keys(sort, descending)
-    return fetch_page(session, with_keys(_query(criteria), keys), keys, page=page, per_page=per_page, after=after,
-                      to_row=_to_entry, count_cap=COUNT_CAP)
+    return fetch_page(session, with_keys(_query(criteria, sort), keys), keys, page=page, per_page=per_page,
+                      after=after, to_row=_to_entry, hydrate=_hydrate(session), count_limit=COUNT_CAP)
 
 
 def stream_ledger(session: Session, criteria: LedgerFilter, *, sort: str = "date",
                   descending: bool = True) -> Iterator[LedgerEntry]:
     keys = _keys(sort, descending)
-    return stream_rows(session, with_keys(_query(criteria), keys), keys, to_row=_to_entry)
+    return stream_rows(session, with_keys(_query(criteria, sort), keys), keys, to_row=_to_entry,
+                       hydrate=_hydrate(session))

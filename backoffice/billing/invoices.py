@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from backoffice import search
 from backoffice.accounts.models import Tenant
 from backoffice.billing.models import PaymentTransaction
-from backoffice.paging import Page, SortKey, fetch_page, stream_rows, with_keys
+from backoffice.paging import LONG_LIST_COUNT_CAP, Page, SortKey, fetch_page, stream_rows, with_keys
 
 PAYMENTS = PaymentTransaction.__table__
 TENANTS = Tenant.__table__
@@ -119,7 +119,8 @@ def list_invoice_rows(session: Session, criteria: InvoiceFilter, *, sort: str = 
     """One page of invoice, credit-note and refund rows."""
     query, rows = _query(criteria)
     keys = _keys(rows, sort, descending)
-    return fetch_page(session, with_keys(query, keys), keys, page=page, per_page=per_page, after=after, to_row=_to_row)
+    return fetch_page(session, with_keys(query, keys), keys, page=page, per_page=per_page, after=after, to_row=_to_row,
+                      count_limit=LONG_LIST_COUNT_CAP)
 
 
 def stream_invoice_rows(session: Session, criteria: InvoiceFilter, *, sort: str = "date",

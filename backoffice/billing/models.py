@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from backoffice.accounts.models import SUSPENSION_REASONS
+from backoffice.billing.list_indexes import partial_indexes
 from backoffice.extensions import db
 
 MONEY = sa.Numeric(18, 2)
@@ -413,6 +414,33 @@ class MrrDaily(db.Model):
     movement: Mapped[str] = mapped_column(sa.Text, primary_key=True)
     delta_sum: Mapped[Decimal] = mapped_column(MONEY, server_default="0")
     event_count: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+
+
+class LedgerIndex(db.Model):
+    """The billing events list's read model: each ledger row's effective type, movement and place, narrow.
+
+    Triggers on billing_events and billing_event_corrections write it (migration 0008); nothing else does.
+    """
+
+    __tablename__ = "ledger_index"
+    __table_args__ = (
+        sa.Index("ix_ledger_index_newest", sa.text("occurred_at DESC"), sa.text("position DESC"),
+                 sa.text("billing_event_id DESC"), postgresql_include=["tenant_id", "event_type", "movement"],
+                 postgresql_where=sa.text("event_type <> 'NoOp'")),
+        sa.Index("ix_ledger_index_tenant_newest", "tenant_id", sa.text("occurred_at DESC"), sa.text("position DESC"),
+                 sa.text("billing_event_id DESC"), postgresql_include=["event_type", "movement"],
+                 postgresql_where=sa.text("event_type <> 'NoOp'")),
+        *(sa.Index(name, sa.text("occurred_at DESC"), sa.text("position DESC"), sa.text("billing_event_id DESC"),
+                   postgresql_include=["tenant_id", "event_type", "movement"], postgresql_where=sa.text(where))
+          for name, where in partial_indexes().items()),
+    )
+
+    billing_event_id: Mapped[str] = mapped_column(sa.Text, sa.ForeignKey("billing_events.id"), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(sa.Text)
+    occurred_at: Mapped[datetime] = mapped_column(TIMESTAMP)
+    position: Mapped[int] = mapped_column(sa.Integer)
+    event_type: Mapped[str] = mapped_column(sa.Text)
+    movement: Mapped[str | None] = mapped_column(sa.Text)
 
 
 class RevenueDaily(db.Model):

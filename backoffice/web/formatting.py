@@ -24,6 +24,12 @@ ACCOUNT_STATUS_LABELS = {
     "free": _l("Free"),
 }
 ROLE_LABELS = {"owner": _l("Owner"), "admin": _l("Admin"), "member": _l("Member")}
+LOGIN_METHOD_LABELS = {"one_time_password": _l("One-time password"), "google": _l("Google")}
+LOGIN_OUTCOME_LABELS = {"succeeded": _l("Succeeded"), "failed": _l("Failed"), "pending": _l("Pending")}
+REVOKED_REASON_LABELS = {"logged_out": _l("Logged out"), "revoked": _l("Revoked"),
+                         "replay_attack_detected": _l("Replay attack detected"), "switch_tenant": _l("Switched account")}
+DEVICE_KIND_LABELS = {"desktop": _l("Desktop"), "phone": _l("Phone"), "tablet": _l("Tablet"), "bot": _l("Bot"),
+                      "unknown": _l("Unknown device")}
 INVOICE_KIND_LABELS = {"invoice": _l("Invoice"), "credit_note": _l("Credit note"), "refund": _l("Refund")}
 PAYMENT_STATUS_LABELS = {
     "succeeded": _l("Paid"),
@@ -173,6 +179,10 @@ def init_app(app: Flask) -> None:
         relative=relative, day=day, moment=moment, plan_name=plan_name,
         account_status=lambda value: label(value, ACCOUNT_STATUS_LABELS),
         role=lambda value: label(value, ROLE_LABELS),
+        login_method=lambda value: label(value, LOGIN_METHOD_LABELS),
+        login_outcome=lambda value: label(value, LOGIN_OUTCOME_LABELS),
+        revoked_reason=lambda value: label(value, REVOKED_REASON_LABELS),
+        device_kind=lambda value: label(value, DEVICE_KIND_LABELS),
         invoice_kind=lambda value: label(value, INVOICE_KIND_LABELS),
         payment_status=lambda value: label(value, PAYMENT_STATUS_LABELS),
         billing_event=lambda value: label(value, BILLING_EVENT_LABELS),

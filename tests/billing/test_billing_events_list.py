@@ -86,15 +86,35 @@ def test_pages_and_cursors_agree_and_a_page_past_the_end_is_refused(ledger):
     first = history.list_ledger(ledger, history.LedgerFilter(), per_page=4)
     second = history.list_ledger(ledger, history.LedgerFilter(), per_page=4, page=2)
     by_cursor = history.list_ledger(ledger, history.LedgerFilter(), per_page=4, page=2, after=first.next_cursor)
-    assert kinds(by_cursor) == kinds(second) and len(second.rows) == 2 and not first.capped
+    assert kinds(by_cursor) == kinds(second) and len(second.rows) == 2 and not first.total_capped
     with pytest.raises(PageOutOfRange):
         history.list_ledger(ledger, history.LedgerFilter(), per_page=4, page=3)
 
 
-def test_a_long_list_is_counted_only_so_far_past_the_page(ledger, monkeypatch):
+def test_a_long_list_stops_counting_at_its_cap_and_every_page_stays_reachable(ledger, monkeypatch):
     monkeypatch.setattr(history, "COUNT_CAP", 3)
     first = history.list_ledger(ledger, history.LedgerFilter(), per_page=2)
-    assert first.capped and first.total == 3 and first.next_cursor
-    # Further pages count from their own start: any page that exists can be reached.
+    assert first.total_capped and first.total == 3 and first.has_next
     third = history.list_ledger(ledger, history.LedgerFilter(), per_page=2, page=3)
-    assert not third.capped and third.total == 6 and len(third.rows) == 2
+    assert len(third.rows) == 2 and not third.has_next
+    with pytest.raises(PageOutOfRange):
+        history.list_ledger(ledger, history.LedgerFilter(), per_page=2, page=4)
+
+
+def test_the_read_model_follows_corrections(ledger):
+    from backoffice.billing.models import BillingEvent
+    from tests.factories import make_correction
+
+    upgraded = ledger.query(BillingEvent).filter_by(event_type="SubscriptionUpgraded").one()
+    renewed = ledger.query(BillingEvent).filter_by(event_type="SubscriptionRenewed").one()
+    make_correction(ledger, upgraded, event_type="NoOp", from_plan="standard", to_plan="standard", previous_amount=None,
+                    new_amount=None, amount_delta=None, committed_mrr=D("49"), movement=None)
+    make_correction(ledger, renewed, event_type="SubscriptionDowngraded", from_plan="premium", to_plan="standard",
+                    previous_amount=D("99"), new_amount=D("49"), amount_delta=D("-50"), committed_mrr=D("49"),
+                    movement="contraction", position=3)
+    every = kinds(history.list_ledger(ledger, history.LedgerFilter()))
+    assert ("Fjord ApS", "SubscriptionUpgraded") not in every and ("Birch 100% Ltd", "SubscriptionDowngraded") in every
+    assert kinds(history.list_ledger(ledger, history.LedgerFilter(movements=("contraction",)))) == [
+        ("Birch 100% Ltd", "SubscriptionDowngraded")]
+    assert "SubscriptionDowngraded" not in {kind for _, kind in kinds(history.list_ledger(
+        ledger, history.LedgerFilter(lens="other")))}

@@ -32,6 +32,24 @@ def serving(app):
             db.engine.dispose()
 
 
+@contextmanager
+def seeded_server(make_app, database_url: str, seed):
+    """Serve a demo-like app on `database_url` once `seed(session)` has committed its rows; yield its base URL."""
+    app = make_app(SQLALCHEMY_DATABASE_URI=database_url, **LIVE_SETTINGS)
+    with app.app_context():
+        seed(db.session)
+        db.session.commit()
+    with serving(app) as url:
+        yield url
+
+
+def sign_in(page, server: str, path: str, who: str = "admin") -> None:
+    """Open `path`, sign in through the development login as `who`, and arrive back at `path`."""
+    page.goto(f"{server}{path}")
+    page.get_by_role("button", name=f"Sign in as {who}").click()
+    page.wait_for_url(f"{server}{path}")
+
+
 @pytest.fixture(scope="session")
 def live_server(make_app):
     """Serve a demo-like app (dev login on, proxy headers off) on a free loopback port."""

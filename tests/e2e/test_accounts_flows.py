@@ -9,8 +9,7 @@ import pytest
 
 from backoffice.accounts.models import User
 from backoffice.billing.models import PaymentTransaction
-from backoffice.extensions import db
-from tests.e2e.conftest import LIVE_SETTINGS, screenshot, serving
+from tests.e2e.conftest import screenshot, seeded_server, sign_in
 from tests.factories import make_billing_event, make_subscription, make_tenant, new_id, payment_values
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("browser")]
@@ -56,18 +55,8 @@ def seed(session) -> None:
 
 @pytest.fixture(scope="module")
 def accounts_server(make_app, own_database):
-    app = make_app(SQLALCHEMY_DATABASE_URI=own_database, **LIVE_SETTINGS)
-    with app.app_context():
-        seed(db.session)
-        db.session.commit()
-    with serving(app) as url:
+    with seeded_server(make_app, own_database, seed) as url:
         yield url
-
-
-def sign_in(page, server, who="admin"):
-    page.goto(f"{server}/accounts")
-    page.get_by_role("button", name=f"Sign in as {who}").click()
-    page.wait_for_url(f"{server}/accounts")
 
 
 def row_names(page) -> list[str]:
@@ -77,7 +66,7 @@ def row_names(page) -> list[str]:
 def test_search_filters_sort_and_pages(accounts_server, page):
     alerts = []
     page.on("dialog", lambda dialog: (alerts.append(dialog.message), dialog.dismiss()))
-    sign_in(page, accounts_server)
+    sign_in(page, accounts_server, "/accounts")
     assert page.get_by_test_id("result-count").inner_text().startswith("31 results")
     screenshot(page, "accounts-list")
 
@@ -119,7 +108,7 @@ def test_search_filters_sort_and_pages(accounts_server, page):
 def test_pane_by_keyboard_detail_tabs_and_escaping(accounts_server, page):
     alerts = []
     page.on("dialog", lambda dialog: (alerts.append(dialog.message), dialog.dismiss()))
-    sign_in(page, accounts_server)
+    sign_in(page, accounts_server, "/accounts")
     rows = page.locator("[data-testid=accounts] tbody tr")
     rows.nth(0).focus()
     pane = page.get_by_test_id("account-pane")
@@ -150,7 +139,7 @@ def test_pane_by_keyboard_detail_tabs_and_escaping(accounts_server, page):
 
 
 def test_a_non_admin_sees_no_actions_menu(accounts_server, page):
-    sign_in(page, accounts_server, "operator")
+    sign_in(page, accounts_server, "/accounts", "operator")
     page.locator("[data-testid=accounts] tbody tr td.name-cell a").nth(1).click()
     page.get_by_test_id("account-header").wait_for()
     assert page.get_by_test_id("actions-menu").count() == 0

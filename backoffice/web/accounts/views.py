@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
 
-from backoffice.accounts import queries
+from backoffice.accounts import people, queries
 from backoffice.accounts.models import USER_ROLES
 from backoffice.billing import history, invoices, operations, reconcile, recovery, sync_tasks
 from backoffice.billing.models import ACCOUNT_STATUSES, Subscription
@@ -116,7 +116,7 @@ def _tab_context(tenant_id: str, tab: str) -> dict[str, object]:
                 db.session, history.LedgerFilter(tenant_id=tenant_id), per_page=PREVIEW_ROWS).rows
         return context
     if tab == "users":
-        spec = ListSpec("accounts.section", sorts=queries.USER_SORTS, default_sort="name", multi={"role": USER_ROLES})
+        spec = ListSpec("accounts.section", sorts=people.USER_SORTS, default_sort="name", multi={"role": USER_ROLES})
         params = ListParams.from_request(spec)
         criteria = queries.MemberFilter(search=params.search, roles=params.values("role"))
         page = fetch_or_400(lambda: queries.list_members(

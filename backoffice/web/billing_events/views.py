@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from backoffice.billing import history
+from backoffice.billing.list_indexes import LENSES
 from backoffice.billing.models import BILLING_EVENT_TYPES, MOVEMENTS, StripeEvent, StripeEventDivergence
 from backoffice.dashboard.queries import PERIODS, window
 from backoffice.extensions import db
@@ -24,7 +25,7 @@ bp = Blueprint("billing_events", __name__)
 TYPES = tuple(kind for kind in BILLING_EVENT_TYPES if kind != "NoOp")
 LIST = ListSpec("billing_events.index", sorts=("date", "account"), default_sort="-date",
                 multi={"type": TYPES, "movement": MOVEMENTS},
-                single={"lens": tuple(history.LENSES), "period": tuple(str(days) for days in PERIODS)},
+                single={"lens": tuple(LENSES), "period": tuple(str(days) for days in PERIODS)},
                 max_values={"type": len(TYPES), "movement": len(MOVEMENTS)}, csv_endpoint="billing_events.export")
 CSV_HEADER = ("occurred_at", "event_type", "account_id", "account", "from_plan", "to_plan", "mrr_impact", "mrr_after",
               "currency", "corrected", "stripe_event_id")
