@@ -63,12 +63,11 @@ from backoffice.demo.generator import MONTH, Action, TenantPlan, plan_tenants
 from backoffice.demo.stripe_demo import PLAN_AMOUNTS
 from backoffice.demo.writer import copy_rows, write_records
 from backoffice.extensions import db
-from backoffice.operators.identity import encode_principal
-from benchmarks.bench_accounts import timed, vacuum
 from benchmarks.bench_replay import from_template
 from benchmarks.bench_shell import percentile
 from benchmarks.bench_webhook import free_port
 from benchmarks.common import kept_database
+from benchmarks.web_bench import HEADERS, PARTIAL, timed, vacuum
 from tests.e2e.conftest import CHROMIUM_ARGS
 
 NOW = datetime.fromtimestamp(int(time.time()), UTC)
@@ -92,8 +91,6 @@ PAGE_RUNS = 10
 CARD_TARGET_MS = 100.0
 PAGE_TARGET_MS = 400.0
 GROWTH_FACTOR, GROWTH_SLACK_MS = 1.5, 3.0
-IDENTITY = {"X-MS-CLIENT-PRINCIPAL-NAME": "bench@example.com",
-            "X-MS-CLIENT-PRINCIPAL": encode_principal([("groups", "admins"), ("name", "Bench")])}
 SETTINGS = {"TRUST_PROXY_HEADERS": True, "LOG_LEVEL": "WARNING", "PUBLIC_SUBSCRIPTION_ENABLED": True,
             "BACKOFFICE_ADMINS_GROUP_ID": "admins"}
 
@@ -575,9 +572,8 @@ def card_timings(scales: list[Scale], requests: int) -> None:
     """Server time of every card (and the page) per period, through each scale's app in-process. The requests
     go round the cards, the periods and the scales in turn, so that other work on the machine weighs on all
     of them alike."""
-    partial = {**IDENTITY, "HX-Request": "true"}
-    requested = {(card, period): (f"/?period={period}", IDENTITY) if card == PAGE else
-                 (f"/dashboard/cards/{card}?period={period}", partial) for period in PERIODS for card in (*CARDS, PAGE)}
+    requested = {(card, period): (f"/?period={period}", HEADERS) if card == PAGE else
+                 (f"/dashboard/cards/{card}?period={period}", PARTIAL) for period in PERIODS for card in (*CARDS, PAGE)}
     clients = [(scale, scale.app.test_client()) for scale in scales]
     for _, client in clients:
         for path, headers in requested.values():
@@ -622,7 +618,7 @@ def page_timings(scales: list[Scale], runs: int) -> None:
     with ExitStack() as servers, sync_playwright() as playwright:
         bases = [(scale, servers.enter_context(gunicorn(scale.url))) for scale in scales]
         browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
-        context = browser.new_context(extra_http_headers=IDENTITY, viewport={"width": 1440, "height": 900})
+        context = browser.new_context(extra_http_headers=HEADERS, viewport={"width": 1440, "height": 900})
         context.add_init_script(CARDS_SETTLED)
         page = context.new_page()
         for run in range(runs + 1):  # the first round warms gunicorn's pools and the browser's cache
