@@ -69,7 +69,7 @@ from benchmarks.bench_shell import percentile
 from benchmarks.bench_webhook import free_port
 from benchmarks.common import kept_database
 from benchmarks.web_bench import HEADERS, PARTIAL, timed, vacuum
-from tests.e2e.conftest import CHROMIUM_ARGS
+from tests.e2e.conftest import CHROMIUM_ARGS  # the browser tests' flags: the page runs in the same Chromium
 
 NOW = datetime.fromtimestamp(int(time.time()), UTC)
 ZERO = Decimal("0.00")
@@ -299,6 +299,7 @@ class Story:
             self.mark(at, "PaymentRefunded")
 
     def credit_note(self, at: float, refund: bool) -> None:
+        # A credit note takes a quarter off the latest paid invoice, whether it refunds or credits the customer.
         paid = [i for i in self.invoices if i["status"] == "succeeded" and not i["refunded_amount"]
                 and not i["credited_amount"] and i["date"] <= at]
         if paid:
@@ -393,6 +394,7 @@ class Story:
         }
 
     def payments(self, clock: Clock) -> list[dict]:
+        """The invoices, their instants put on the clock (once)."""
         for invoice in self.invoices:
             for name in ("date", "refunded_at", "credit_noted_at"):
                 if invoice.get(name) is not None:
@@ -446,6 +448,8 @@ def stretch_people(rng: random.Random, records, clock: Clock) -> None:
 
 @dataclass
 class Build:
+    """What a load wrote (rows per table) and how long each of its phases took."""
+
     counts: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
