@@ -59,6 +59,7 @@ bench: install
 	$(BIN)/python -m benchmarks.bench_sweep
 	$(BIN)/python -m benchmarks.bench_reconcile
 	$(BIN)/python -m benchmarks.bench_billing_lists
+	$(BIN)/python -m benchmarks.bench_dashboard
 
 clean:
 	rm -rf $(VENV) build *.egg-info
