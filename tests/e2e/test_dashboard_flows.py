@@ -43,6 +43,15 @@ def open_dashboard(page, server, query=""):
     page.wait_for_function(LOADED)
 
 
+def through_menu(page, choice):
+    """Clicks a choice in the avatar menu: each is a form POST that reloads the page, so wait for the new one, not the
+    old one that is already loaded."""
+    page.locator("details.avatar-menu summary").click()
+    with page.expect_navigation():
+        choice.click()
+    page.wait_for_function(LOADED)
+
+
 def card_texts(page):
     return {card.get_attribute("data-card"): card.inner_text() for card in page.locator("[data-card]").all()}
 
@@ -86,15 +95,11 @@ def test_tooltips_tiles_and_view_all_navigate(dashboard_server, page):
 def test_kiosk_mode_hides_the_menu_and_keeps_the_cards(dashboard_server, page):
     open_dashboard(page, dashboard_server)
     assert page.locator("nav.side-menu").is_visible()
-    page.locator("details.avatar-menu summary").click()
-    page.get_by_test_id("kiosk-toggle").click()
-    page.wait_for_function(LOADED)
+    through_menu(page, page.get_by_test_id("kiosk-toggle"))
     assert not page.locator("nav.side-menu").is_visible()
     assert page.locator('meta[http-equiv="refresh"]').get_attribute("content") == "300"
     screenshot(page, "dashboard-kiosk")
-    page.locator("details.avatar-menu summary").click()
-    page.get_by_test_id("kiosk-toggle").click()
-    page.wait_for_function(LOADED)
+    through_menu(page, page.get_by_test_id("kiosk-toggle"))
     assert page.locator("nav.side-menu").is_visible()
 
 
@@ -106,16 +111,12 @@ def test_screenshots(dashboard_server, browser, language, device, size):
     try:
         open_dashboard(page, dashboard_server)
         if language == "da":
-            page.locator("details.avatar-menu summary").click()
-            page.locator("button[lang=da]").click()
-            page.wait_for_function(LOADED)
+            through_menu(page, page.locator("button[lang=da]"))
             assert page.get_by_role("heading", name="Nøgletal").is_visible()
         screenshot(page, f"dashboard-{language}-{device}")
-        if language == "da":  # the choice is the operator's preference: give the other tests their English back
-            page.locator("details.avatar-menu summary").click()
-            page.locator("button[lang=en]").click()
-            page.wait_for_function(LOADED)
     finally:
+        if language == "da":  # the choice is the operator's preference: give the other tests their English back
+            through_menu(page, page.locator("button[lang=en]"))
         context.close()
 
 

@@ -20,23 +20,23 @@ def test_dev_login_menu_kiosk_and_danish(live_server, page):
     screenshot(page, "shell-users")
 
     page.get_by_label("Operator menu").click()
-    page.get_by_test_id("kiosk-toggle").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():  # a form POST that reloads the page
+        page.get_by_test_id("kiosk-toggle").click()
     assert page.locator("body.kiosk").count() == 1
     assert not menu.is_visible()
     screenshot(page, "shell-kiosk")
     page.get_by_label("Operator menu").click()
-    page.get_by_test_id("kiosk-toggle").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():  # a form POST that reloads the page
+        page.get_by_test_id("kiosk-toggle").click()
     assert menu.is_visible()
 
     page.get_by_label("Operator menu").click()
-    page.get_by_role("button", name="Dansk").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():  # a form POST that reloads the page
+        page.get_by_role("button", name="Dansk").click()
     assert page.locator("html").get_attribute("lang") == "da"
     assert page.get_by_role("navigation", name="Hovedmenu").get_by_role("link", name="Konti").is_visible()
     screenshot(page, "shell-danish")
     page.get_by_label("Operatørmenu").click()
-    page.get_by_role("button", name="English").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():  # a form POST that reloads the page
+        page.get_by_role("button", name="English").click()
     assert page.locator("html").get_attribute("lang") == "en"
