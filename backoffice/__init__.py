@@ -61,7 +61,7 @@ def configure_extensions(app: Flask) -> None:
 
 def configure_web(app: Flask) -> None:
     """Register identity, i18n, htmx hooks, metrics and the blueprints."""
-    from backoffice.web import auth, errors, formatting, htmx, i18n, metrics, shell
+    from backoffice.web import auth, errors, formatting, htmx, i18n, metrics, shell, static_assets
     from backoffice.web.accounts.views import bp as accounts_bp
     from backoffice.web.audit.views import bp as audit_bp
     from backoffice.web.banners.views import bp as banners_bp
@@ -83,6 +83,7 @@ def configure_web(app: Flask) -> None:
     errors.init_app(app)
     shell.init_app(app)
     formatting.init_app(app)
+    static_assets.init_app(app)
     app.register_blueprint(health_bp)
     app.register_blueprint(operator_bp)
     app.register_blueprint(webhooks_bp)

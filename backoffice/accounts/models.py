@@ -165,6 +165,16 @@ class LoginDaily(db.Model):
     succeeded: Mapped[int] = mapped_column(sa.Integer, server_default="0")
 
 
+class UserSeenDaily(db.Model):
+    """Live users (of live accounts) by the UTC day they were last seen, kept by triggers on users and tenants
+    (migration 0010): the active-users tile sums the period's days instead of counting the users."""
+
+    __tablename__ = "user_seen_daily"
+
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    users: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+
+
 class UserSession(db.Model):
     """A signed-in session of a user in one tenant; active while not revoked."""
 
@@ -204,6 +214,8 @@ class AccountIndex(db.Model):
                  postgresql_ops={"name_key": "gin_trgm_ops"}),
         # The ledger's trigger finds a subscription's row by it on every append.
         sa.Index("ix_account_index_subscription_id", "subscription_id"),
+        # The plan mix and the accounts tile count live accounts per plan from the index alone.
+        sa.Index("ix_account_index_plan", "plan", postgresql_where=sa.text("NOT deleted")),
     )
 
     tenant_id: Mapped[str] = mapped_column(sa.Text, sa.ForeignKey("tenants.id"), primary_key=True)

@@ -3,7 +3,8 @@
 The drift and unsynced counts are of live accounts (soft-deleted tenants are out, as in the accounts list
 the banners link to). MRR consistency compares three figures that agree by construction when the ledger,
 the rollup and the projection are in step (DESIGN §4.9): Σ stored forward MRR of the subscriptions, Σ of
-each subscription's latest effective committed MRR, and Σ of the effective deltas (read from `mrr_daily`,
+each subscription's latest effective committed MRR (`ledger_tips`, which the database derives from the ledger
+itself), and Σ of the effective deltas (read from `mrr_daily`,
 which the replay keeps in the same transaction). Money history keeps soft-deleted tenants in.
 """
 from __future__ import annotations
@@ -11,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import func, select, true
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backoffice.accounts.models import AccountIndex
-from backoffice.billing.models import MrrDaily, Subscription, effective_billing_events
+from backoffice.billing.models import LedgerTip, MrrDaily, Subscription
 
 TOLERANCE = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -53,14 +54,9 @@ def mrr_consistency(session: Session, currency: str) -> MrrConsistency:
     """Compare Σ forward MRR, Σ latest committed MRR and Σ deltas in the platform currency."""
     forward = session.scalar(select(func.coalesce(func.sum(SUBSCRIPTIONS.c.forward_mrr), ZERO))
                              .where(SUBSCRIPTIONS.c.current_price_currency == currency))
-    ledger = effective_billing_events
-    # Each subscription's latest row, looked up by its index: a DISTINCT ON over the whole ledger sorted every
-    # row on each banner poll (0.9 s at 500,000 rows).
-    latest = (select(ledger.c.committed_mrr)
-              .where(ledger.c.subscription_id == SUBSCRIPTIONS.c.id, ledger.c.currency == currency)
-              .order_by(ledger.c.occurred_at.desc(), ledger.c.position.desc()).limit(1)
-              .lateral())
-    committed = session.scalar(select(func.coalesce(func.sum(latest.c.committed_mrr), ZERO))
-                               .select_from(SUBSCRIPTIONS.join(latest, true())))
+    # Each subscription's latest effective row, as the ledger's triggers keep it (migration 0010): looked up
+    # per subscription through the view on every poll it cost 0.4 s at 30,000 subscriptions.
+    committed = session.scalar(select(func.coalesce(func.sum(LedgerTip.committed_mrr), ZERO))
+                               .where(LedgerTip.currency == currency))
     deltas = session.scalar(select(func.coalesce(func.sum(MrrDaily.delta_sum), ZERO)).where(MrrDaily.currency == currency))
     return MrrConsistency(currency, forward, committed, deltas)

@@ -111,6 +111,8 @@ class Subscription(db.Model):
         sa.Index(None, "forward_mrr"),
         sa.Index(None, "account_status"),
         sa.Index(None, "drift_checked_at"),
+        # Blended MRR sums one currency's forward MRR from the index alone.
+        sa.Index("ix_subscriptions_currency_mrr", "current_price_currency", postgresql_include=["forward_mrr"]),
         # The drift banner counts few flagged rows among many.
         sa.Index(
             "ix_subscriptions_drift_detected", "tenant_id", postgresql_where=sa.text("has_drift_detected")
@@ -441,6 +443,19 @@ class LedgerIndex(db.Model):
     position: Mapped[int] = mapped_column(sa.Integer)
     event_type: Mapped[str] = mapped_column(sa.Text)
     movement: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class LedgerTip(db.Model):
+    """Each subscription's latest effective ledger row per currency: the committed MRR the MRR consistency
+    banner sums. Triggers on billing_events and billing_event_corrections write it (migration 0010)."""
+
+    __tablename__ = "ledger_tips"
+
+    subscription_id: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    currency: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    committed_mrr: Mapped[Decimal] = mapped_column(MONEY)
+    occurred_at: Mapped[datetime] = mapped_column(TIMESTAMP)
+    position: Mapped[int] = mapped_column(sa.Integer)
 
 
 class RevenueDaily(db.Model):

@@ -13,10 +13,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, literal, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from backoffice.accounts.models import LoginDaily, Tenant, User, UserSession
+from backoffice.accounts.models import AccountIndex, LoginDaily, Tenant, UserSeenDaily, UserSession
 from backoffice.billing.models import (
     MrrDaily,
     RevenueDaily,
@@ -31,8 +31,10 @@ DEFAULT_PERIOD = 30
 ZERO = Decimal("0.00")
 MOVEMENT_ORDER = ("new", "expansion", "reactivation", "contraction", "churn", "other")
 TENANTS = Tenant.__table__
-USERS = User.__table__
+# Live accounts are counted from the accounts list's read model: its indexes hold plan and creation.
+ACCOUNTS = AccountIndex.__table__
 LOGIN_DAYS = LoginDaily.__table__
+SEEN_DAYS = UserSeenDaily.__table__
 SESSIONS = UserSession.__table__
 MRR = MrrDaily.__table__
 REVENUE = RevenueDaily.__table__
@@ -145,24 +147,22 @@ def _start_of(day: date) -> datetime:
 def kpis(session: Session, currency: str, period: Window) -> Kpis:
     """The five tiles' figures for the period."""
     now, span = period.now, timedelta(days=period.days)
-    live = TENANTS.c.deleted_at.is_(None)
-    accounts = session.execute(select(
-        func.count(),
-        func.count().filter(TENANTS.c.created_at >= now - span),
-        func.count().filter(and_(TENANTS.c.created_at >= now - 2 * span, TENANTS.c.created_at < now - span)),
-    ).where(live)).one()
+    live = ~ACCOUNTS.c.deleted
+    total = sum(_accounts_per_plan(session).values())
+    new, new_prior = session.execute(select(
+        func.count().filter(ACCOUNTS.c.created_at >= now - span),
+        func.count().filter(ACCOUNTS.c.created_at < now - span),
+    ).where(live, ACCOUNTS.c.created_at >= now - 2 * span)).one()
     blended = session.scalar(select(func.coalesce(func.sum(Subscription.forward_mrr), ZERO))
                              .where(Subscription.current_price_currency == currency))
-    # Only the period's active users are read (by the last_seen_at index), never every user: few accounts are
-    # deleted, so theirs are one hashed list rather than a join per user.
-    active_users = session.scalar(select(func.count()).where(
-        USERS.c.last_seen_at >= now - span, USERS.c.deleted_at.is_(None),
-        USERS.c.tenant_id.not_in(select(TENANTS.c.id).where(TENANTS.c.deleted_at.is_not(None)))))
+    # Users last seen on one of the period's days, from the rollup: a row per day, however many users.
+    active_users = session.scalar(select(func.coalesce(func.sum(SEEN_DAYS.c.users), 0))
+                                  .where(SEEN_DAYS.c.day >= period.first))
     sessions = session.scalar(select(func.count()).where(
         SESSIONS.c.revoked_at.is_(None),
         func.coalesce(SESSIONS.c.last_active_at, SESSIONS.c.created_at) >= now - timedelta(hours=24)))
     start, end = mrr_at(session, currency, [period.first - timedelta(days=1), period.today])
-    return Kpis(total_accounts=accounts[0], new_accounts=accounts[1], new_accounts_prior=accounts[2],
+    return Kpis(total_accounts=total, new_accounts=new, new_accounts_prior=new_prior,
                 blended_mrr=blended, mrr_start=start, mrr_end=end, total_revenue=total_revenue(session, currency),
                 active_users=active_users, active_sessions=sessions, currency=currency)
 
@@ -230,9 +230,7 @@ def login_activity(session: Session, period: Window) -> Trend:
 # --- distributions and recents ----------------------------------------------------------------------------
 def plan_distribution(session: Session, plan_order: Iterable[str]) -> list[PlanShare]:
     """Accounts per plan: every plan of the catalog, even at 0, then any other plan found; with its share."""
-    plan = func.coalesce(TENANTS.c.plan, literal("basis"))
-    counts = dict(session.execute(select(plan, func.count()).where(TENANTS.c.deleted_at.is_(None))
-                                  .group_by(plan)).all())
+    counts = _accounts_per_plan(session)
     order = list(dict.fromkeys(["basis", *plan_order]))
     order += sorted(name for name in counts if name not in order)
     total = sum(counts.values())
@@ -240,6 +238,15 @@ def plan_distribution(session: Session, plan_order: Iterable[str]) -> list[PlanS
                       (Decimal(counts.get(name, 0)) * 100 / total).quantize(Decimal("0.1"), ROUND_HALF_EVEN)
                       if total else Decimal("0.0"))
             for name in order]
+
+
+def _accounts_per_plan(session: Session) -> dict[str, int]:
+    """Live accounts per plan (no plan is the free `basis`), from the read model's plan index alone."""
+    counts: dict[str, int] = {}
+    for plan, accounts in session.execute(select(ACCOUNTS.c.plan, func.count()).where(~ACCOUNTS.c.deleted)
+                                          .group_by(ACCOUNTS.c.plan)).all():
+        counts[plan or "basis"] = counts.get(plan or "basis", 0) + accounts
+    return counts
 
 
 def recent_signups(session: Session, limit: int = 6) -> list[Any]:

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import delete, update
 
-from backoffice.accounts.models import Login, User, UserSession
+from backoffice.accounts.models import Login, Tenant, User, UserSession
 from backoffice.billing import revenue, rollups
 from backoffice.billing.models import PaymentTransaction
 from backoffice.dashboard import queries
@@ -85,6 +85,42 @@ def test_tiles_count_live_accounts_users_and_sessions_and_keep_deleted_tenants_i
     assert kpis.active_sessions == 2
     assert kpis.total_revenue == D("98.00")
     assert kpis.currency == "EUR"
+
+
+def test_active_users_follow_sign_ins_deletions_and_deleted_accounts(db_session):
+    """The tile reads a rollup the users' and tenants' triggers keep: at each step it equals a count of the users."""
+    s = db_session
+    aurora, birch = make_tenant(s, name="Aurora"), make_tenant(s, name="Birch")
+    ann, bob, cy = (User(id=new_id("usr"), tenant_id=tenant.id, email=f"{name}@example.com", last_seen_at=seen)
+                    for name, tenant, seen in (("ann", aurora, at(30)), ("bob", birch, at(20)), ("cy", birch, None)))
+    s.add_all([ann, bob, cy])
+    s.flush()
+
+    def active(days):
+        return queries.kpis(s, "EUR", week(days)).active_users
+
+    def counted(days):
+        first = datetime.combine(week(days).first, datetime.min.time(), UTC)
+        return s.query(User).join(Tenant, Tenant.id == User.tenant_id).filter(
+            User.deleted_at.is_(None), Tenant.deleted_at.is_(None), User.last_seen_at >= first).count()
+
+    steps = [
+        lambda: None,
+        lambda: s.execute(update(User).where(User.id == bob.id).values(last_seen_at=at(29))),  # signs in again
+        lambda: s.execute(update(User).where(User.id == cy.id).values(last_seen_at=at(31))),  # first time
+        lambda: s.execute(update(User).where(User.id == ann.id).values(deleted_at=NOW)),
+        lambda: s.execute(update(Tenant).where(Tenant.id == birch.id).values(deleted_at=NOW)),
+        lambda: s.execute(update(User).where(User.id == bob.id).values(last_seen_at=at(1))),  # in a deleted account
+        lambda: s.execute(update(Tenant).where(Tenant.id == birch.id).values(deleted_at=None)),  # restored
+        lambda: s.execute(delete(User).where(User.id == cy.id)),
+    ]
+    seen = []
+    for step in steps:
+        step()
+        s.expire_all()
+        seen.append(active(7))
+        assert active(7) == counted(7) and active(30) == counted(30) and active(90) == counted(90)
+    assert seen == [1, 2, 3, 2, 0, 0, 1, 0]
 
 
 @pytest.mark.parametrize(("new", "prior", "percent"), [(3, 2, 50), (4, 3, 33), (9, 8, 12), (11, 8, 38), (2, 4, -50),

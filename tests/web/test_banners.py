@@ -56,3 +56,33 @@ def test_mrr_figures_agree_after_real_lifecycles(harness):
         assert figures.consistent, figures
         assert figures.forward > 0
         assert health.unsynced_count(db.session) == 0 and health.drift_count(db.session) == 0
+
+
+def test_the_latest_committed_mrr_follows_late_rows_and_corrections(db_session):
+    """The banner's second figure (each subscription's latest effective row, kept by the ledger's triggers)."""
+    from datetime import timedelta
+
+    from tests.factories import OCCURRED_AT, make_correction
+
+    subscription = make_subscription(db_session, current_price_currency="EUR")
+    other = make_subscription(db_session, current_price_currency="EUR")
+
+    def row(owner, days, committed, position=0):
+        return make_billing_event(db_session, subscription=owner, currency="EUR", position=position,
+                                  occurred_at=OCCURRED_AT + timedelta(days=days), committed_mrr=Decimal(committed))
+
+    def committed():
+        return health.mrr_consistency(db_session, "EUR").committed
+
+    row(subscription, 0, "49.00")
+    latest = row(subscription, 2, "99.00")
+    row(other, 0, "10.00")
+    assert committed() == Decimal("109.00")
+    row(subscription, 1, "49.00")  # late: it lands before the latest row and changes nothing
+    assert committed() == Decimal("109.00")
+    make_correction(db_session, latest, committed_mrr=Decimal("79.00"))
+    assert committed() == Decimal("89.00")
+    same_second = row(subscription, 2, "59.00", position=1)
+    assert committed() == Decimal("69.00")
+    make_correction(db_session, same_second, committed_mrr=Decimal("59.00"), position=0)  # moved before `latest`
+    assert committed() == Decimal("89.00")
