@@ -44,6 +44,8 @@ class Tenant(db.Model):
         sa.Index(
             "ix_tenants_created_at_not_deleted", "created_at", postgresql_where=sa.text("deleted_at IS NULL")
         ),
+        # … and find the few deleted ones' users by the list of their ids (a users search leaves them out).
+        sa.Index("ix_tenants_deleted", "id", postgresql_where=sa.text("deleted_at IS NOT NULL")),
     )
 
     id: Mapped[str] = mapped_column(sa.Text, primary_key=True)
