@@ -115,13 +115,21 @@ class UserRow(Named):
 
 
 _USER_COLUMNS = (USERS.c.id, USERS.c.email, USERS.c.first_name, USERS.c.last_name, USERS.c.role, USERS.c.last_seen_at,
-                 USERS.c.created_at, USERS.c.avatar, USERS.c.email_confirmed, USERS.c.tenant_id,
-                 TENANTS.c.name.label("tenant_name"))
+                 USERS.c.created_at, USERS.c.avatar, USERS.c.email_confirmed, USERS.c.tenant_id)
 
 
 def _live_users() -> Select:
-    return (select(*_USER_COLUMNS).select_from(USERS.join(TENANTS, TENANTS.c.id == USERS.c.tenant_id))
+    return (select(*_USER_COLUMNS, TENANTS.c.name.label("tenant_name"))
+            .select_from(USERS.join(TENANTS, TENANTS.c.id == USERS.c.tenant_id))
             .where(USERS.c.deleted_at.is_(None), TENANTS.c.deleted_at.is_(None)))
+
+
+def _users_among(ids: list[str]) -> Select:
+    """The users named, all of live accounts already: their account's name is a subquery, which PostgreSQL reads
+    after sorting and limiting, so only for the page's rows (a join would read it for every one of them)."""
+    among = select(func.unnest(bindparam("found_users", ids, type_=ARRAY(Text)))).scalar_subquery()
+    account = select(TENANTS.c.name).where(TENANTS.c.id == USERS.c.tenant_id).scalar_subquery()
+    return select(*_USER_COLUMNS, account.label("tenant_name")).where(USERS.c.id.in_(among))
 
 
 def _to_user(row: Any) -> UserRow:
@@ -158,9 +166,9 @@ def _narrowing(criteria: UserFilter, seen_descending: bool) -> list[ColumnElemen
     return conditions
 
 
-def _search(session: Session, text: str, narrowing: list[ColumnElement[bool]]) -> tuple[ColumnElement[bool], int]:
-    """Users of live accounts whose email, name ("first last") or account name contains the text, and how many
-    (up to SEARCH_SORT_LIMIT + 1).
+def _search(session: Session, text: str, narrowing: list[ColumnElement[bool]]) -> tuple[Select, int]:
+    """The list's query for the users of live accounts whose email, name ("first last") or account name contains
+    the text, and how many they are (up to SEARCH_SORT_LIMIT + 1).
 
     The matches are first found in one pass: the trigram indexes of email and name and the accounts' users by
     their account, OR-ed into one bitmap, the deleted accounts' users left out. When there are
@@ -186,23 +194,19 @@ def _search(session: Session, text: str, narrowing: list[ColumnElement[bool]]) -
     if len(found) <= SEARCH_SORT_LIMIT:
         # As a set to join by primary key: as `= ANY(array)` the planner would rather walk the order's index
         # and test each row against the array (20,000 rows read for a page of 1,000 matches).
-        ids = select(func.unnest(bindparam("found_users", found, type_=ARRAY(Text)))).scalar_subquery()
-        return USERS.c.id.in_(ids), len(found)
-    return matches, len(found)
+        return _users_among(found), len(found)
+    return _live_users().where(matches, *narrowing), len(found)
 
 
 def _filtered(session: Session, criteria: UserFilter, sort: str, descending: bool) -> tuple[Select, int | None]:
     """The list's query, and the number of matches when a search has counted them already."""
     narrowing = _narrowing(criteria, seen_descending=descending or sort != "last_seen")
-    query = _live_users().where(*narrowing)
     if not criteria.search:
-        return query, None
-    condition, found = _search(session, criteria.search, narrowing)
+        return _live_users().where(*narrowing), None
+    query, found = _search(session, criteria.search, narrowing)
     # Up to SEARCH_SORT_LIMIT the count is exact; past it, it is a bound, which names the total when that is
     # past COUNT_LIMIT too.
-    if found <= SEARCH_SORT_LIMIT or found > COUNT_LIMIT:
-        return query.where(condition), found
-    return query.where(condition), None
+    return query, (found if found <= SEARCH_SORT_LIMIT or found > COUNT_LIMIT else None)
 
 
 def list_users(session: Session, criteria: UserFilter, *, sort: str = "last_seen", descending: bool = True,
