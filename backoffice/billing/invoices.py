@@ -6,6 +6,9 @@ plus a credit-note row (dated credit_noted_at ?? refunded_at ?? date) when there
 refund row (dated refunded_at ?? date) when it was refunded. `amount` is net revenue ex-VAT, negative on
 reversal rows, so the counted rows of an account sum to its lifetime value; `invoice_total` is what the
 invoice asked for, VAT included. Keys are stable: the transaction id and the row's kind.
+
+The database projects the rows (migration 0011: `invoice_rows`, kept by triggers on payment_transactions), so
+that the list reads a page from an index instead of sorting the union of every transaction's rows.
 """
 from __future__ import annotations
 
@@ -15,15 +18,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, func, literal, or_, select, union_all
+from sqlalchemy import Select, case, func, literal, select
 from sqlalchemy.orm import Session
 
 from backoffice import search
 from backoffice.accounts.models import Tenant
-from backoffice.billing.models import PaymentTransaction
+from backoffice.billing.models import InvoiceListRow, PaymentTransaction
 from backoffice.paging import LONG_LIST_COUNT_CAP, Page, SortKey, fetch_page, stream_rows, with_keys
 
 PAYMENTS = PaymentTransaction.__table__
+ROWS = InvoiceListRow.__table__
 TENANTS = Tenant.__table__
 KINDS = ("invoices", "reversals")
 COUNTED = ("succeeded", "refunded")
@@ -56,58 +60,60 @@ class InvoiceRow:
     failure_reason: str | None
 
 
-def _rows() -> Any:
-    def part(kind: str, date, status, amount, total, tax, from_credit):
-        return select(
-            (PAYMENTS.c.id + ":" + kind).label("key"), literal(kind).label("kind"), PAYMENTS.c.id.label("transaction_id"),
-            PAYMENTS.c.tenant_id, TENANTS.c.name.label("tenant_name"), date.label("date"), status.label("status"),
-            amount.label("amount"), total.label("invoice_total"), tax.label("tax_amount"),
-            from_credit.label("amount_from_credit"), PAYMENTS.c.currency, PAYMENTS.c.plan, PAYMENTS.c.invoice_url,
-            PAYMENTS.c.credit_note_url, PAYMENTS.c.failure_reason,
-        ).select_from(PAYMENTS.join(TENANTS, TENANTS.c.id == PAYMENTS.c.tenant_id)).where(TENANTS.c.deleted_at.is_(None))
-
-    zero = literal(Decimal("0.00"))
-    original = func.coalesce(func.nullif(PAYMENTS.c.status, "refunded"), "succeeded")
-    # A refund beside a credit note is part of the same reversal: the credit-note row carries both.
-    credited = -(PAYMENTS.c.credited_amount + PAYMENTS.c.refunded_amount)
-    refunded = -PAYMENTS.c.refunded_amount
-    return union_all(
-        part("invoice", PAYMENTS.c.date, original, PAYMENTS.c.amount_excluding_tax, PAYMENTS.c.invoice_total,
-             PAYMENTS.c.tax_amount, PAYMENTS.c.amount_from_credit),
-        part("credit_note", func.coalesce(PAYMENTS.c.credit_noted_at, PAYMENTS.c.refunded_at, PAYMENTS.c.date),
-             literal("refunded"), credited, zero, zero, zero)
-        .where(PAYMENTS.c.credit_note_url.is_not(None)),
-        part("refund", func.coalesce(PAYMENTS.c.refunded_at, PAYMENTS.c.date), literal("refunded"), refunded,
-             zero, zero, zero)
-        .where(PAYMENTS.c.credit_note_url.is_(None),
-               or_(PAYMENTS.c.status == "refunded", PAYMENTS.c.refunded_at.is_not(None))),
-    ).subquery("invoice_rows")
-
-
-def _query(criteria: InvoiceFilter) -> tuple[Select, Any]:
-    rows = _rows()
-    query = select(*rows.c)
+def _conditions(criteria: InvoiceFilter) -> list[Any]:
+    """The filters, on the read model alone; deleted accounts' rows are left out by a hashed list of them."""
+    conditions: list[Any] = [ROWS.c.tenant_id.not_in(select(TENANTS.c.id).where(TENANTS.c.deleted_at.is_not(None)))]
     if criteria.tenant_id is not None:
-        query = query.where(rows.c.tenant_id == criteria.tenant_id)
+        conditions.append(ROWS.c.tenant_id == criteria.tenant_id)
     if criteria.search:
-        query = query.where(search.contains(rows.c.tenant_name, criteria.search))
+        conditions.append(ROWS.c.tenant_id.in_(select(TENANTS.c.id).where(search.contains(TENANTS.c.name,
+                                                                                         criteria.search))))
     if criteria.kind == "invoices":
-        query = query.where(rows.c.kind == "invoice")
+        conditions.append(ROWS.c.kind == "invoice")
     elif criteria.kind == "reversals":
-        query = query.where(rows.c.kind != "invoice")
-    return query, rows
+        conditions.append(ROWS.c.kind != "invoice")
+    return conditions
 
 
-def _keys(rows: Any, sort: str, descending: bool) -> list[SortKey]:
-    tie = [SortKey(rows.c.key, descending)]
+def _narrow(criteria: InvoiceFilter, sort: str) -> Select:
+    """What finds and orders the rows: the read model's key (and the account, to sort by its name)."""
+    query = select(ROWS.c.key).where(*_conditions(criteria))
+    if sort == "account":
+        query = query.join(TENANTS, TENANTS.c.id == ROWS.c.tenant_id)
+    return query
+
+
+def _keys(sort: str, descending: bool) -> list[SortKey]:
+    tie = [SortKey(ROWS.c.key, descending)]
     by_field = {
-        "date": [SortKey(rows.c.date, descending), *tie],
-        "account": [SortKey(func.lower(rows.c.tenant_name), descending), SortKey(rows.c.date, True), SortKey(rows.c.key)],
-        "amount": [SortKey(rows.c.amount, descending), SortKey(rows.c.date, True), SortKey(rows.c.key)],
+        "date": [SortKey(ROWS.c.date, descending), *tie],
+        "account": [SortKey(func.lower(TENANTS.c.name), descending), SortKey(ROWS.c.date, True), SortKey(ROWS.c.key)],
+        "amount": [SortKey(ROWS.c.amount, descending), SortKey(ROWS.c.date, True), SortKey(ROWS.c.key)],
     }
     if sort not in by_field:
         raise ValueError(f"unknown sort {sort!r}")
     return by_field[sort]
+
+
+def _hydrate(session: Session) -> Any:
+    """Read a page's whole rows by key, in the page's order: the invoice's figures and the account's name."""
+    zero = literal(Decimal("0.00"))
+    invoice = ROWS.c.kind == "invoice"
+
+    def whole(narrow: list[Any]) -> list[Any]:
+        keys = [row[0] for row in narrow]
+        found = {row.key: row for row in session.execute(select(
+            ROWS.c.key, ROWS.c.kind, ROWS.c.transaction_id, ROWS.c.tenant_id, TENANTS.c.name, ROWS.c.date,
+            ROWS.c.status, ROWS.c.amount,
+            # What the invoice asked for belongs to the invoice row; a reversal row carries only what it took back.
+            case((invoice, PAYMENTS.c.invoice_total), else_=zero), case((invoice, PAYMENTS.c.tax_amount), else_=zero),
+            case((invoice, PAYMENTS.c.amount_from_credit), else_=zero),
+            ROWS.c.currency, PAYMENTS.c.plan, PAYMENTS.c.invoice_url, PAYMENTS.c.credit_note_url,
+            PAYMENTS.c.failure_reason,
+        ).join(PAYMENTS, PAYMENTS.c.id == ROWS.c.transaction_id).join(TENANTS, TENANTS.c.id == ROWS.c.tenant_id)
+            .where(ROWS.c.key.in_(keys)))}
+        return [found[key] for key in keys]
+    return whole
 
 
 def _to_row(row: Any) -> InvoiceRow:
@@ -116,22 +122,21 @@ def _to_row(row: Any) -> InvoiceRow:
 
 def list_invoice_rows(session: Session, criteria: InvoiceFilter, *, sort: str = "date", descending: bool = True,
                       page: int = 1, per_page: int = 25, after: str | None = None) -> Page[InvoiceRow]:
-    """One page of invoice, credit-note and refund rows."""
-    query, rows = _query(criteria)
-    keys = _keys(rows, sort, descending)
-    return fetch_page(session, with_keys(query, keys), keys, page=page, per_page=per_page, after=after, to_row=_to_row,
-                      count_limit=LONG_LIST_COUNT_CAP)
+    """One page of invoice, credit-note and refund rows: found and ordered in the read model, then read whole."""
+    keys = _keys(sort, descending)
+    return fetch_page(session, with_keys(_narrow(criteria, sort), keys), keys, page=page, per_page=per_page,
+                      after=after, to_row=_to_row, hydrate=_hydrate(session), count_limit=LONG_LIST_COUNT_CAP)
 
 
 def stream_invoice_rows(session: Session, criteria: InvoiceFilter, *, sort: str = "date",
                         descending: bool = True) -> Iterator[InvoiceRow]:
-    query, rows = _query(criteria)
-    keys = _keys(rows, sort, descending)
-    return stream_rows(session, with_keys(query, keys), keys, to_row=_to_row)
+    keys = _keys(sort, descending)
+    return stream_rows(session, with_keys(_narrow(criteria, sort), keys), keys, to_row=_to_row,
+                       hydrate=_hydrate(session))
 
 
 def invoice_totals(session: Session, criteria: InvoiceFilter) -> dict[str, Decimal]:
     """Net revenue per currency over the filtered rows: paid invoices less what was taken back."""
-    query, rows = _query(criteria)
-    counted = query.where(rows.c.status.in_(COUNTED)).subquery()
-    return dict(session.execute(select(counted.c.currency, func.sum(counted.c.amount)).group_by(counted.c.currency)).all())
+    return dict(session.execute(select(ROWS.c.currency, func.sum(ROWS.c.amount))
+                                .where(*_conditions(criteria), ROWS.c.status.in_(COUNTED))
+                                .group_by(ROWS.c.currency)).all())

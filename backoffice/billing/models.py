@@ -458,6 +458,35 @@ class LedgerTip(db.Model):
     position: Mapped[int] = mapped_column(sa.Integer)
 
 
+class InvoiceListRow(db.Model):
+    """The invoices list's read model: one row per row of the dual-row projection (billing/invoices.py), narrow.
+
+    Triggers on payment_transactions write it (migration 0011); nothing else does.
+    """
+
+    __tablename__ = "invoice_rows"
+    __table_args__ = (
+        sa.Index(None, "transaction_id"),
+        # Each includes the account: leaving deleted accounts out, counting and deep pages read the index alone.
+        sa.Index("ix_invoice_rows_date", sa.text("date DESC"), sa.text("key DESC"), postgresql_include=["tenant_id"]),
+        sa.Index("ix_invoice_rows_date_invoices", sa.text("date DESC"), sa.text("key DESC"),
+                 postgresql_include=["tenant_id"], postgresql_where=sa.text("kind = 'invoice'")),
+        sa.Index("ix_invoice_rows_date_reversals", sa.text("date DESC"), sa.text("key DESC"),
+                 postgresql_include=["tenant_id"], postgresql_where=sa.text("kind <> 'invoice'")),
+        sa.Index("ix_invoice_rows_amount", "amount", sa.text("date DESC"), "key", postgresql_include=["tenant_id"]),
+        sa.Index("ix_invoice_rows_tenant_date", "tenant_id", sa.text("date DESC"), sa.text("key DESC")),
+    )
+
+    key: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.Text)
+    transaction_id: Mapped[str] = mapped_column(sa.Text, sa.ForeignKey("payment_transactions.id"))
+    tenant_id: Mapped[str] = mapped_column(sa.Text)
+    date: Mapped[datetime] = mapped_column(TIMESTAMP)
+    status: Mapped[str] = mapped_column(sa.Text)
+    amount: Mapped[Decimal | None] = mapped_column(MONEY)
+    currency: Mapped[str] = mapped_column(sa.Text)
+
+
 class RevenueDaily(db.Model):
     """Net revenue per day and currency (DESIGN §4.10), kept by a trigger on payment_transactions (migration 0007)."""
 

@@ -102,3 +102,39 @@ def test_counted_rows_sum_to_lifetime_value_with_partial_refunds_and_credit_note
     expected = Decimal("49.00") * 4 - Decimal("12.50") - Decimal("7.25") - Decimal("49.00")
     assert totals == {"EUR": expected}
     assert lifetime_value(db_session, "EUR", subscription.tenant_id) == expected
+
+
+def test_the_rows_follow_a_payment_refunded_then_credited_later(db_session, subscription):
+    """The projection is kept by the database: a payment's later refund and credit note re-project its rows."""
+    from sqlalchemy import update
+
+    payment = pay(db_session, subscription)
+    db_session.execute(update(PaymentTransaction).where(PaymentTransaction.id == payment.id).values(
+        status="refunded", refunded_at=OCCURRED_AT + 3 * DAY, refunded_amount=Decimal("49.00")))
+    assert rows(db_session, subscription) == [
+        ("refund", "refunded", OCCURRED_AT + 3 * DAY, Decimal("-49.00")),
+        ("invoice", "succeeded", OCCURRED_AT, Decimal("49.00")),
+    ]
+    db_session.execute(update(PaymentTransaction).where(PaymentTransaction.id == payment.id).values(
+        credit_note_url="https://files.example/cn.pdf", credit_noted_at=OCCURRED_AT + 4 * DAY))
+    assert rows(db_session, subscription) == [
+        ("credit_note", "refunded", OCCURRED_AT + 4 * DAY, Decimal("-49.00")),
+        ("invoice", "succeeded", OCCURRED_AT, Decimal("49.00")),
+    ]
+    assert invoices.invoice_totals(db_session, invoices.InvoiceFilter(tenant_id=subscription.tenant_id)) == {
+        "EUR": Decimal("0.00")}
+
+
+def test_a_deleted_accounts_rows_leave_the_list_and_its_totals(db_session, subscription):
+    from backoffice.accounts.models import Tenant
+    from tests.factories import OCCURRED_AT as deleted_at
+
+    other = make_subscription(db_session, tenant_id=make_tenant(db_session, name="Gone").id)
+    pay(db_session, subscription)
+    pay(db_session, other)
+    every = invoices.InvoiceFilter()
+    assert invoices.invoice_totals(db_session, every) == {"EUR": Decimal("98.00")}
+    db_session.get(Tenant, other.tenant_id).deleted_at = deleted_at
+    db_session.flush()
+    assert [row.tenant_name for row in invoices.list_invoice_rows(db_session, every).rows] == ["Invoiced"]
+    assert invoices.invoice_totals(db_session, every) == {"EUR": Decimal("49.00")}
