@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import Select, select, text
 from sqlalchemy.orm import Session
 
 from backoffice import search
@@ -67,8 +67,6 @@ class LedgerEntry:
 def _query(criteria: LedgerFilter, sort: str) -> Select:
     """The narrow rows that find and order the ledger rows (from the read model `ledger_index`)."""
     query = select(INDEX.c.billing_event_id).where(text("ledger_index.event_type <> 'NoOp'"))
-    if sort == "account":
-        query = query.join(TENANTS, TENANTS.c.id == INDEX.c.tenant_id)
     if criteria.tenant_id is not None:
         query = query.where(INDEX.c.tenant_id == criteria.tenant_id)
     else:
@@ -93,7 +91,7 @@ def _keys(sort: str, descending: bool) -> list[SortKey]:
     by_field = {
         "date": [SortKey(INDEX.c.occurred_at, descending), SortKey(INDEX.c.position, descending),
                  SortKey(INDEX.c.billing_event_id, descending)],
-        "account": [SortKey(func.lower(TENANTS.c.name), descending), *newest],
+        "account": [SortKey(INDEX.c.account_key, descending), *newest],
     }
     if sort not in by_field:
         raise ValueError(f"unknown sort {sort!r}")

@@ -75,19 +75,16 @@ def _conditions(criteria: InvoiceFilter) -> list[Any]:
     return conditions
 
 
-def _narrow(criteria: InvoiceFilter, sort: str) -> Select:
-    """What finds and orders the rows: the read model's key (and the account, to sort by its name)."""
-    query = select(ROWS.c.key).where(*_conditions(criteria))
-    if sort == "account":
-        query = query.join(TENANTS, TENANTS.c.id == ROWS.c.tenant_id)
-    return query
+def _narrow(criteria: InvoiceFilter) -> Select:
+    """What finds and orders the rows: the read model's key."""
+    return select(ROWS.c.key).where(*_conditions(criteria))
 
 
 def _keys(sort: str, descending: bool) -> list[SortKey]:
     tie = [SortKey(ROWS.c.key, descending)]
     by_field = {
         "date": [SortKey(ROWS.c.date, descending), *tie],
-        "account": [SortKey(func.lower(TENANTS.c.name), descending), SortKey(ROWS.c.date, True), SortKey(ROWS.c.key)],
+        "account": [SortKey(ROWS.c.account_key, descending), SortKey(ROWS.c.date, True), SortKey(ROWS.c.key)],
         "amount": [SortKey(ROWS.c.amount, descending), SortKey(ROWS.c.date, True), SortKey(ROWS.c.key)],
     }
     if sort not in by_field:
@@ -124,14 +121,14 @@ def list_invoice_rows(session: Session, criteria: InvoiceFilter, *, sort: str = 
                       page: int = 1, per_page: int = 25, after: str | None = None) -> Page[InvoiceRow]:
     """One page of invoice, credit-note and refund rows: found and ordered in the read model, then read whole."""
     keys = _keys(sort, descending)
-    return fetch_page(session, with_keys(_narrow(criteria, sort), keys), keys, page=page, per_page=per_page,
+    return fetch_page(session, with_keys(_narrow(criteria), keys), keys, page=page, per_page=per_page,
                       after=after, to_row=_to_row, hydrate=_hydrate(session), count_limit=LONG_LIST_COUNT_CAP)
 
 
 def stream_invoice_rows(session: Session, criteria: InvoiceFilter, *, sort: str = "date",
                         descending: bool = True) -> Iterator[InvoiceRow]:
     keys = _keys(sort, descending)
-    return stream_rows(session, with_keys(_narrow(criteria, sort), keys), keys, to_row=_to_row,
+    return stream_rows(session, with_keys(_narrow(criteria), keys), keys, to_row=_to_row,
                        hydrate=_hydrate(session))
 
 

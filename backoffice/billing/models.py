@@ -435,6 +435,9 @@ class LedgerIndex(db.Model):
         *(sa.Index(name, sa.text("occurred_at DESC"), sa.text("position DESC"), sa.text("billing_event_id DESC"),
                    postgresql_include=["tenant_id", "event_type", "movement"], postgresql_where=sa.text(where))
           for name, where in partial_indexes().items()),
+        sa.Index("ix_ledger_index_account", "account_key", sa.text("occurred_at DESC"), sa.text("position DESC"),
+                 sa.text("billing_event_id DESC"), postgresql_include=["tenant_id", "event_type", "movement"],
+                 postgresql_where=sa.text("event_type <> 'NoOp'")),
     )
 
     billing_event_id: Mapped[str] = mapped_column(sa.Text, sa.ForeignKey("billing_events.id"), primary_key=True)
@@ -443,6 +446,8 @@ class LedgerIndex(db.Model):
     position: Mapped[int] = mapped_column(sa.Integer)
     event_type: Mapped[str] = mapped_column(sa.Text)
     movement: Mapped[str | None] = mapped_column(sa.Text)
+    # The account's name as the list sorts it (lower-cased); a trigger on tenants follows renames (migration 0012).
+    account_key: Mapped[str] = mapped_column(sa.Text)
 
 
 class LedgerTip(db.Model):
@@ -475,6 +480,7 @@ class InvoiceListRow(db.Model):
                  postgresql_include=["tenant_id"], postgresql_where=sa.text("kind <> 'invoice'")),
         sa.Index("ix_invoice_rows_amount", "amount", sa.text("date DESC"), "key", postgresql_include=["tenant_id"]),
         sa.Index("ix_invoice_rows_tenant_date", "tenant_id", sa.text("date DESC"), sa.text("key DESC")),
+        sa.Index("ix_invoice_rows_account", "account_key", sa.text("date DESC"), "key", postgresql_include=["tenant_id"]),
     )
 
     key: Mapped[str] = mapped_column(sa.Text, primary_key=True)
@@ -485,6 +491,8 @@ class InvoiceListRow(db.Model):
     status: Mapped[str] = mapped_column(sa.Text)
     amount: Mapped[Decimal | None] = mapped_column(MONEY)
     currency: Mapped[str] = mapped_column(sa.Text)
+    # The account's name as the list sorts it (lower-cased); a trigger on tenants follows renames (migration 0012).
+    account_key: Mapped[str] = mapped_column(sa.Text)
 
 
 class RevenueDaily(db.Model):

@@ -118,3 +118,29 @@ def test_the_read_model_follows_corrections(ledger):
         ("Birch 100% Ltd", "SubscriptionDowngraded")]
     assert "SubscriptionDowngraded" not in {kind for _, kind in kinds(history.list_ledger(
         ledger, history.LedgerFilter(lens="other")))}
+
+
+def test_sorting_by_account_follows_a_renamed_account_in_both_lists(ledger):
+    """The read models keep each row's account name (for the sort); renaming the account re-sorts its rows."""
+    from sqlalchemy import update
+
+    from backoffice.accounts.models import Tenant
+    from backoffice.billing import invoices
+    from backoffice.billing.models import PaymentTransaction, Subscription
+    from tests.factories import payment_values
+
+    for subscription in ledger.query(Subscription).all():
+        ledger.add(PaymentTransaction(**payment_values(subscription)))
+    ledger.flush()
+
+    def accounts():
+        ledger_names = [name for name, _ in kinds(history.list_ledger(ledger, history.LedgerFilter(), sort="account",
+                                                                      descending=False))]
+        invoice_names = [row.tenant_name for row in invoices.list_invoice_rows(
+            ledger, invoices.InvoiceFilter(), sort="account", descending=False).rows]
+        return list(dict.fromkeys(ledger_names)), invoice_names
+
+    assert accounts() == (["Birch 100% Ltd", "Fjord ApS"], ["Birch 100% Ltd", "Fjord ApS"])
+    ledger.execute(update(Tenant).where(Tenant.name == "Birch 100% Ltd").values(name="Zephyr Ltd"))
+    ledger.expire_all()
+    assert accounts() == (["Fjord ApS", "Zephyr Ltd"], ["Fjord ApS", "Zephyr Ltd"])
