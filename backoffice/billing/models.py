@@ -495,6 +495,20 @@ class InvoiceListRow(db.Model):
     account_key: Mapped[str] = mapped_column(sa.Text)
 
 
+class InvoiceTotal(db.Model):
+    """The invoices list's counted rows summed per account, kind and currency: its totals add these up.
+
+    Triggers on invoice_rows write it (migration 0013); nothing else does.
+    """
+
+    __tablename__ = "invoice_totals"
+
+    tenant_id: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    currency: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    amount: Mapped[Decimal] = mapped_column(MONEY, server_default="0")
+
+
 class RevenueDaily(db.Model):
     """Net revenue per day and currency (DESIGN §4.10), kept by a trigger on payment_transactions (migration 0007)."""
 

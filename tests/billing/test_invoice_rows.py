@@ -102,6 +102,10 @@ def test_counted_rows_sum_to_lifetime_value_with_partial_refunds_and_credit_note
     expected = Decimal("49.00") * 4 - Decimal("12.50") - Decimal("7.25") - Decimal("49.00")
     assert totals == {"EUR": expected}
     assert lifetime_value(db_session, "EUR", subscription.tenant_id) == expected
+    by_kind = {kind: invoices.invoice_totals(db_session, invoices.InvoiceFilter(tenant_id=subscription.tenant_id,
+                                                                                kind=kind))
+               for kind in invoices.KINDS}
+    assert by_kind == {"invoices": {"EUR": Decimal("196.00")}, "reversals": {"EUR": Decimal("-68.75")}}
 
 
 def test_the_rows_follow_a_payment_refunded_then_credited_later(db_session, subscription):
