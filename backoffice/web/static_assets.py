@@ -20,16 +20,20 @@ def init_app(app: Flask) -> None:
     folder = Path(app.static_folder or "")
 
     @cache
+    def digest(path: Path, modified: int) -> str:  # keyed by the modification time: an edited file gets a new URL
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
     def version(filename: str) -> str | None:
+        path = folder / filename
         try:
-            return hashlib.sha256((folder / filename).read_bytes()).hexdigest()[:12]
+            return digest(path, path.stat().st_mtime_ns)
         except OSError:  # a missing file answers 404 with or without a version
             return None
 
     @app.url_defaults
     def add_version(endpoint: str, values: dict[str, Any]) -> None:
-        if endpoint == "static" and "v" not in values and (digest := version(values.get("filename", ""))):
-            values["v"] = digest
+        if endpoint == "static" and "v" not in values and (found := version(values.get("filename", ""))):
+            values["v"] = found
 
     @app.after_request
     def cache_versioned(response: Response) -> Response:

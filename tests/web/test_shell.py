@@ -101,3 +101,15 @@ def test_metrics_need_an_operator_and_count_requests(client, operator_headers):
     body = client.get("/metrics", headers=operator_headers).get_data(as_text=True)
     assert 'backoffice_http_requests_total{endpoint="health.healthz",method="GET",status="200"}' in body
     assert "backoffice_http_request_duration_seconds_bucket" in body
+
+
+def test_static_files_have_versioned_urls_cached_for_a_year(client, operator_headers):
+    import re
+
+    page = client.get("/accounts", headers=operator_headers).get_data(as_text=True)
+    versioned = re.search(r'src="(/static/js/app\.js\?v=[0-9a-f]{12})"', page).group(1)
+    with client.get(versioned) as cached:
+        assert cached.status_code == 200 and "immutable" in cached.headers["Cache-Control"]
+        assert "max-age=31536000" in cached.headers["Cache-Control"]
+    with client.get("/static/js/app.js") as by_hand:  # a URL written by hand is revalidated
+        assert by_hand.headers["Cache-Control"] == "no-cache"
