@@ -60,6 +60,7 @@ bench: install
 	$(BIN)/python -m benchmarks.bench_reconcile
 	$(BIN)/python -m benchmarks.bench_billing_lists
 	$(BIN)/python -m benchmarks.bench_dashboard
+	$(BIN)/python -m benchmarks.bench_prove
 
 clean:
 	rm -rf $(VENV) build *.egg-info

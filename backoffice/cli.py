@@ -73,8 +73,10 @@ def _secret_key_option(ctx: click.Context, param: click.Parameter, value: str) -
               help="The API key clients must send.")
 @click.option("--api-version", default=None, help="The account's API version (basil or later).")
 @click.option("--seed", type=int, default=None, help="Make generated ids repeatable.")
+@click.option("--clock", type=click.IntRange(0), default=None,
+              help="Start a new sandbox's clock at this Unix time (default: now), as `flask demo load` does.")
 def sandbox_serve(host: str, port: int, state_path: str | None, tax_rates: dict[str, Decimal], secret_key: str,
-                  api_version: str | None, seed: int | None) -> None:
+                  api_version: str | None, seed: int | None, clock: int | None) -> None:
     """Run the Stripe sandbox in the foreground until interrupted."""
     from backoffice.stripe_sandbox import Sandbox, SandboxSettings
     from backoffice.stripe_sandbox.loopback import is_loopback_host
@@ -83,7 +85,9 @@ def sandbox_serve(host: str, port: int, state_path: str | None, tax_rates: dict[
     if not is_loopback_host(host):
         raise click.BadParameter(f"{host!r} is not a loopback address; the sandbox serves this machine only",
                                  param_hint="--host")
-    options = {"api_version": api_version} if api_version else {}
+    options: dict[str, object] = {"api_version": api_version} if api_version else {}
+    if clock is not None:
+        options["start_time"] = clock
     try:
         settings = SandboxSettings(currency=current_app.config["PLATFORM_CURRENCY"], tax_rates=tax_rates,
                                    secret_key=secret_key, seed=seed, state_path=state_path, **options)
@@ -149,8 +153,10 @@ def init_app(app: Flask) -> None:
     """Register the commands."""
     from backoffice.billing.commands import billing_group
     from backoffice.demo.commands import demo_group
+    from backoffice.demo.prove_command import prove_command
 
     app.cli.add_command(ready_command)
     app.cli.add_command(sandbox_group)
     app.cli.add_command(demo_group)
+    billing_group.add_command(prove_command)
     app.cli.add_command(billing_group)

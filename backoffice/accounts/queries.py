@@ -18,12 +18,20 @@ from backoffice import search
 from backoffice.accounts.models import AccountIndex, Tenant, User
 from backoffice.accounts.names import Named
 from backoffice.accounts.people import user_sort_keys
-from backoffice.billing.models import ACCOUNT_STATUSES, BillingEvent, PaymentTransaction, Subscription
+from backoffice.billing.health import TOLERANCE, mrr_mismatch_tenants
+from backoffice.billing.models import (
+    ACCOUNT_STATUSES,
+    BillingEvent,
+    LedgerTip,
+    PaymentTransaction,
+    Subscription,
+)
 from backoffice.billing.recovery import RecoveryOffer, recovery_offer
 from backoffice.paging import Page, SortKey, fetch_page, nulls_last, stream_rows, with_keys
 
 TENANTS = Tenant.__table__
 SUBSCRIPTIONS = Subscription.__table__
+TIPS = LedgerTip.__table__
 USERS = User.__table__
 
 ACCOUNT_SORTS = ("name", "plan", "mrr", "renewal", "status", "country", "created")
@@ -40,6 +48,7 @@ class AccountFilter:
     statuses: tuple[str, ...] = ()
     unsynced: bool = False
     drift_detected: bool = False
+    mrr_mismatch: bool = False  # forward MRR differs from the ledger's latest committed MRR (billing.health)
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,12 @@ class AccountRow:
     state: str
     stripe_customer_id: str | None = None
     subscribed_since: datetime | None = None
+    ledger_mrr: Decimal | None = None  # the latest effective committed MRR; None before the first ledger row
+
+    @property
+    def mrr_differs(self) -> bool:
+        """The subscription's forward MRR and its ledger disagree (the MRR mismatch banner's accounts)."""
+        return abs(self.forward_mrr - (self.ledger_mrr or 0)) >= TOLERANCE
 
     @property
     def struck_mrr(self) -> Decimal | None:
@@ -92,6 +107,8 @@ def _base_query(plan_order: Sequence[str]) -> Select:
             func.coalesce(SUBSCRIPTIONS.c.cancel_at_period_end, False).label("cancel_at_period_end"),
             func.coalesce(SUBSCRIPTIONS.c.has_drift_detected, False).label("drift_detected"),
             TENANTS.c.state, SUBSCRIPTIONS.c.stripe_customer_id, SUBSCRIPTIONS.c.subscribed_since,
+            select(func.sum(TIPS.c.committed_mrr)).where(TIPS.c.subscription_id == SUBSCRIPTIONS.c.id)
+            .scalar_subquery().label("ledger_mrr"),
         )
         .select_from(TENANTS.outerjoin(SUBSCRIPTIONS, SUBSCRIPTIONS.c.tenant_id == TENANTS.c.id))
         .where(TENANTS.c.deleted_at.is_(None))
@@ -118,6 +135,8 @@ def _filtered(query: Select, criteria: AccountFilter, plan_order: Sequence[str])
         query = query.where(INDEX.c.priced, ~INDEX.c.ledgered)
     if criteria.drift_detected:
         query = query.where(INDEX.c.drift.is_(True))
+    if criteria.mrr_mismatch:
+        query = query.where(INDEX.c.tenant_id.in_(mrr_mismatch_tenants()))
     return query
 
 

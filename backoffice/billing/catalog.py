@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from backoffice.billing.models import PlanPrice
-from backoffice.billing.mrr import Catalog
+from backoffice.billing.pricing import Catalog, MissingKnowledge
 from backoffice.stripe_gateway.results import PriceInfo
 
 log = logging.getLogger(__name__)
@@ -46,13 +46,15 @@ def load_catalog(session: Session, plan_order: Iterable[str], gateway: Any = Non
     """The catalog as stored; with a gateway, a missing price is fetched from Stripe and stored."""
 
     def fetch(price_id: str) -> PriceInfo | None:
-        from backoffice.stripe_gateway import StripeGatewayError
+        from backoffice.stripe_gateway import StripeGatewayError, StripeNotFound
 
         try:
             price = gateway.price(price_id)
-        except StripeGatewayError as error:
-            log.warning("price %s is not in the catalog and could not be fetched: %s", price_id, error)
+        except StripeNotFound:
+            log.warning("price %s is not in the catalog, and Stripe has no such price", price_id)
             return None
+        except StripeGatewayError as error:
+            raise MissingKnowledge(f"price {price_id} (Stripe: {error})") from error
         store_prices(session, [price])
         return price
 

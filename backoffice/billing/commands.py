@@ -38,24 +38,54 @@ def replay_command(customers: tuple[str, ...], everyone: bool) -> None:
 @billing_group.command("verify")
 @with_appcontext
 def verify_command() -> None:
-    """Recompute every ledger row from the archive in memory; list each that differs (writes nothing)."""
-    from backoffice.billing.catalog import load_catalog
-    from backoffice.billing.ledger_rules import LedgerRules
-    from backoffice.billing.replay import ReplaySettings
-    from backoffice.billing.resolvers import ApiVersions
-    from backoffice.billing.verify import verify_ledger
+    """Recompute every ledger row and payment from the archive in memory; list each that differs (writes nothing).
 
-    settings = ReplaySettings.from_config(current_app.config)
-    rules = LedgerRules(load_catalog(db.session, settings.plan_order), ApiVersions(settings.api_versions),
-                        settings.platform_currency)
-    differences = 0
-    for difference in verify_ledger(db.session, rules):
-        differences += 1
-        click.echo(str(difference))
+    Exits 0 only when the ledger and the payments both match.
+    """
+    from backoffice.billing.replay import ReplaySettings
+    from backoffice.billing.tasks import gateway
+    from backoffice.billing.verify import verify_books
+
+    result = verify_books(db.session, ReplaySettings.from_config(current_app.config), gateway())
     db.session.rollback()
-    click.echo(f"{differences} difference(s)")
-    if differences:
+    for difference in result.ledger + result.payments:
+        click.echo(str(difference))
+    click.echo(f"{len(result.ledger)} ledger difference(s), {len(result.payments)} payment difference(s)")
+    if not result.clean:
         raise SystemExit(1)
+
+
+@billing_group.command("restate")
+@click.option("--customer", "customers", multiple=True, metavar="ID", help="A Stripe customer id (repeatable); "
+              "default: every customer.")
+@click.option("--dry-run", is_flag=True, help="List what would be corrected; write nothing.")
+@click.option("--operator", help="The operator id the restatement is audited under.")
+@click.option("--reason", help="Why: it goes into the audit log.")
+@with_appcontext
+def restate_command(customers: tuple[str, ...], dry_run: bool, operator: str | None, reason: str | None) -> None:
+    """Repair rows computed wrong (a rule fixed, a price or coupon learned late) by appending corrections."""
+    from backoffice.billing.replay import ReplaySettings
+    from backoffice.billing.restatement import restate
+    from backoffice.billing.tasks import gateway
+
+    if not dry_run and not (operator and reason and reason.strip()):
+        raise click.UsageError("a restatement is audited: give --operator and --reason (or --dry-run)")
+    result = restate(db.session, ReplaySettings.from_config(current_app.config), gateway(),
+                     operator_id=operator or "", reason=reason or "dry run", customers=list(customers) or None,
+                     dry_run=dry_run)
+    for difference in result.differences:
+        click.echo(str(difference))
+    for difference in result.rowless:
+        click.echo(f"{difference} (no row: a Sync or a disaster recovery restores it)")
+    for difference in result.unpriced:
+        click.echo(f"{difference.customer_id}: {difference.recomputed} (restated once it can be priced)")
+    if dry_run:
+        db.session.rollback()
+        click.echo(f"dry run: {len(result.differences)} difference(s) on {len(result.customers)} customer(s)")
+        return
+    db.session.commit()
+    audit = f" (audit entry {result.audit_id})" if result.audit_id else ""
+    click.echo(f"{result.corrected} correction(s) appended for {len(result.customers)} customer(s){audit}")
 
 
 @billing_group.command("rebuild-rollups")

@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import cast, func, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from backoffice.billing.models import (
@@ -21,6 +22,7 @@ from backoffice.billing.models import (
     StripeEvent,
     StripeEventDivergence,
     Subscription,
+    effective_billing_events,
 )
 
 WARNING, CRITICAL = "Warning", "Critical"
@@ -98,8 +100,10 @@ def durable_discrepancies(session: Session, subscription: Subscription, platform
     if currency and currency != platform_currency:
         found.append(Discrepancy("CurrencyMismatch", "the subscription bills in another currency than the platform",
                                  expected=platform_currency, actual=currency))
-    for event_id, in session.execute(select(LEDGER.c.stripe_event_id).where(
-            LEDGER.c.subscription_id == subscription.id, LEDGER.c.event_type == "Unclassified")):
+    # The effective ledger: a row restated out of Unclassified no longer is one.
+    view = effective_billing_events
+    for event_id, in session.execute(select(view.c.stripe_event_id).where(
+            view.c.subscription_id == subscription.id, view.c.event_type == "Unclassified")):
         found.append(Discrepancy("UnclassifiedStripeEvent", "an event the ledger could not classify", event_id=event_id))
     for payment_id, in session.execute(select(PAYMENTS.c.id).where(
             PAYMENTS.c.subscription_id == subscription.id, PAYMENTS.c.amount_excluding_tax == 0,
@@ -120,9 +124,44 @@ def durable_discrepancies(session: Session, subscription: Subscription, platform
             select(StripeEventDivergence.stripe_event_id)
             .join(StripeEvent, StripeEvent.id == StripeEventDivergence.stripe_event_id)
             .where(StripeEvent.stripe_customer_id == customer).distinct()).scalars().all()
-        found += [Discrepancy("StripeEventPayloadDivergence", "the same event id arrived with another body",
-                              event_id=event_id) for event_id in divergent]
+        found += [divergence(event_id) for event_id in divergent]
     return found
+
+
+# The kinds `durable_discrepancies` finds: the local facts alone decide them, so a replay refreshes them at once.
+DURABLE = frozenset({"MissingEvent", "ScheduledPriceMissing", "CurrencyMismatch", "UnclassifiedStripeEvent",
+                     "AmountExcludingTaxClamped", "UnsupportedStripeApiVersion", "DuplicateCustomerForTenant",
+                     "StripeEventPayloadDivergence"})
+
+
+def refresh_durable(session: Session, subscription: Subscription, platform_currency: str) -> None:
+    """Raise (or clear) the kinds the local facts decide the moment the replay writes them (an Unclassified row
+    flips the flag as it is written), keeping what the last full check found of the other kinds."""
+    kept = [item for item in subscription.drift_discrepancies or [] if item.get("kind") not in DURABLE]
+    acknowledged = {_key(item) for item in subscription.drift_discrepancies or [] if item.get("acknowledged")}
+    fresh = [item.as_json() for item in durable_discrepancies(session, subscription, platform_currency)]
+    for item in fresh:
+        if _key(item) in acknowledged:
+            item["acknowledged"] = True
+    items = kept + fresh
+    if items != (subscription.drift_discrepancies or []):
+        subscription.drift_discrepancies = items
+        subscription.has_drift_detected = any(not item.get("acknowledged") for item in items)
+
+
+def divergence(event_id: str) -> Discrepancy:
+    return Discrepancy("StripeEventPayloadDivergence", "the same event id arrived with another body", event_id=event_id)
+
+
+def flag_customer(connection: Any, customer_id: str, found: Discrepancy) -> None:
+    """Raise the flag of a customer's subscription for a discrepancy found outside a check (the webhook's divergence),
+    unless it is listed already."""
+    table = Subscription.__table__
+    listed = cast([{"kind": found.kind, "event_id": found.event_id}], JSONB)
+    connection.execute(update(table).where(table.c.stripe_customer_id == customer_id,
+                                           ~table.c.drift_discrepancies.contains(listed))
+                       .values(has_drift_detected=True,
+                               drift_discrepancies=table.c.drift_discrepancies.op("||")(cast([found.as_json()], JSONB))))
 
 
 def state_discrepancies(subscription: Subscription, live: LiveSubscription) -> list[Discrepancy]:

@@ -6,21 +6,29 @@ the rollup and the projection are in step (DESIGN §4.9): Σ stored forward MRR 
 each subscription's latest effective committed MRR (`ledger_tips`, which the database derives from the ledger
 itself), and Σ of the effective deltas (read from `mrr_daily`,
 which the replay keeps in the same transaction). Money history keeps soft-deleted tenants in.
+
+Where the first two disagree, the accounts that explain it are those whose subscription's stored forward MRR
+differs from its latest effective committed MRR (`mrr_mismatch_tenants`): the banner links to them.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session
 
-from backoffice.accounts.models import AccountIndex
+from backoffice.accounts.models import AccountIndex, Tenant
 from backoffice.billing.models import LedgerTip, MrrDaily, Subscription
 
 TOLERANCE = Decimal("0.01")
 ZERO = Decimal("0.00")
+# The drift sweep runs daily (DESIGN §2.4): a newest check older than two days means the sweep is not running.
+DRIFT_CHECK_STALE = timedelta(hours=48)
 SUBSCRIPTIONS = Subscription.__table__
+TIPS = LedgerTip.__table__
+TENANTS = Tenant.__table__
 # The accounts list's read model (migration 0006) answers "how many accounts" the way the list counts them.
 INDEX = AccountIndex.__table__
 
@@ -60,3 +68,51 @@ def mrr_consistency(session: Session, currency: str) -> MrrConsistency:
                                .where(LedgerTip.currency == currency))
     deltas = session.scalar(select(func.coalesce(func.sum(MrrDaily.delta_sum), ZERO)).where(MrrDaily.currency == currency))
     return MrrConsistency(currency, forward, committed, deltas)
+
+
+def mrr_mismatch_tenants() -> Select:
+    """The tenants whose subscription's stored forward MRR differs from its latest effective committed MRR by at
+    least 0.01 (no ledger row yet counts as 0): together they are the gap between the banner's first two figures."""
+    committed = (select(func.coalesce(func.sum(TIPS.c.committed_mrr), ZERO))
+                 .where(TIPS.c.subscription_id == SUBSCRIPTIONS.c.id).scalar_subquery())
+    return select(SUBSCRIPTIONS.c.tenant_id).where(func.abs(SUBSCRIPTIONS.c.forward_mrr - committed) >= TOLERANCE)
+
+
+@dataclass(frozen=True)
+class MrrMismatches:
+    """How many accounts' figures differ: live ones (listed at /accounts?mrrMismatch=true) and soft-deleted ones."""
+
+    live: int
+    deleted: int
+
+
+def mrr_mismatches(session: Session) -> MrrMismatches:
+    """Count the accounts whose forward MRR differs from their ledger, live and deleted apart."""
+    differing = mrr_mismatch_tenants().subquery()
+    deleted = TENANTS.c.deleted_at.is_not(None)
+    live_count, deleted_count = session.execute(
+        select(func.count().filter(~deleted), func.count().filter(deleted))
+        .select_from(differing.join(TENANTS, TENANTS.c.id == differing.c.tenant_id))).one()
+    return MrrMismatches(live_count, deleted_count)
+
+
+@dataclass(frozen=True)
+class DriftCheck:
+    """When drift was last checked (the newest check of any subscription), so that a silent banner stack reads as
+    "checked and clean" or "not checked"."""
+
+    last: datetime | None
+    now: datetime
+    any_subscription: bool = True  # with none, there is nothing to check and nothing to say
+
+    @property
+    def stale(self) -> bool:
+        """Never checked, or not within the last two days: no drift banner then proves nothing."""
+        return self.last is None or self.now - self.last > DRIFT_CHECK_STALE
+
+
+def drift_check(session: Session, now: datetime) -> DriftCheck:
+    """The newest drift check of any subscription, as of `now`."""
+    last, any_subscription = session.execute(select(func.max(SUBSCRIPTIONS.c.drift_checked_at),
+                                                    exists(select(SUBSCRIPTIONS.c.id)))).one()
+    return DriftCheck(last, now, any_subscription)

@@ -1,7 +1,8 @@
 """Reads of the ledger as operators see it: effective rows (corrections applied), NoOp hidden.
 
-Display rule of the seed: a cancellation shows as `cancelled plan → free plan`, and a missing from-plan
-as the free plan, so the transition column never shows two identical plans or a blank.
+Plan transitions come from the ledger's own as-of state: the row's from-plan and to-plan as written. A plan
+the row does not name is unknown, shown as "—" and exported empty, never guessed as the free plan; a
+cancellation shows `cancelled plan → basis` because its row says so (to_plan `basis`).
 """
 from __future__ import annotations
 
@@ -18,13 +19,11 @@ from backoffice import search
 from backoffice.accounts.models import Tenant
 from backoffice.billing.list_indexes import lens_predicate
 from backoffice.billing.models import LedgerIndex, effective_billing_events
-from backoffice.billing.mrr import FREE_PLAN
 from backoffice.paging import LONG_LIST_COUNT_CAP, Page, SortKey, fetch_page, stream_rows, with_keys
 
 LEDGER = effective_billing_events
 INDEX = LedgerIndex.__table__
 TENANTS = Tenant.__table__
-CANCELLATIONS = ("SubscriptionCancelled", "SubscriptionImmediatelyCancelled", "SubscriptionExpired")
 
 
 COUNT_CAP = LONG_LIST_COUNT_CAP
@@ -57,11 +56,9 @@ class LedgerEntry:
     corrected: bool
 
     @property
-    def transition(self) -> tuple[str, str]:
-        """(from, to) as shown: cancelled plan → free plan; no from-plan reads as the free plan."""
-        if self.event_type in CANCELLATIONS:
-            return self.from_plan or self.to_plan or FREE_PLAN, FREE_PLAN
-        return self.from_plan or FREE_PLAN, self.to_plan or self.from_plan or FREE_PLAN
+    def transition(self) -> tuple[str | None, str | None]:
+        """(from, to) as the row states them; None where it names no plan."""
+        return self.from_plan, self.to_plan
 
 
 def _query(criteria: LedgerFilter, sort: str) -> Select:

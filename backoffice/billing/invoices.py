@@ -9,6 +9,10 @@ invoice asked for, VAT included. Keys are stable: the transaction id and the row
 
 The database projects the rows (migration 0011: `invoice_rows`, kept by triggers on payment_transactions), so
 that the list reads a page from an index instead of sorting the union of every transaction's rows.
+
+Soft-deleted accounts: their rows are not listed (a cross-tenant list leaves them out, DESIGN §3), but their
+money stays in the total, as in the dashboard's Total revenue tile, and the total says how much of it is theirs.
+So the unfiltered total equals the tile.
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, case, func, literal, select
+from sqlalchemy import Select, case, distinct, func, literal, select
 from sqlalchemy.orm import Session
 
 from backoffice import search
@@ -31,6 +35,7 @@ ROWS = InvoiceListRow.__table__
 TOTALS = InvoiceTotal.__table__
 TENANTS = Tenant.__table__
 KINDS = ("invoices", "reversals")
+ZERO = Decimal("0.00")
 
 
 @dataclass(frozen=True)
@@ -60,9 +65,29 @@ class InvoiceRow:
     failure_reason: str | None
 
 
-def _conditions(criteria: InvoiceFilter, table: Any = ROWS) -> list[Any]:
-    """The filters, on the read model (or its totals) alone; deleted accounts are left out by a hashed list."""
-    conditions: list[Any] = [table.c.tenant_id.not_in(select(TENANTS.c.id).where(TENANTS.c.deleted_at.is_not(None)))]
+@dataclass(frozen=True)
+class Totals:
+    """Net revenue ex-VAT of the filtered rows in one currency: the listed rows', and the soft-deleted accounts'
+    rows that match the filter but are not listed."""
+
+    listed: Decimal
+    deleted: Decimal = ZERO
+    deleted_accounts: int = 0
+
+    @property
+    def amount(self) -> Decimal:
+        """The total, deleted accounts included (the Total revenue tile's population)."""
+        return self.listed + self.deleted
+
+
+def _deleted_accounts() -> Select:
+    """The few soft-deleted accounts, as a hashed list (an index of their own), not a join per row."""
+    return select(TENANTS.c.id).where(TENANTS.c.deleted_at.is_not(None))
+
+
+def _conditions(criteria: InvoiceFilter, table: Any = ROWS, *, listed_only: bool = True) -> list[Any]:
+    """The filters, on the read model (or its totals) alone; deleted accounts are left out unless asked for."""
+    conditions: list[Any] = [table.c.tenant_id.not_in(_deleted_accounts())] if listed_only else []
     if criteria.tenant_id is not None:
         conditions.append(table.c.tenant_id == criteria.tenant_id)
     if criteria.search:
@@ -132,8 +157,20 @@ def stream_invoice_rows(session: Session, criteria: InvoiceFilter, *, sort: str 
                        hydrate=_hydrate(session))
 
 
-def invoice_totals(session: Session, criteria: InvoiceFilter) -> dict[str, Decimal]:
+def invoice_totals(session: Session, criteria: InvoiceFilter) -> dict[str, Totals]:
     """Net revenue per currency over the filtered rows: paid invoices less what was taken back (summed per
-    account by the database, migration 0013)."""
-    return dict(session.execute(select(TOTALS.c.currency, func.sum(TOTALS.c.amount))
-                                .where(*_conditions(criteria, TOTALS)).group_by(TOTALS.c.currency)).all())
+    account by the database, migration 0013), with the deleted accounts' share apart."""
+    deleted = TOTALS.c.tenant_id.in_(_deleted_accounts())
+    rows = session.execute(
+        select(TOTALS.c.currency, func.coalesce(func.sum(TOTALS.c.amount).filter(~deleted), ZERO),
+               func.coalesce(func.sum(TOTALS.c.amount).filter(deleted), ZERO),
+               func.count(distinct(TOTALS.c.tenant_id)).filter(deleted, TOTALS.c.amount != 0))
+        .where(*_conditions(criteria, TOTALS, listed_only=False)).group_by(TOTALS.c.currency)).all()
+    return {currency: Totals(listed, gone, accounts) for currency, listed, gone, accounts in rows}
+
+
+def deleted_accounts_revenue(session: Session, currency: str) -> Decimal:
+    """The soft-deleted accounts' net revenue: what the Total revenue tile and the unfiltered Invoices total
+    count beyond the listed rows (read for the few deleted accounts only, by the totals' key)."""
+    return session.scalar(select(func.coalesce(func.sum(TOTALS.c.amount), ZERO))
+                          .where(TOTALS.c.tenant_id.in_(_deleted_accounts()), TOTALS.c.currency == currency))

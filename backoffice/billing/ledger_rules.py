@@ -6,25 +6,25 @@ Events are put in the §4.4 order, then walked once, keeping each object's as-of
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from backoffice.billing.mrr import (
+from backoffice.billing.ordering import ArchivedEvent, order_events
+from backoffice.billing.pricing import (
     ENDED_STATUSES,
     FREE_PLAN,
     ZERO,
-    Catalog,
     Lookup,
+    Pricing,
     UnknownPlan,
+    customer_tax_rate,
     forward_mrr,
-    invoice_tax_rate,
     plan_of,
     schedule_target_items,
 )
-from backoffice.billing.ordering import ArchivedEvent, order_events
 from backoffice.billing.resolvers import ApiVersions, Resolver, ref_id
 
 Obj = dict[str, Any]
@@ -107,9 +107,11 @@ class Replayed:
 class AsOf:
     """The as-of state while walking the events: objects by id, the customer's subscription and schedule."""
 
-    def __init__(self, catalog: Catalog, lookup: Lookup):
-        self.catalog = catalog
+    def __init__(self, pricing: Pricing, lookup: Lookup, tax_rate: Decimal | None = None):
+        self.pricing = pricing
+        self.catalog = pricing.catalog
         self.lookup = lookup
+        self.tax_rate = tax_rate  # the customer's (DESIGN §4.1), one for all its rows
         self.subscription_id: str | None = None
         self.schedule_id: str | None = None
         self.invoice_id: str | None = None
@@ -129,10 +131,6 @@ class AsOf:
     @property
     def schedule(self) -> Obj | None:
         return self.objects.get(self.schedule_id) if self.schedule_id else None
-
-    @property
-    def tax_rate(self) -> Decimal | None:
-        return invoice_tax_rate(self.objects.get(self.invoice_id) if self.invoice_id else None)
 
     def plan(self, resolver: Resolver, subscription: Obj | None = None) -> str | None:
         """The plan of a subscription (default: the as-of one); None once it has ended or has none."""
@@ -219,12 +217,11 @@ class Decision:
 class LedgerRules:
     """The event table of reference §1.3 as refined by DESIGN §4.5."""
 
-    def __init__(self, catalog: Catalog, versions: ApiVersions, platform_currency: str,
-                 fetch_coupon: Callable[[str], Obj | None] | None = None):
-        self.catalog = catalog
+    def __init__(self, pricing: Pricing, versions: ApiVersions, platform_currency: str):
+        self.pricing = pricing
+        self.catalog = pricing.catalog
         self.versions = versions
         self.platform_currency = platform_currency.upper()
-        self.fetch_coupon = fetch_coupon
 
     def replay(self, events: Iterable[ArchivedEvent], objects: dict[str, Obj] | None = None,
                baselines: Iterable[LedgerRow] = ()) -> Replayed:
@@ -244,7 +241,7 @@ class LedgerRules:
                 replayable.append(event)
         ordered = order_events(replayable)
         latest = {event.object_id: event.object for event in ordered if event.object_id}
-        state = AsOf(self.catalog, Lookup(objects, latest, self.fetch_coupon))
+        state = AsOf(self.pricing, self.pricing.lookup(objects, latest), customer_tax_rate(latest.values()))
         result.state = state
         second, position = None, 0
         for event in ordered:
@@ -270,6 +267,10 @@ class LedgerRules:
                     decision = Decision("Unclassified", to_plan=state.plan(resolver))
                 if decision.event_type == "Unclassified" and not any(n.event_id == event.id for n in result.notes):
                     result.notes.append(Note("UnclassifiedStripeEvent", event.id, "cancellation and plan change at once"))
+                if decision.from_plan is None and decision.event_type not in MRR_TYPES:
+                    # A row that changes no plan is on the as-of plan (DESIGN §4.4): from and to are that plan,
+                    # so a transition is never guessed where the ledger knows it.
+                    decision = replace(decision, from_plan=state.plan(resolver))
                 state.remember(event)
                 result.rows.append(self._row(event, decision, state, resolver, position))
             else:

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from backoffice.billing.money import cents, to_major
-from backoffice.billing.mrr import Catalog
 from backoffice.billing.ordering import ArchivedEvent
+from backoffice.billing.pricing import Catalog
 from backoffice.billing.resolvers import list_data, ref_id
 
 Obj = dict[str, Any]
@@ -77,7 +77,10 @@ def _line_plan(line: Obj, catalog: Catalog) -> str | None:
     price = pricing.get("price") or line.get("price") or line.get("plan")
     if isinstance(price, dict) and (price.get("metadata") or {}).get("plan"):
         return price["metadata"]["plan"]
-    entry = catalog.price(ref_id(price))
+    price_id = ref_id(price)
+    if price_id is None:
+        return None  # a line with no price (a one-off amount) is of no plan
+    entry = catalog.price(price_id)  # MissingKnowledge when it cannot be had: the replay waits
     return entry.plan if entry else None
 
 
@@ -163,10 +166,19 @@ class PaymentFold:
         tax = _tax(invoice)
         paid = invoice.get("status") == "paid"
         amount_paid = int(invoice.get("amount_paid") or 0)
+        if total < 0:
+            # A credit invoice (a downgrade's unused time): it adds to the customer's balance; no money moves
+            # and it is no revenue. What the balance pays later is not new revenue either (below).
+            total = tax = amount_paid = 0
         amount = amount_paid if paid else total
         excluding = total - tax
         clamped = excluding < 0
         excluding = max(excluding, 0)
+        if paid and 0 <= amount_paid < total:
+            # Paid in part from the customer's credit balance: only the money paid is revenue, at the invoice's
+            # VAT ratio (cash basis, so a balance from a credit invoice is never counted twice).
+            excluding = int((Decimal(excluding) * amount_paid / total).quantize(Decimal(1), ROUND_HALF_EVEN))
+            tax = amount_paid - excluding
         notes = [note for note in self.credit_notes.values() if ref_id(note.get("invoice")) == invoice.get("id")]
         live_notes = [note for note in notes if note.get("status") != "void"]
         refunded_minor, refunded_at = 0, None

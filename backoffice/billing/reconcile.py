@@ -16,12 +16,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backoffice.billing import drift, recovery
-from backoffice.billing.catalog import load_catalog
 from backoffice.billing.event_recovery import walk_unless_fresh
 from backoffice.billing.models import BillingEvent, Subscription
-from backoffice.billing.mrr import Lookup, UnknownPlan, invoice_tax_rate, items_amount, plan_of
+from backoffice.billing.pricing import MissingKnowledge, Pricing, customer_tax_rate
 from backoffice.billing.replay import Restore
 from backoffice.billing.resolvers import BasilResolver, ref_id
+from backoffice.billing.rulebook import load_pricing
 
 # The steps a Sync goes through, in order, as the progress element names them.
 STEPS = ("pulling", "fetching", "replaying", "detecting", "done")
@@ -53,20 +53,20 @@ def check_sync(session: Session, tenant_id: str, *, stripe_configured: bool) -> 
     return SyncTarget(tenant_id, row.id, row.stripe_customer_id)
 
 
-def live_of(subscriptions: list[dict[str, Any]], catalog: Any, *,
+def live_of(subscriptions: list[dict[str, Any]], pricing: Pricing, *,
             invoices: list[dict[str, Any]] | None = None) -> drift.LiveSubscription:
     """The state the projection should hold, from a customer's Stripe subscriptions (newest first): the newest
     not ended; no plan and not cancelling when every one has ended or there is none. With the customer's
-    invoices, also the monthly price, as the projection computes it (the latest invoice's VAT rate for
-    tax-inclusive prices)."""
+    invoices, also the monthly price, as the projection computes it (the VAT rate of the customer's invoices
+    for tax-inclusive prices)."""
     current = next((s for s in subscriptions if s.get("status") not in ("canceled", "incomplete_expired")), None)
     if current is None:
         return drift.LiveSubscription(None, False, None, None)
     resolver = BasilResolver()  # item prices and currency read the same in every API version
     items = resolver.subscription_items(current)
     try:
-        plan = plan_of(items, catalog)
-    except UnknownPlan:
+        plan = pricing.plan(items)
+    except MissingKnowledge:
         plan = None
     amount = None
     # A discounted subscription's list names its discounts by id only; its price is not compared rather than
@@ -76,16 +76,15 @@ def live_of(subscriptions: list[dict[str, Any]], catalog: Any, *,
         own = [invoice for invoice in invoices if ref_id(invoice.get("subscription")) == current.get("id")
                or ref_id(((invoice.get("parent") or {}).get("subscription_details") or {}).get("subscription"))
                == current.get("id")]
-        latest = max(own, key=lambda invoice: invoice.get("created") or 0, default=None)
         try:
-            amount = items_amount(current, items, catalog, resolver, Lookup(), invoice_tax_rate(latest))
-        except Exception:  # noqa: BLE001 - a price the catalog cannot value is not compared, not guessed
+            amount = pricing.subscription(current, None, resolver, pricing.lookup(), customer_tax_rate(own)).current
+        except MissingKnowledge:  # a price that cannot be had is not compared, not guessed
             amount = None
     return drift.LiveSubscription(plan, bool(current.get("cancel_at_period_end")), amount,
                                   resolver.subscription_currency(current))
 
 
-def live_subscription(gateway: Any, customer_id: str, catalog: Any) -> tuple[drift.LiveSubscription, list[dict]]:
+def live_subscription(gateway: Any, customer_id: str, pricing: Pricing) -> tuple[drift.LiveSubscription, list[dict]]:
     """Stripe's current state of the customer's subscription, and the customer's resources the coverage check
     reads (subscriptions, invoices, credit notes, schedules)."""
     subscriptions = gateway.customer_subscriptions(customer_id)
@@ -94,7 +93,7 @@ def live_subscription(gateway: Any, customer_id: str, catalog: Any) -> tuple[dri
     resources += invoices
     for kind in ("credit_notes", "subscription_schedules"):
         resources += gateway.customer_objects(kind, customer_id)
-    return live_of(subscriptions, catalog, invoices=invoices), resources
+    return live_of(subscriptions, pricing, invoices=invoices), resources
 
 
 def sync_account(session: Session, target: SyncTarget, gateway: Any, replay: Callable[[str, Restore], Any], *,
@@ -114,8 +113,8 @@ def sync_account(session: Session, target: SyncTarget, gateway: Any, replay: Cal
     walk = walk_unless_fresh(session, gateway, now)
     session.commit()
     progress(step="fetching", recovered=walk.recovered, walk=walk.as_dict())
-    catalog = load_catalog(session, plan_order, gateway)
-    live, resources = live_subscription(gateway, target.customer_id, catalog)
+    pricing = load_pricing(session, plan_order, gateway)
+    live, resources = live_subscription(gateway, target.customer_id, pricing)
     has_subscription = any(resource.get("object") == "subscription" for resource in resources)
     if live.currency and live.currency != platform_currency:
         raise SyncRefused("currency", f"Stripe bills in {live.currency}, the platform in {platform_currency}",
@@ -128,7 +127,7 @@ def sync_account(session: Session, target: SyncTarget, gateway: Any, replay: Cal
         gaps = recovery.gaps_up_to(drift.coverage_discrepancies(session, target.customer_id, resources, now,
                                                                 subscription.history_complete_from), cutoff)
         if gaps:
-            baseline = recovery.baseline_row(session, subscription, resources, cutoff, catalog, platform_currency)
+            baseline = recovery.baseline_row(session, subscription, resources, cutoff, pricing, platform_currency)
             restore = Restore(cutoff, baseline)
             subscription.history_complete_from = cutoff
             recovered_history = {"cutoff": cutoff.isoformat(), "gaps": len(gaps), "currency": platform_currency,

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from backoffice.billing.drift import RECOVERY_WINDOW
 from backoffice.billing.ledger_rules import BASELINE, RECOGNIZED_TYPES, LedgerRow, movement_of
 from backoffice.billing.models import BillingEvent, StripeEvent, Subscription, effective_billing_events
-from backoffice.billing.mrr import ZERO, Catalog, UnknownPlan, invoice_tax_rate, monthly_amount, plan_of
+from backoffice.billing.pricing import ZERO, Pricing, invoice_tax_rate
 from backoffice.billing.resolvers import BasilResolver, Item, list_data, ref_id
 
 EVENTS = StripeEvent.__table__
@@ -139,7 +139,7 @@ def _ended_by(resources: list[dict[str, Any]], subscription_id: str | None, cuto
 
 
 def baseline_row(session: Session, subscription: Subscription, resources: list[dict[str, Any]], cutoff: datetime,
-                 catalog: Catalog, currency: str) -> LedgerRow:
+                 pricing: Pricing, currency: str) -> LedgerRow:
     """The LedgerBaseline row at the cutoff: committed MRR = the forward MRR of the items on the latest invoice
     at or before it (0 once that subscription had ended), after the committed MRR the ledger held then."""
     at = int(cutoff.timestamp())
@@ -149,11 +149,8 @@ def baseline_row(session: Session, subscription: Subscription, resources: list[d
     stripe_subscription = (BasilResolver().invoice_subscription(latest) if latest else None) or \
         subscription.stripe_subscription_id
     items = invoice_items(latest) if latest and not _ended_by(resources, stripe_subscription, at) else []
-    amount = monthly_amount(items, catalog, tax_rate=invoice_tax_rate(latest)) if items else ZERO
-    try:
-        plan = plan_of(items, catalog)
-    except UnknownPlan:
-        plan = None
+    amount = pricing.items(items, invoice_tax_rate(latest)) if items else ZERO
+    plan = pricing.plan(items)
     view = effective_billing_events
     before = session.execute(
         select(view.c.committed_mrr, view.c.to_plan)

@@ -43,9 +43,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from backoffice.accounts.models import Tenant
-from backoffice.billing import projection
-from backoffice.billing.catalog import load_catalog
-from backoffice.billing.ledger_rules import BASELINE, LedgerRow, LedgerRules, Note, Replayed
+from backoffice.billing import drift, projection
+from backoffice.billing.ledger_rules import BASELINE, LedgerRow, Note, Replayed
 from backoffice.billing.models import (
     BillingEvent,
     BillingEventCorrection,
@@ -56,10 +55,10 @@ from backoffice.billing.models import (
     effective_billing_events,
     payload_object_field,
 )
-from backoffice.billing.mrr import FREE_PLAN, ZERO
 from backoffice.billing.ordering import ArchivedEvent
 from backoffice.billing.payments import AMOUNT_CLAMPED, Payment, fold_payments
-from backoffice.billing.resolvers import ApiVersions
+from backoffice.billing.pricing import FREE_PLAN, ZERO, MissingKnowledge, SubscriptionAmounts
+from backoffice.billing.rulebook import ReplaySettings, load_rules
 
 log = logging.getLogger(__name__)
 
@@ -108,17 +107,6 @@ UNKNOWN_TENANT = "UnknownTenant"
 
 
 @dataclass(frozen=True)
-class ReplaySettings:
-    platform_currency: str
-    plan_order: tuple[str, ...]
-    api_versions: tuple[str, ...]
-
-    @classmethod
-    def from_config(cls, config: Any) -> ReplaySettings:
-        return cls(config["PLATFORM_CURRENCY"], tuple(config["PLAN_ORDER"]), tuple(config["STRIPE_API_VERSIONS"]))
-
-
-@dataclass(frozen=True)
 class Restore:
     """A replay that also writes the rows of already processed events that have none (DESIGN §4.11): those
     after `after` (a Sync: Stripe's 30-day window; a disaster recovery: its cutoff), with `baseline` first."""
@@ -139,12 +127,13 @@ class ReplayReport:
     ignored: int = 0
     reason: str | None = None  # why nothing was replayed, when nothing was
     failed: bool = False
+    waiting: bool = False  # on a price, discount or coupon that could not be had: the events stay pending
     notes: list[Note] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"customer": self.customer_id, "tenant": self.tenant_id, "appended": self.appended,
                 "corrected": self.corrected, "processed": self.processed, "ignored": self.ignored,
-                "reason": self.reason, "notes": [note.__dict__ for note in self.notes]}
+                "reason": self.reason, "waiting": self.waiting, "notes": [note.__dict__ for note in self.notes]}
 
 
 @contextmanager
@@ -352,34 +341,14 @@ class Replayer:
         self.session = session
         self.settings = settings
         self.gateway = gateway
-        self.catalog = load_catalog(session, settings.plan_order, gateway)
-        self._coupons: dict[str, dict[str, Any]] = {}  # coupons change rarely; one lookup per replay run
+        self.rules = load_rules(session, settings, gateway)
+        self.pricing = self.rules.pricing
+        self.catalog = self.pricing.catalog
         self._charge_invoices: dict[str, str | None] = {}  # a charge pays one invoice for good: asked once per run
         self.restore: Restore | None = None
-        self.rules = LedgerRules(self.catalog, ApiVersions(settings.api_versions), settings.platform_currency,
-                                 self._coupon)
+        self.restatement: str | None = None
 
-    def _coupon(self, coupon_id: str) -> dict[str, Any] | None:
-        """A coupon from its archived events (they name no customer), else from Stripe."""
-        if coupon_id in self._coupons:
-            return self._coupons[coupon_id]
-        payload = self.session.scalar(
-            select(EVENTS.c.payload).where(EVENTS.c.type.like("coupon.%"), payload_field("id") == coupon_id)
-            .order_by(EVENTS.c.stripe_created_at.desc()).limit(1))
-        if payload:
-            self._coupons[coupon_id] = payload["data"]["object"]
-            return self._coupons[coupon_id]
-        if self.gateway is None:
-            return None
-        from backoffice.stripe_gateway import StripeGatewayError
-
-        try:
-            return self.gateway.coupon(coupon_id)
-        except StripeGatewayError as error:
-            log.warning("coupon %s could not be fetched: %s", coupon_id, error)
-            return None
-
-    def _charge_invoice(self, charge_id: str) -> str | None:
+    def charge_invoice(self, charge_id: str) -> str | None:
         """The invoice of a refunded charge the archive cannot tie to one (basil: no `invoice` on the charge, and
         no invoice_payment.paid archived), from Stripe; None, logged, when Stripe is not configured or fails."""
         if charge_id in self._charge_invoices:
@@ -409,14 +378,15 @@ class Replayer:
         return self.replay_many([customer_id], payloads, restore)[0]
 
     def replay_many(self, customer_ids: list[str], payloads: Payloads | None = None,
-                    restore: Restore | None = None) -> list[ReplayReport]:
+                    restore: Restore | None = None, restatement: str | None = None) -> list[ReplayReport]:
         """Replay several customers with one round trip per step rather than per customer (the caller commits).
 
         `payloads`: event payloads read beforehand (`ReadAhead`); whatever else the replay needs, it reads.
         `restore`: replay even with nothing unsettled, and write the missing rows it names.
+        `restatement`: replay even with nothing unsettled, and correct every row that differs, caused by it.
         """
         customer_ids = sorted(set(customer_ids))  # one lock order everywhere: no deadlock between batches
-        self.restore = restore
+        self.restore, self.restatement = restore, restatement
         # The batch's payloads are freed when `_replay_batch` returns, before the collector runs again.
         with paused_cycle_collection():
             return self._replay_batch(customer_ids, payloads)
@@ -439,11 +409,15 @@ class Replayer:
         for work in batch.works:
             self.write_rows(work, existing.get(work.subscription.id, {}), batch)
         batch.write(self.session)
+        for work in batch.works:
+            # Drift from the moment it happens (DESIGN §5): an Unclassified row raises the flag as it is written.
+            if work.report.notes or work.subscription.drift_discrepancies:
+                drift.refresh_durable(self.session, work.subscription, self.settings.platform_currency)
 
     def _replay_one(self, customer_id: str, rows: list[Any], batch: Batch) -> ReplayReport:
         report = ReplayReport(customer_id)
         unsettled = [row for row in rows if row.status in UNSETTLED]
-        if not unsettled and self.restore is None:
+        if not unsettled and self.restore is None and self.restatement is None:
             report.reason = "nothing to replay"
             return report
         subscription, reason = self.link(customer_id, rows)
@@ -452,12 +426,21 @@ class Replayer:
             report.ignored = batch.set_status(unsettled, "ignored", reason)
             return report
         report.tenant_id = subscription.tenant_id
-        replayed = self.rules.replay(as_archived(rows), baselines=self.baselines(subscription))
+        try:
+            replayed = self.rules.replay(as_archived(rows), baselines=self.baselines(subscription))
+            payments = fold_payments(replayed.ordered, self.catalog, self.charge_invoice)
+            amounts = self.amounts(replayed)
+        except MissingKnowledge as missing:
+            # Never a row on missing knowledge (DESIGN §4.6): the events stay pending; the sweeper tries again.
+            log.warning("customer %s waits: %s is neither known nor fetchable", customer_id, missing)
+            report.reason, report.waiting = f"waiting for {missing}", True
+            return report
         report.notes = replayed.notes
         new_ids = {row.id for row in unsettled} - set(replayed.skipped)
-        batch.works.append(Work(subscription, replayed, new_ids, report, self.restore))
-        payments = self.collect_payments(subscription, replayed, report, batch)
-        self.project(subscription, replayed, ever_paid=any(p.status in ("succeeded", "refunded") for p in payments))
+        batch.works.append(Work(subscription, replayed, new_ids, report, self.restore, self.restatement))
+        self.collect_payments(subscription, payments, report, batch)
+        self.project(subscription, replayed, amounts,
+                     ever_paid=any(p.status in ("succeeded", "refunded") for p in payments))
         processed = [r for r in unsettled if r.id not in replayed.skipped]
         report.processed = batch.set_status(processed, "processed", None, tenant_id=subscription.tenant_id)
         for row in unsettled:
@@ -572,11 +555,14 @@ class Replayer:
             # differs then is for the drift detector to report (BillingEventDenormalizationStale).
             earlier = [p for p in new_positions if p < order[row.stripe_event_id]]
             cause = replayed.ordered[earlier[0]].id if earlier else restored
+            reason = ("late event" if earlier else "restored") if cause else "recomputed"
+            if cause is None and work.restatement is not None:
+                # Computed wrong when written (a rule fixed, a price or coupon learned late), DESIGN §4.6.
+                cause, reason = work.restatement, "restated"
             if cause is None and not work.new_ids:
                 continue
             batch.corrections.append({
-                "billing_event_id": stored.id, "caused_by": cause or row.stripe_event_id,
-                "reason": ("late event" if earlier else "restored") if cause else "recomputed",
+                "billing_event_id": stored.id, "caused_by": cause or row.stripe_event_id, "reason": reason,
                 "position": row.position, **row.values(),
             })
             batch.rollup.add(stored.occurred_at, stored.currency, stored.movement, stored.amount_delta, -1)
@@ -590,36 +576,36 @@ class Replayer:
                 "position": row.position, "cancellation_reason": row.cancellation_reason,
                 "suspension_reason": row.suspension_reason, **row.values()}
 
-    def project(self, subscription: Subscription, replayed: Replayed, ever_paid: bool) -> None:
+    def amounts(self, replayed: Replayed) -> SubscriptionAmounts | None:
+        """The customer's latest subscription state, priced (None: the customer has no readable event)."""
+        state = replayed.state
+        if state is None or state.resolver is None or not state.subscription:
+            return None
+        return self.pricing.subscription(state.subscription, state.schedule, state.resolver, state.lookup,
+                                         state.tax_rate)
+
+    def project(self, subscription: Subscription, replayed: Replayed, amounts: SubscriptionAmounts | None,
+                ever_paid: bool) -> None:
         """Bring the subscription row to the customer's latest state (the fields the ledger knows)."""
         state = replayed.state
         if state is None or state.resolver is None:
             return
         resolver = state.resolver
         stripe_subscription = state.subscription
-        schedule = state.schedule
         now = datetime.now(UTC)
         subscription.modified_at = now
-        if stripe_subscription:
-            from backoffice.billing.mrr import items_amount, schedule_target_items
-
-            items = resolver.subscription_items(stripe_subscription)
+        if stripe_subscription and amounts is not None:
             subscription.stripe_subscription_id = stripe_subscription.get("id")
             subscription.status = stripe_subscription.get("status")
-            subscription.plan = state.plan(resolver)
-            subscription.current_price_amount = (
-                items_amount(stripe_subscription, items, self.catalog, resolver, state.lookup, state.tax_rate)
-                if subscription.plan else None)
+            subscription.plan = amounts.plan
+            subscription.current_price_amount = amounts.current
             subscription.current_price_currency = resolver.subscription_currency(stripe_subscription)
-            subscription.scheduled_plan = state.scheduled_plan(resolver)
-            target = schedule_target_items(schedule, resolver) if subscription.scheduled_plan else None
-            subscription.scheduled_price_amount = (
-                items_amount(stripe_subscription, target, self.catalog, resolver, state.lookup, state.tax_rate)
-                if target else None)
+            subscription.scheduled_plan = amounts.scheduled_plan
+            subscription.scheduled_price_amount = amounts.scheduled
             period_end = resolver.period_end(stripe_subscription)
             subscription.current_period_end = datetime.fromtimestamp(period_end, UTC) if period_end else None
             subscription.cancel_at_period_end = bool(stripe_subscription.get("cancel_at_period_end"))
-            subscription.forward_mrr = state.forward(resolver, stripe_subscription, schedule)
+            subscription.forward_mrr = amounts.forward
         customer = state.objects.get(state.customer_id) if state.customer_id else None
         if customer is not None:
             subscription.payment_method = projection.payment_method(customer, state.objects)
@@ -644,17 +630,16 @@ class Replayer:
             elif subscription.plan:
                 tenant.state, tenant.suspension_reason = "active", None
 
-    def collect_payments(self, subscription: Subscription, replayed: Replayed, report: ReplayReport,
-                         batch: Batch) -> list[Payment]:
+    @staticmethod
+    def collect_payments(subscription: Subscription, payments: list[Payment], report: ReplayReport,
+                         batch: Batch) -> None:
         """The customer's payment transactions, recomputed from its events (DESIGN §4.10), for the batch's upsert."""
-        payments = fold_payments(replayed.ordered, self.catalog, self._charge_invoice)
         now = datetime.now(UTC)
         for payment in payments:
             if payment.clamped:
                 report.notes.append(Note(AMOUNT_CLAMPED, payment.id, "tax exceeds the invoice total"))
             batch.payments.append({"subscription_id": subscription.id, "tenant_id": subscription.tenant_id,
                                    "modified_at": now, **payment.values()})
-        return payments
 
 
 @dataclass
@@ -666,6 +651,7 @@ class Work:
     new_ids: set[str]
     report: ReplayReport
     restore: Restore | None = None
+    restatement: str | None = None  # `restatement:<audit id>`: every differing row is corrected, caused by it
 
     def writes(self, row: LedgerRow, stored: bool) -> bool:
         """Whether the replay may write this row (or a correction of it).

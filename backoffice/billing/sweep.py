@@ -114,7 +114,7 @@ def list_pages(gateway: Any, page_size: int = 100) -> Iterator[list[dict[str, An
         starting_after = page["data"][-1]["id"]
 
 
-def check_page(session: Session, live_subscriptions: Iterable[dict[str, Any]], catalog: Any, *, platform_currency: str,
+def check_page(session: Session, live_subscriptions: Iterable[dict[str, Any]], pricing: Any, *, platform_currency: str,
                now: datetime, staleness: timedelta = STALENESS) -> tuple[int, list[dict[str, Any]]]:
     """Check the due local subscriptions this page of Stripe subscriptions covers; return (checked, failures)."""
     by_customer: dict[str, list[dict[str, Any]]] = {}
@@ -130,7 +130,7 @@ def check_page(session: Session, live_subscriptions: Iterable[dict[str, Any]], c
         savepoint = session.begin_nested()
         try:
             session.execute(text(f"SET LOCAL statement_timeout = {CHECK_TIMEOUT_MS}"))
-            live = live_of(by_customer[subscription.stripe_customer_id], catalog)
+            live = live_of(by_customer[subscription.stripe_customer_id], pricing)
             found = drift.durable_discrepancies(session, subscription, platform_currency)
             if live.plan or subscription.plan:
                 found += drift.state_discrepancies(subscription, live)

@@ -98,15 +98,33 @@ def sweep_job() -> dict[str, Any]:
             "error": state.error if state else None}
 
 
+def sweep_now() -> dict[str, Any]:
+    """The drift sweep in this process, each listing page checked as it comes (the demo load's last step)."""
+    from backoffice.billing import sweep
+
+    stripe = gateway()
+    if stripe is None:
+        return {"skipped": "Stripe is not configured"}
+    checked = failed = 0
+
+    def check(page: list[dict[str, Any]]) -> None:
+        nonlocal checked, failed
+        result = sweep_page_job(page)
+        checked, failed = checked + result["checked"], failed + result["failed"]
+
+    state = sweep.run_listing(db.session, stripe, check, datetime.now(UTC), uuid.uuid4().hex[:12])
+    return {"checked": checked, "failed": failed, "error": state.error if state else None}
+
+
 def sweep_page_job(page: list[dict[str, Any]]) -> dict[str, Any]:
     """Check the due subscriptions one page of Stripe's listing covers; list the failures on the sweep."""
     from backoffice.billing import sweep
-    from backoffice.billing.catalog import load_catalog
+    from backoffice.billing.rulebook import load_pricing
 
     config = current_app.config
     now = datetime.now(UTC)
-    catalog = load_catalog(db.session, tuple(config["PLAN_ORDER"]), gateway())
-    checked, failures = sweep.check_page(db.session, page, catalog, platform_currency=config["PLATFORM_CURRENCY"],
+    pricing = load_pricing(db.session, tuple(config["PLAN_ORDER"]), gateway())
+    checked, failures = sweep.check_page(db.session, page, pricing, platform_currency=config["PLATFORM_CURRENCY"],
                                          now=now)
     sweep.add_failures(db.session, failures, now)
     db.session.commit()
@@ -117,17 +135,17 @@ def sweep_page_job(page: list[dict[str, Any]]) -> dict[str, Any]:
 def recheck_job(subscription_ids: list[str]) -> dict[str, Any]:
     """Requeue failed checks: sync each account again in detect mode through a fresh listing of its customer."""
     from backoffice.billing import sweep
-    from backoffice.billing.catalog import load_catalog
+    from backoffice.billing.rulebook import load_pricing
 
     stripe = gateway()
     if stripe is None:
         return {"skipped": "Stripe is not configured"}
     config = current_app.config
     now = datetime.now(UTC)
-    catalog = load_catalog(db.session, tuple(config["PLAN_ORDER"]), stripe)
+    pricing = load_pricing(db.session, tuple(config["PLAN_ORDER"]), stripe)
     customers = db.session.scalars(select(Subscription.stripe_customer_id).where(Subscription.id.in_(subscription_ids)))
     page = [sweep._slim(s) for customer in customers if customer for s in stripe.customer_subscriptions(customer)]
-    checked, failures = sweep.check_page(db.session, page, catalog, platform_currency=config["PLATFORM_CURRENCY"],
+    checked, failures = sweep.check_page(db.session, page, pricing, platform_currency=config["PLATFORM_CURRENCY"],
                                          now=now, staleness=timedelta(0))
     db.session.commit()
     return {"checked": checked, "failed": len(failures)}

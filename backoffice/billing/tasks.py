@@ -135,7 +135,7 @@ def replay_all(customer_ids: list[str] | None = None, *, progress: Any = None) -
     # Catalog changes first, so that the customers' replays know every price.
     platform_events = sum(_settle_platform().values())
     replayer = Replayer(db.session, ReplaySettings.from_config(current_app.config), gateway())
-    totals = {"customers": 0, "appended": 0, "corrected": 0, "processed": 0, "ignored": 0, "failed": 0}
+    totals = {"customers": 0, "appended": 0, "corrected": 0, "processed": 0, "ignored": 0, "failed": 0, "waiting": 0}
     done = 0
     batches = [customer_ids[start:start + REPLAY_BATCH] for start in range(0, len(customer_ids), REPLAY_BATCH)]
     # A test binds the session to its one connection, which no second thread may share: nothing is read ahead then.
@@ -144,6 +144,7 @@ def replay_all(customer_ids: list[str] | None = None, *, progress: Any = None) -
         for report in _replay_chunk(replayer, chunk, payloads):
             totals["customers"] += 1
             totals["failed"] += report.failed
+            totals["waiting"] += report.waiting
             for name in ("appended", "corrected", "processed", "ignored"):
                 totals[name] += getattr(report, name)
         del payloads

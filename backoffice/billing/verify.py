@@ -1,7 +1,10 @@
-"""`flask billing verify`: recompute every ledger row from the archive, in memory, and list the differences.
+"""`flask billing verify`: recompute every ledger row and payment from the archive, in memory, and list the
+differences.
 
-Writes nothing. A difference means the stored (effective) ledger no longer follows from the archive under
-today's rules: a missed correction, a bug, or a hand edit.
+Writes nothing. A difference means the stored (effective) ledger or a payment no longer follows from the
+archive under today's rules and catalog: a missed correction, a price learned late, a bug, or a hand edit.
+The recomputation uses the replay's own rules, pricing and links (one `Replayer`), so verify cannot price
+differently from the replay.
 """
 from __future__ import annotations
 
@@ -14,8 +17,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backoffice.billing.ledger_rules import BASELINE, LedgerRules
-from backoffice.billing.models import Subscription
-from backoffice.billing.replay import as_archived, customer_events, effective_rows_of, stored_baselines
+from backoffice.billing.models import PaymentTransaction, Subscription
+from backoffice.billing.payments import fold_payments
+from backoffice.billing.pricing import MissingKnowledge
+from backoffice.billing.replay import (
+    Replayer,
+    ReplaySettings,
+    as_archived,
+    customer_events,
+    effective_rows_of,
+    stored_baselines,
+)
+
+PAYMENTS = PaymentTransaction.__table__
+PAYMENT_FIELDS = tuple(name for name in PAYMENTS.columns.keys()
+                       if name not in ("id", "subscription_id", "tenant_id", "created_at", "modified_at"))
 
 
 @dataclass(frozen=True)
@@ -35,6 +51,72 @@ def verify_ledger(session: Session, rules: LedgerRules, batch: int = 200,
                   customers: list[str] | None = None) -> Iterator[Difference]:
     """Yield every difference between the effective ledger and a recomputation of the processed archive
     (of every linked customer, or of the given ones)."""
+    for chunk, events in _linked(session, batch, customers):
+        stored_rows = effective_rows_of(session, [subscription_id for subscription_id, _, _ in chunk])
+        for subscription_id, customer_id, complete_from in chunk:
+            processed = [row for row in events[customer_id] if row.status == "processed"]
+            baselines = stored_baselines(session, subscription_id) if complete_from else []
+            try:
+                replayed = rules.replay(as_archived(processed), baselines=baselines)
+            except MissingKnowledge as missing:
+                yield Difference(customer_id, "-", "pricing", None, f"cannot price: {missing}")
+                continue
+            computed = {row.stripe_event_id: row for row in replayed.rows if _compared(row, complete_from)}
+            stored = {event_id: row for event_id, row in stored_rows.get(subscription_id, {}).items()
+                      if _compared(row, complete_from)}
+            yield from _differences(customer_id, computed, stored)
+
+
+def verify_payments(session: Session, replayer: Replayer, batch: int = 200,
+                    customers: list[str] | None = None) -> Iterator[Difference]:
+    """Yield every difference between `payment_transactions` and the payments the processed archive gives."""
+    for chunk, events in _linked(session, batch, customers):
+        ids = [subscription_id for subscription_id, _, _ in chunk]
+        stored: dict[str, dict[str, Any]] = {}
+        for row in session.execute(select(PAYMENTS).where(PAYMENTS.c.subscription_id.in_(ids))):
+            stored.setdefault(row.subscription_id, {})[row.id] = row
+        for subscription_id, customer_id, _ in chunk:
+            processed = [row for row in events[customer_id] if row.status == "processed"]
+            try:
+                ordered = replayer.rules.replay(as_archived(processed)).ordered
+                payments = fold_payments(ordered, replayer.catalog, replayer.charge_invoice)
+            except MissingKnowledge as missing:
+                yield Difference(customer_id, "-", "pricing", None, f"cannot price: {missing}")
+                continue
+            kept = stored.get(subscription_id, {})
+            for payment in payments:
+                row = kept.pop(payment.id, None)
+                if row is None:
+                    yield Difference(customer_id, payment.id, "payment", None, payment.status)
+                    continue
+                values = payment.values()
+                for name in PAYMENT_FIELDS:
+                    if getattr(row, name) != values[name]:
+                        yield Difference(customer_id, payment.id, name, getattr(row, name), values[name])
+            for payment_id, row in kept.items():
+                yield Difference(customer_id, payment_id, "payment", row.status, None)
+
+
+@dataclass
+class Verification:
+    ledger: list[Difference]
+    payments: list[Difference]
+
+    @property
+    def clean(self) -> bool:
+        return not self.ledger and not self.payments
+
+
+def verify_books(session: Session, settings: ReplaySettings, gateway: Any = None,
+                 customers: list[str] | None = None) -> Verification:
+    """The ledger and the payments against a recomputation with the replay's own rules and lookups."""
+    replayer = Replayer(session, settings, gateway)
+    return Verification(list(verify_ledger(session, replayer.rules, customers=customers)),
+                        list(verify_payments(session, replayer, customers=customers)))
+
+
+def _linked(session: Session, batch: int, customers: list[str] | None) -> Iterator[tuple[list[Any], dict[str, Any]]]:
+    """The linked subscriptions (id, customer, history_complete_from) in chunks, each with its customers' events."""
     query = (select(Subscription.id, Subscription.stripe_customer_id, Subscription.history_complete_from)
              .where(Subscription.stripe_customer_id.is_not(None)))
     if customers is not None:
@@ -42,16 +124,7 @@ def verify_ledger(session: Session, rules: LedgerRules, batch: int = 200,
     linked = session.execute(query.order_by(Subscription.stripe_customer_id)).all()
     for start in range(0, len(linked), batch):
         chunk = linked[start:start + batch]
-        events = customer_events(session, [customer_id for _, customer_id, _ in chunk])
-        stored_rows = effective_rows_of(session, [subscription_id for subscription_id, _, _ in chunk])
-        for subscription_id, customer_id, complete_from in chunk:
-            processed = [row for row in events[customer_id] if row.status == "processed"]
-            baselines = stored_baselines(session, subscription_id) if complete_from else []
-            computed = {row.stripe_event_id: row for row in rules.replay(as_archived(processed), baselines=baselines).rows
-                        if _compared(row, complete_from)}
-            stored = {event_id: row for event_id, row in stored_rows.get(subscription_id, {}).items()
-                      if _compared(row, complete_from)}
-            yield from _differences(customer_id, computed, stored)
+        yield chunk, customer_events(session, [customer_id for _, customer_id, _ in chunk])
 
 
 def _compared(row: Any, complete_from: datetime | None) -> bool:

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from backoffice.billing import drift
 from backoffice.billing.models import StripeEvent, StripeEventDivergence
 
 TOLERANCE_SECONDS = 300
@@ -143,7 +144,8 @@ def archive(session: Session, envelope: Envelope, raw: bytes) -> Outcome:
     ).scalar()
     if stored is not None:
         return Outcome.STORED
-    existing = connection.execute(select(EVENTS.c.payload_hash).where(EVENTS.c.id == envelope.id)).scalar_one()
+    existing, customer_id = connection.execute(
+        select(EVENTS.c.payload_hash, EVENTS.c.stripe_customer_id).where(EVENTS.c.id == envelope.id)).one()
     if existing == payload_hash:
         return Outcome.DUPLICATE
     connection.execute(
@@ -151,4 +153,6 @@ def archive(session: Session, envelope: Envelope, raw: bytes) -> Outcome:
         .values(stripe_event_id=envelope.id, payload=envelope.payload, payload_hash=payload_hash)
         .on_conflict_do_nothing(index_elements=[DIVERGENCES.c.stripe_event_id, DIVERGENCES.c.payload_hash])
     )
+    if customer_id is not None:  # drift from the moment it happens (DESIGN §5), not at the next check
+        drift.flag_customer(connection, customer_id, drift.divergence(envelope.id))
     return Outcome.DIVERGENT

@@ -4,6 +4,13 @@ Every card costs in proportion to the days it shows, not to the history behind t
 `mrr_daily`, revenue from `revenue_daily` (both one row per day and kind), counts from indexed time ranges.
 A period is the last N UTC days including today; the prior period is the N days before it. Soft-deleted
 tenants are out of the counts and in the money (their history never moves).
+
+One definition per total, so that the cards agree (DESIGN §4.9, §4.10):
+- Blended MRR = MRR at the end of today = Σ the ledger's effective deltas up to today (`mrr_daily`), every
+  account, deleted ones included: the tile, the trend's last point and the movements' end are one figure. The
+  subscriptions' stored forward MRR is shown beside it only where it differs, with the accounts that explain it.
+- Total revenue = Σ net revenue ex-VAT of every account, deleted ones included (`revenue_daily`): the tile, the
+  revenue chart's last point, Σ lifetime values and the Invoices page's total without a filter.
 """
 from __future__ import annotations
 
@@ -17,6 +24,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backoffice.accounts.models import AccountIndex, LoginDaily, Tenant, UserSeenDaily, UserSession
+from backoffice.billing import invoices
+from backoffice.billing.health import TOLERANCE, MrrMismatches, mrr_mismatches
 from backoffice.billing.models import (
     MrrDaily,
     RevenueDaily,
@@ -84,13 +93,24 @@ class Kpis:
     total_accounts: int
     new_accounts: int
     new_accounts_prior: int
-    blended_mrr: Decimal
+    forward_mrr: Decimal  # Σ the subscriptions' stored forward MRR: equals mrr_end while the books agree
     mrr_start: Decimal  # the event log's MRR at the end of the day before the period
-    mrr_end: Decimal  # … and at the end of today
+    mrr_end: Decimal  # … and at the end of today: the Blended MRR tile
     total_revenue: Decimal
     active_users: int
     active_sessions: int
     currency: str
+    deleted_revenue: Decimal = ZERO  # the part of total_revenue that soft-deleted accounts brought
+    mismatches: MrrMismatches | None = None  # the accounts whose forward MRR differs, when the two sums do
+
+    @property
+    def blended_mrr(self) -> Decimal:
+        """The tile: MRR at the end of today from the ledger, the same figure as the trend's and movements' end."""
+        return self.mrr_end
+
+    @property
+    def forward_differs(self) -> bool:
+        return abs(self.forward_mrr - self.mrr_end) >= TOLERANCE
 
     @property
     def new_accounts_delta_percent(self) -> int | None:
@@ -153,7 +173,7 @@ def kpis(session: Session, currency: str, period: Window) -> Kpis:
         func.count().filter(ACCOUNTS.c.created_at >= now - span),
         func.count().filter(ACCOUNTS.c.created_at < now - span),
     ).where(live, ACCOUNTS.c.created_at >= now - 2 * span)).one()
-    blended = session.scalar(select(func.coalesce(func.sum(Subscription.forward_mrr), ZERO))
+    forward = session.scalar(select(func.coalesce(func.sum(Subscription.forward_mrr), ZERO))
                              .where(Subscription.current_price_currency == currency))
     # Users last seen on one of the period's days, from the rollup: a row per day, however many users.
     active_users = session.scalar(select(func.coalesce(func.sum(SEEN_DAYS.c.users), 0))
@@ -163,8 +183,10 @@ def kpis(session: Session, currency: str, period: Window) -> Kpis:
         func.coalesce(SESSIONS.c.last_active_at, SESSIONS.c.created_at) >= now - timedelta(hours=24)))
     start, end = mrr_at(session, currency, [period.first - timedelta(days=1), period.today])
     return Kpis(total_accounts=total, new_accounts=new, new_accounts_prior=new_prior,
-                blended_mrr=blended, mrr_start=start, mrr_end=end, total_revenue=total_revenue(session, currency),
-                active_users=active_users, active_sessions=sessions, currency=currency)
+                forward_mrr=forward, mrr_start=start, mrr_end=end, total_revenue=total_revenue(session, currency),
+                active_users=active_users, active_sessions=sessions, currency=currency,
+                deleted_revenue=invoices.deleted_accounts_revenue(session, currency),
+                mismatches=mrr_mismatches(session) if abs(forward - end) >= TOLERANCE else None)
 
 
 def total_revenue(session: Session, currency: str) -> Decimal:

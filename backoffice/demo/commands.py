@@ -14,6 +14,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
 from backoffice.accounts.models import Tenant
+from backoffice.billing.models import Subscription
 from backoffice.billing.tasks import replay_all
 from backoffice.blobs import BlobStore
 from backoffice.demo.delivery import local_webhook, wait_until_archived
@@ -83,12 +84,15 @@ def load_command(tenants: int, months: int, seed: int, sandbox_state: str | None
         raise click.ClickException("the database already holds tenants; demo data loads into an empty one")
     db.session.commit()  # no transaction left open while the webhook archives events meanwhile
     app = current_app._get_current_object()
-    saved = {key: app.config[key] for key in ("IN_PROCESS_JOBS", "STRIPE_WEBHOOK_SECRETS")}
+    saved = {key: app.config[key] for key in ("IN_PROCESS_JOBS", "STRIPE_WEBHOOK_SECRETS", "STRIPE_API_BASE",
+                                              "STRIPE_SECRET_KEY")}
     try:
         # Replays run once, at the end, one pass per customer, rather than on threads during the build.
         app.config["IN_PROCESS_JOBS"] = "deferred"
         with stripe_endpoint(months, sandbox_state, parse_vat_rates(vat)) as (api_base, secret_key, sandbox), \
                 (nullcontext(webhook_url) if webhook_url else local_webhook(app)) as target:
+            # The replay asks Stripe for what the archive lacks (prices, coupons), as the worker does.
+            app.config.update(STRIPE_API_BASE=api_base, STRIPE_SECRET_KEY=secret_key)
             demo = StripeDemo.connect(api_base, secret_key, app.config["PLATFORM_CURRENCY"])
             start = demo.now()
             if start > time.time() - months * MONTH + 86400:
@@ -107,15 +111,33 @@ def load_command(tenants: int, months: int, seed: int, sandbox_state: str | None
                 sandbox.webhooks.wait_idle(timeout=3600)
             archived = wait_until_archived(None) if not webhook_url else None
             keep_endpoint(demo, endpoint, secret, webhook_secret_file, serve_url)
-        counts = write_records(db.session, [plan.records for plan in plans], BlobStore(current_app.config["BLOB_DIR"]))
-        db.session.commit()
-        click.echo(", ".join(f"{count} {name}" for name, count in counts.items())
-                   + f"; {len(report.customers)} Stripe customers ({len(report.lost_webhooks)} with missed webhooks), "
-                   f"{report.skipped} actions refused by Stripe")
-        if archived is not None:
-            replay_into_ledger(app, archived, len(report.customers))
+            counts = write_records(db.session, [plan.records for plan in plans],
+                                   BlobStore(current_app.config["BLOB_DIR"]))
+            db.session.commit()
+            click.echo(", ".join(f"{count} {name}" for name, count in counts.items())
+                       + f"; {len(report.customers)} Stripe customers ({len(report.lost_webhooks)} with missed "
+                       f"webhooks), {report.skipped} actions refused by Stripe")
+            if archived is not None:
+                replay_into_ledger(app, archived, len(report.customers))
+                check_drift()
     finally:
         app.config.update(saved)
+
+
+def check_drift() -> None:
+    """One drift check of every account, so the banners speak from the first page the operator opens."""
+    from backoffice.billing.sync_tasks import sweep_now
+
+    result = sweep_now()
+    db.session.commit()
+    if "skipped" in result:
+        click.echo(f"drift check skipped: {result['skipped']}")
+        return
+    flagged = db.session.scalar(select(func.count()).select_from(Subscription)
+                                .where(Subscription.has_drift_detected.is_(True)))
+    click.echo(f"drift check: {result['checked']} accounts checked, {flagged} with drift"
+               + (f", {result['failed']} failed" if result["failed"] else "")
+               + (f"; listing failed: {result['error']}" if result["error"] else ""))
 
 
 def replay_into_ledger(app: Any, archived: int, customers: int) -> None:
@@ -126,7 +148,8 @@ def replay_into_ledger(app: Any, archived: int, customers: int) -> None:
     with click.progressbar(length=max(customers, 1), label="Replaying into the ledger") as bar:
         totals = replay_all(progress=lambda done, _total: bar.update(done - bar.pos))
     click.echo(f"{archived} Stripe events archived; ledger: {totals['appended']} rows for "
-               f"{totals['customers']} customers ({totals['ignored']} events ignored, {totals['failed']} failed)")
+               f"{totals['customers']} customers ({totals['ignored']} events ignored, {totals['failed']} failed, "
+               f"{totals['waiting']} waiting for prices or coupons)")
 
 
 def keep_endpoint(demo: StripeDemo, endpoint: str, secret: str, secret_file: str | None, serve_url: str) -> None:

@@ -21,6 +21,7 @@ OPERATOR_ACTIONS = (
     "sweep",
     "replay",
     "rebuild_rollups",
+    "restate",
 )
 
 

@@ -60,6 +60,9 @@ class DeliveryKnobs:
     delay_seconds: wall-clock wait before an event's first attempt.
     shuffle: False keeps the order; True sends held deliveries in random order when flushed or after
         they linger; a number N ≥ 2 shuffles each batch of N as soon as it is full.
+    shuffle_rate: with `shuffle` false, the fraction of deliveries held back (the rest go at once) and sent
+        later, in random order, when flushed or after they linger: a few events out of order, as Stripe
+        delivers them in no particular order.
     seed: makes which events are dropped or duplicated, and the shuffled order, repeatable. (A batch
         released because it lingered depends on timing; full windows and flushed batches do not.)
     drop_customers: customers whose events are never sent: a lost-webhook history for chosen accounts,
@@ -72,10 +75,11 @@ class DeliveryKnobs:
     shuffle: bool | int = False
     seed: int | None = None
     drop_customers: tuple[str, ...] = ()
+    shuffle_rate: float = 0.0
 
     def __post_init__(self) -> None:
         self.drop_customers = tuple(self.drop_customers)
-        for name in ("drop_rate", "duplicate_rate"):
+        for name in ("drop_rate", "duplicate_rate", "shuffle_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
         if self.delay_seconds < 0:
@@ -91,7 +95,11 @@ class DeliveryKnobs:
         return max(1, self.shuffle)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The knobs as the API and the state file show them (`shuffle_rate` only once it is used)."""
+        knobs = asdict(self)
+        if not self.shuffle_rate:
+            del knobs["shuffle_rate"]
+        return knobs
 
 
 def event_customer(event: dict[str, Any]) -> str | None:
@@ -121,6 +129,8 @@ class EndpointState:
     knobs: DeliveryKnobs = field(default_factory=DeliveryKnobs)
     held: list[Delivery] = field(default_factory=list)
     held_since: float = 0.0
+    # What the knobs did so far: events dropped and duplicated, deliveries held back out of order.
+    counts: dict[str, int] = field(default_factory=lambda: {"dropped": 0, "duplicated": 0, "held_back": 0})
     fate: random.Random = field(init=False, repr=False)
     order: random.Random = field(init=False, repr=False)
 
@@ -139,7 +149,15 @@ class EndpointState:
             return 0
         dropped = self.fate.random() < self.knobs.drop_rate
         duplicated = self.fate.random() < self.knobs.duplicate_rate
+        if dropped or duplicated:
+            self.counts["dropped" if dropped else "duplicated"] += 1
         return 0 if dropped else 2 if duplicated else 1
+
+    def holds_back(self) -> bool:
+        """Draw whether the next delivery waits to go out of order (`shuffle_rate`; never drawn when 0)."""
+        held = self.knobs.window == 1 and self.knobs.shuffle_rate > 0 and self.fate.random() < self.knobs.shuffle_rate
+        self.counts["held_back"] += held
+        return held
 
 
 class WebhookDispatcher:
@@ -181,7 +199,7 @@ class WebhookDispatcher:
             state = self.endpoints[endpoint_id]
             state.knobs = knobs
             state.reseed()
-            if state.held and knobs.window == 1:
+            if state.held and knobs.window == 1 and not knobs.shuffle_rate:
                 self._release(state)
 
     def listeners(self, event_type: str) -> list[dict[str, Any]]:
@@ -234,13 +252,14 @@ class WebhookDispatcher:
         return json.dumps(self.sandbox.render_event(event, api_version), indent=2).encode()
 
     def _hold_or_schedule(self, state: EndpointState, delivery: Delivery) -> None:
-        if state.knobs.window == 1:
+        held_back = state.holds_back()
+        if state.knobs.window == 1 and not held_back:
             self._schedule(delivery, time.monotonic() + state.knobs.delay_seconds)
             return
         if not state.held:
             state.held_since = time.monotonic()
         state.held.append(delivery)
-        if len(state.held) >= state.knobs.window:
+        if not held_back and len(state.held) >= state.knobs.window:
             self._release(state)
 
     def _release(self, state: EndpointState) -> None:

@@ -70,6 +70,7 @@ OPERATOR_ACTION_LABELS = {
     "sweep": _l("Drift sweep"),
     "replay": _l("Replay from archive"),
     "rebuild_rollups": _l("Rebuild MRR rollups"),
+    "restate": _l("Restate the ledger"),
 }
 SEVERITY_LABELS = {"Critical": _l("Critical"), "Warning": _l("Warning")}
 # MRR movements (DESIGN §4.9).

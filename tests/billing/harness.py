@@ -147,5 +147,6 @@ def mrr_row(event_type, from_plan, to_plan, previous, new, movement):
     return (event_type, from_plan, to_plan, previous, new, new - previous, new, movement)
 
 
-def info_row(event_type, to_plan, committed, from_plan=None):
-    return (event_type, from_plan, to_plan, None, None, None, D(committed), None)
+def info_row(event_type, to_plan, committed, from_plan=...):
+    """A row that changes no amount; its from-plan is the as-of plan, the same as its to-plan unless given."""
+    return (event_type, to_plan if from_plan is ... else from_plan, to_plan, None, None, None, D(committed), None)

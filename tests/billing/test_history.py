@@ -28,9 +28,11 @@ def entry(event_type, from_plan, to_plan):
                                False)
 
 
-def test_transitions_as_the_seed_shows_them():
-    assert entry("SubscriptionCancelled", "premium", "premium").transition == ("premium", "basis")
+def test_transitions_are_the_rows_own_plans_and_a_missing_plan_is_unknown_not_basis():
+    assert entry("SubscriptionCancelled", "premium", "premium").transition == ("premium", "premium")
     assert entry("SubscriptionImmediatelyCancelled", "standard", "basis").transition == ("standard", "basis")
-    assert entry("SubscriptionCreated", None, "standard").transition == ("basis", "standard")
+    assert entry("SubscriptionExpired", None, "basis").transition == (None, "basis")
+    assert entry("SubscriptionCreated", None, "standard").transition == (None, "standard")
     assert entry("SubscriptionUpgraded", "standard", "premium").transition == ("standard", "premium")
-    assert entry("SubscriptionRenewed", "premium", None).transition == ("premium", "premium")
+    assert entry("SubscriptionRenewed", "premium", None).transition == ("premium", None)
+    assert entry("Unclassified", None, None).transition == (None, None)

@@ -100,12 +100,13 @@ def test_counted_rows_sum_to_lifetime_value_with_partial_refunds_and_credit_note
     pay(db_session, subscription, id="in_5", status="failed")
     totals = invoices.invoice_totals(db_session, invoices.InvoiceFilter(tenant_id=subscription.tenant_id))
     expected = Decimal("49.00") * 4 - Decimal("12.50") - Decimal("7.25") - Decimal("49.00")
-    assert totals == {"EUR": expected}
+    assert totals == {"EUR": invoices.Totals(expected)}
     assert lifetime_value(db_session, "EUR", subscription.tenant_id) == expected
     by_kind = {kind: invoices.invoice_totals(db_session, invoices.InvoiceFilter(tenant_id=subscription.tenant_id,
                                                                                 kind=kind))
                for kind in invoices.KINDS}
-    assert by_kind == {"invoices": {"EUR": Decimal("196.00")}, "reversals": {"EUR": Decimal("-68.75")}}
+    assert by_kind == {"invoices": {"EUR": invoices.Totals(Decimal("196.00"))},
+                       "reversals": {"EUR": invoices.Totals(Decimal("-68.75"))}}
 
 
 def test_the_rows_follow_a_payment_refunded_then_credited_later(db_session, subscription):
@@ -126,10 +127,10 @@ def test_the_rows_follow_a_payment_refunded_then_credited_later(db_session, subs
         ("invoice", "succeeded", OCCURRED_AT, Decimal("49.00")),
     ]
     assert invoices.invoice_totals(db_session, invoices.InvoiceFilter(tenant_id=subscription.tenant_id)) == {
-        "EUR": Decimal("0.00")}
+        "EUR": invoices.Totals(Decimal("0.00"))}
 
 
-def test_a_deleted_accounts_rows_leave_the_list_and_its_totals(db_session, subscription):
+def test_a_deleted_accounts_rows_leave_the_list_but_stay_in_its_total_apart(db_session, subscription):
     from backoffice.accounts.models import Tenant
     from tests.factories import OCCURRED_AT as deleted_at
 
@@ -137,8 +138,13 @@ def test_a_deleted_accounts_rows_leave_the_list_and_its_totals(db_session, subsc
     pay(db_session, subscription)
     pay(db_session, other)
     every = invoices.InvoiceFilter()
-    assert invoices.invoice_totals(db_session, every) == {"EUR": Decimal("98.00")}
+    assert invoices.invoice_totals(db_session, every) == {"EUR": invoices.Totals(Decimal("98.00"))}
     db_session.get(Tenant, other.tenant_id).deleted_at = deleted_at
     db_session.flush()
     assert [row.tenant_name for row in invoices.list_invoice_rows(db_session, every).rows] == ["Invoiced"]
-    assert invoices.invoice_totals(db_session, every) == {"EUR": Decimal("49.00")}
+    totals = invoices.invoice_totals(db_session, every)["EUR"]
+    assert (totals.listed, totals.deleted, totals.deleted_accounts, totals.amount) == (
+        Decimal("49.00"), Decimal("49.00"), 1, Decimal("98.00"))
+    # A filter applies to the deleted accounts' share as it does to the listed rows.
+    gone = invoices.invoice_totals(db_session, invoices.InvoiceFilter(search="Gon"))["EUR"]
+    assert (gone.listed, gone.deleted, gone.deleted_accounts) == (Decimal("0.00"), Decimal("49.00"), 1)

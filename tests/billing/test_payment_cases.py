@@ -6,9 +6,9 @@ import pytest
 
 from backoffice.billing import revenue
 from backoffice.billing.models import PaymentTransaction
-from backoffice.billing.mrr import Catalog
 from backoffice.billing.ordering import ArchivedEvent
 from backoffice.billing.payments import fold_payments
+from backoffice.billing.pricing import Catalog
 from backoffice.billing.projection import payment_method
 from backoffice.stripe_gateway.results import PriceInfo
 from tests.factories import make_subscription, payment_values
@@ -46,6 +46,16 @@ def test_tax_above_the_total_clamps_the_ex_vat_amount_at_zero_and_says_so():
 def test_customer_credit_pays_part_of_an_invoice():
     [payment] = fold(invoice(paid=1125))
     assert (payment.amount, payment.amount_from_credit) == (Decimal("11.25"), Decimal("50.00"))
+    # Only the money paid is revenue: 49.00 ex VAT × 11.25 / 61.25 = 9.00, and 2.25 of VAT with it.
+    assert (payment.amount_excluding_tax, payment.tax_amount, payment.invoice_total) == (
+        Decimal("9.00"), Decimal("2.25"), Decimal("61.25"))
+
+
+def test_a_credit_invoice_is_no_money_and_no_revenue():
+    """A downgrade's unused time invoiced as a negative total: the customer's balance grows, nothing is paid."""
+    [payment] = fold(invoice(total=-14399, tax=-2880, paid=0))
+    assert (payment.amount, payment.amount_excluding_tax, payment.tax_amount, payment.invoice_total,
+            payment.amount_from_credit, payment.clamped) == (Decimal("0.00"),) * 5 + (False,)
 
 
 @pytest.mark.parametrize("status, expected, failure", [

@@ -19,6 +19,7 @@ from backoffice.billing.models import (
     Subscription,
     effective_billing_events,
 )
+from backoffice.billing.tasks import replay_all
 from backoffice.extensions import db
 from backoffice.jobs import in_process_runner
 from backoffice.stripe_sandbox.webhooks import sign
@@ -131,6 +132,29 @@ def link(db_session, *customers):
     return tenants
 
 
+def catalog_knows(db_session, envelopes):
+    """Store every price the payloads expand, as Stripe would give it to the catalog: these name no plan."""
+    from backoffice.billing.catalog import store_prices
+    from backoffice.billing.platform_events import price_from_payload
+
+    prices: dict[str, dict] = {}
+
+    def collect(value):
+        if isinstance(value, dict):
+            if value.get("object") == "price" and value.get("id"):
+                prices[value["id"]] = value
+            for inner in value.values():
+                collect(inner)
+        elif isinstance(value, list):
+            for inner in value:
+                collect(inner)
+
+    collect([envelope["data"]["object"] for envelope in envelopes.values()])
+    store_prices(db_session, [price_from_payload(price, None) for price in prices.values()])
+    db_session.commit()
+    return sorted(prices)
+
+
 def drain(app):
     """Run the queued replays to the end, as a burst worker does; return their reports by customer."""
     runner = in_process_runner(app)
@@ -192,9 +216,29 @@ def test_a_reused_id_keeps_the_first_body_and_the_other_aside(post, originals, d
     assert [(d.stripe_event_id, d.payload["type"]) for d in divergences] == [(updated["id"], "customer.deleted")]
 
 
+def test_without_the_catalog_or_stripe_the_customers_wait_and_nothing_is_written(post, envelopes, db_session, app):
+    """No row on missing knowledge (DESIGN §4.6): a price nobody can look up leaves the events pending."""
+    post_all(post, envelopes)
+    tenants = link(db_session, *LINKED)
+    reports = drain(app)
+    assert reports[SUPABASE]["waiting"] and "price price_" in reports[SUPABASE]["reason"]
+    assert ledger(db_session, tenants[SUPABASE]) == []
+    waiting = db_session.scalars(select(StripeEvent.status).where(StripeEvent.stripe_customer_id == SUPABASE)).all()
+    assert waiting and set(waiting) == {"pending"}
+    # Once the catalog knows the prices, the same archive replays (as the pending sweeper's replay would).
+    catalog_knows(db_session, envelopes)
+    with app.app_context():
+        assert replay_all([SUPABASE])["waiting"] == 0
+    db_session.rollback()
+    assert set(db_session.scalars(select(StripeEvent.status).where(StripeEvent.stripe_customer_id == SUPABASE))) == {
+        "processed"}
+    assert ledger(db_session, tenants[SUPABASE])
+
+
 def test_replayed_without_a_catalog_plan_the_subscription_events_are_unclassified(post, envelopes, db_session, app):
     post_all(post, envelopes)
     tenants = link(db_session, *LINKED)
+    catalog_knows(db_session, envelopes)
     reports = drain(app)
     event = {stem: envelope["id"] for stem, envelope in envelopes.items()}
     # 1619701111: customer.updated (previous email) then customer.deleted (precedence), no subscription yet:
@@ -285,6 +329,7 @@ def test_amounts_in_another_currency_are_archived_not_ledgered(post, envelopes, 
 def test_nothing_is_left_pending_or_failed(post, envelopes, db_session, app):
     post_all(post, envelopes)
     link(db_session, *LINKED)
+    catalog_knows(db_session, envelopes)
     drain(app)
     with app.app_context():
         left = db.session.scalar(select(func.count()).select_from(StripeEvent)

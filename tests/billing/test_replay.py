@@ -45,7 +45,7 @@ def test_every_event_late_gives_the_in_order_ledger_through_corrections(harness,
         corrections = db.session.scalars(select(BillingEventCorrection)).all()
     assert corrections and all(c.reason == "late event" for c in corrections)
     assert committed_and_rollup(app) == (D(49), D(49))
-    assert verify_output(app) == (0, "0 difference(s)\n")
+    assert verify_output(app) == (0, "0 ledger difference(s), 0 payment difference(s)\n")
 
 
 @hypothesis_settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -7,7 +7,15 @@ from decimal import Decimal
 
 import pytest
 
-from backoffice.billing.mrr import Catalog, Coupon, Lookup, forever_coupons, forward_mrr, invoice_tax_rate
+from backoffice.billing.pricing import (
+    Catalog,
+    Coupon,
+    Lookup,
+    MissingKnowledge,
+    forever_coupons,
+    forward_mrr,
+    invoice_tax_rate,
+)
 from backoffice.billing.resolvers import BASIL_FAMILY, PRE_BASIL, ApiVersions, Item
 from backoffice.billing.webhook_intake import read_envelope
 from backoffice.config import DEFAULT_STRIPE_API_VERSIONS
@@ -197,7 +205,10 @@ def test_pre_basil_discount_ids_use_the_discount_object_beside_them(samples):
     discount = {**samples.resources["discount"], "coupon": samples.resources["coupon"]}
     subscription.update(discounts=[discount["id"], "di_elsewhere"], discount=discount)
     assert PRE_BASIL.discount_refs(subscription) == [discount, "di_elsewhere"]
-    assert forever_coupons(subscription, PRE_BASIL, Lookup()) == [Coupon(percent_off=Decimal("25.5"), amount_off=None)]
+    assert forever_coupons({**subscription, "discounts": [discount["id"]]}, PRE_BASIL, Lookup()) == [
+        Coupon(percent_off=Decimal("25.5"), amount_off=None)]
+    with pytest.raises(MissingKnowledge, match="di_elsewhere"):  # the other one is known nowhere: not guessed
+        forever_coupons(subscription, PRE_BASIL, Lookup())
     other = {"id": "di_elsewhere", "object": "discount", "coupon": {**samples.resources["coupon"], "percent_off": 10}}
     assert len(forever_coupons(subscription, PRE_BASIL, Lookup({"di_elsewhere": other}))) == 2
 

@@ -9,7 +9,7 @@ from tests.billing.harness import D, info_row, mrr_row
 T = "ten_lifecycle"
 
 
-def info(event_type, to_plan, committed, from_plan=None):
+def info(event_type, to_plan, committed, from_plan=...):
     return info_row(event_type, to_plan, str(committed), from_plan=from_plan)
 
 

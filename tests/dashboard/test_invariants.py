@@ -1,7 +1,7 @@
 """The dashboard's invariants over generated lifecycles (DESIGN §4.9, §4.10): random mixes of the demo's
 scenarios, each on its own account, delivered through the real webhook in a shuffled order and replayed.
 
-- the MRR trend's last point = Σ forward MRR (the Blended MRR tile) when the books agree;
+- the Blended MRR tile = the MRR trend's last point = the movements' end, and = Σ forward MRR when the books agree;
 - the revenue chart's last point = the Total revenue tile = Σ lifetime values = net revenue from the payments;
 - the MRR movements of any period sum to the MRR change over it.
 """
@@ -35,7 +35,8 @@ def test_trend_tiles_and_movements_agree_for_any_mix_of_lifecycles(harness, seed
             period = queries.window(days, now)
             kpis = queries.kpis(session, "EUR", period)
             trend = queries.mrr_trend(session, "EUR", period)
-            assert trend.last == kpis.blended_mrr == kpis.mrr_end, (names, days)
+            assert trend.last == kpis.blended_mrr == kpis.mrr_end == kpis.forward_mrr, (names, days)
+            assert not kpis.forward_differs and kpis.mismatches is None, (names, days)
             money = queries.revenue_trend(session, "EUR", period)
             assert money.last == kpis.total_revenue == sum(revenue.lifetime_values(session, "EUR").values()) \
                 == revenue.total_revenue(session, "EUR"), (names, days)

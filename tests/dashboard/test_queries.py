@@ -80,10 +80,11 @@ def test_tiles_count_live_accounts_users_and_sessions_and_keep_deleted_tenants_i
     # 3 new, 2 in the prior period, 1 older, and two from January; the deleted tenant is out
     assert (kpis.total_accounts, kpis.new_accounts, kpis.new_accounts_prior) == (8, 3, 2)
     assert kpis.new_accounts_delta_percent == 50
-    assert kpis.blended_mrr == D("148.00")  # the deleted tenant's subscription too; never another currency
+    assert kpis.forward_mrr == D("148.00")  # the deleted tenant's subscription too; never another currency
+    assert kpis.blended_mrr == kpis.mrr_end == D("0.00")  # the tile is the ledger's figure: no rows here
     assert kpis.active_users == 1  # not the deleted user, nor the deleted account's, nor one seen 9 days ago
     assert kpis.active_sessions == 2
-    assert kpis.total_revenue == D("98.00")
+    assert kpis.total_revenue == D("98.00") and kpis.deleted_revenue == D("49.00")
     assert kpis.currency == "EUR"
 
 

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from backoffice.accounts.models import Tenant, User
-from backoffice.billing.models import BillingEvent, StripeEvent
+from backoffice.billing.models import BillingEvent, StripeEvent, Subscription
 from backoffice.demo.generator import MONTH, DatasetBuilder, DemoMix, plan_tenants
 from backoffice.demo.stripe_demo import StripeDemo
 from backoffice.stripe_sandbox import Sandbox, SandboxSettings
@@ -93,6 +93,13 @@ def test_demo_load_cli_writes_tenants_and_keeps_the_sandbox(cli, db_session, tmp
     created = db_session.scalar(select(func.count()).select_from(BillingEvent)
                                 .where(BillingEvent.event_type == "SubscriptionCreated"))
     assert created >= 1 and "Stripe events archived; ledger:" in result.output
+    assert "0 waiting for prices or coupons" in result.output  # the replay asked the sandbox what it lacked
+    assert db_session.scalar(select(func.count()).select_from(BillingEvent)
+                             .where(BillingEvent.event_type == "Unclassified")) == 0
+    # The load ends with one drift check of every account, so the banners speak from the first page.
+    assert "drift check: " in result.output and " accounts checked" in result.output
+    assert db_session.scalar(select(func.count()).select_from(Subscription)
+                             .where(Subscription.drift_checked_at.is_(None))) == 0
     assert not [o for o in saved["store"]["objects"].values() if o["object"] == "webhook_endpoint"]
     again = cli.invoke(args=["demo", "load", "--tenants", "1", "--months", "1"])
     assert again.exit_code != 0 and "already holds tenants" in again.output

@@ -86,3 +86,38 @@ def test_the_latest_committed_mrr_follows_late_rows_and_corrections(db_session):
     assert committed() == Decimal("69.00")
     make_correction(db_session, same_second, committed_mrr=Decimal("59.00"), position=0)  # moved before `latest`
     assert committed() == Decimal("89.00")
+
+
+def test_the_banners_say_when_drift_was_last_checked(client, operator_headers, data):
+    """Silence must read as "checked and clean" or "not checked" (issue 16, item 4)."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from backoffice.billing.models import Subscription
+
+    def stack():
+        return client.get("/banners", headers={**operator_headers, **HX}).get_data(as_text=True)
+
+    with data() as session:
+        first = make_subscription(session).id
+        second = make_subscription(session).id
+    never = stack()
+    assert 'data-banner="drift-checked"' in never and "Drift has never been checked" in never
+    assert 'href="/jobs"' in never and 'class="banner note"' not in never
+    with data() as session:
+        now = datetime.now(UTC)
+        session.execute(update(Subscription).where(Subscription.id == first)
+                        .values(drift_checked_at=now - timedelta(days=5)))
+        session.execute(update(Subscription).where(Subscription.id == second)
+                        .values(drift_checked_at=now - timedelta(days=3)))
+    stale = stack()
+    assert "Drift last checked 3 days ago: no drift banner does not mean the books are clean." in stale
+    with data() as session:  # the newest check of any subscription is what the line tells
+        session.execute(update(Subscription).where(Subscription.id == second)
+                        .values(drift_checked_at=datetime.now(UTC) - timedelta(hours=3)))
+    fresh = stack()
+    assert 'class="banner note"' in fresh and "Drift last checked 3 hours ago." in fresh
+    assert 'href="/jobs"' not in fresh
+    danish = client.get("/banners", headers={**operator_headers, **HX, "Accept-Language": "da"}).get_data(as_text=True)
+    assert "Afvigelser sidst kontrolleret for 3 timer siden." in danish

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -113,3 +114,35 @@ def test_billing_lists_are_gone_when_billing_is_off(client, operator_headers, se
     settings(PUBLIC_SUBSCRIPTION_ENABLED=False)
     for url in ("/billing-events", "/billing-events.csv", "/invoices", "/invoices.csv"):
         assert client.get(url, headers=operator_headers).status_code == 404
+
+
+def test_a_missing_plan_shows_as_a_dash_and_exports_empty_never_as_basis(client, operator_headers, data):
+    """Plan transitions are the ledger row's own plans (issue 16, item 6): unknown is "—" on the billing events
+    list and the account's tabs, and empty in the CSV; a cancellation shows its row's `→ basis`."""
+    with data() as session:
+        tenant_id = make_tenant(session, name="Plans Unknown").id
+        subscription = make_subscription(session, tenant_id=tenant_id)
+        rows = [("SubscriptionRenewed", None, "standard"), ("Unclassified", None, None),
+                ("SubscriptionExpired", "premium", "basis"), ("PaymentFailed", "standard", "standard")]
+        for day, (kind, from_plan, to_plan) in enumerate(rows):
+            make_billing_event(session, subscription=subscription, event_type=kind, from_plan=from_plan, to_plan=to_plan,
+                               previous_amount=None, new_amount=None, amount_delta=None, committed_mrr=Decimal(0),
+                               movement=None, occurred_at=OCCURRED_AT - timedelta(days=day), position=0)
+        session.add(PaymentTransaction(**payment_values(subscription, plan=None)))
+    listing = client.get("/billing-events", headers=operator_headers).get_data(as_text=True)
+    account = client.get(f"/accounts/{tenant_id}/billing-events", headers=operator_headers).get_data(as_text=True)
+    for text in (listing, account):
+        cells = dict(re.findall(r'<tr data-event-type="(\w+)">.*?<td data-transition="[^"]*">(.*?)</td>', text, re.S))
+        shown = {kind: re.sub(r"<[^>]+>", "", cell).split() for kind, cell in cells.items()}
+        assert shown == {"SubscriptionRenewed": ["—", "→", "Standard"], "Unclassified": ["—"],
+                         "SubscriptionExpired": ["Premium", "→", "Basis"], "PaymentFailed": ["Standard"]}
+    exported = {row["event_type"]: (row["from_plan"], row["to_plan"]) for row in csv.DictReader(io.StringIO(
+        client.get("/billing-events.csv", headers=operator_headers).get_data(as_text=True)))}
+    assert exported == {"SubscriptionRenewed": ("", "standard"), "Unclassified": ("", ""),
+                        "SubscriptionExpired": ("premium", "basis"), "PaymentFailed": ("standard", "standard")}
+    invoices_page = client.get("/invoices", headers=operator_headers).get_data(as_text=True)
+    plan_cell = re.search(r'data-kind="invoice">(?:\s*<td>.*?</td>){4}\s*<td>(.*?)</td>', invoices_page, re.S).group(1)
+    assert re.sub(r"<[^>]+>", "", plan_cell).strip() == "—" and "Basis" not in plan_cell
+    invoice_rows = list(csv.DictReader(io.StringIO(client.get("/invoices.csv", headers=operator_headers)
+                                                   .get_data(as_text=True))))
+    assert [row["plan"] for row in invoice_rows] == [""]

@@ -52,7 +52,7 @@ def test_tiles_carry_their_values_for_machines(client, operator_headers, books):
     text = client.get("/dashboard/cards/kpis?period=30", headers={**operator_headers, **HX}).get_data(as_text=True)
     values = dict(re.findall(r'data-kpi="([a-z-]+)" data-value="([^"]*)"', text))
     assert values == {"total-accounts": "1", "new-accounts": "1", "blended-mrr": "49.00", "total-revenue": "49.00",
-                      "active-users": "0", "active-sessions": "0"}
+                      "active-users": "0", "active-sessions": "0", "deleted-revenue": "0.00"}
     assert 'href="/billing-events?lens=mrr"' in text and 'href="/users?activity=24h"' in text
 
 

@@ -7,7 +7,8 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from backoffice.billing.models import StripeEvent, StripeEventDivergence
+from backoffice.billing.models import StripeEvent, StripeEventDivergence, Subscription
+from tests.factories import make_subscription
 from tests.samples import load_samples
 
 SECRET = "whsec_test_current"
@@ -103,6 +104,22 @@ def test_same_id_other_body_keeps_the_stored_row_and_the_divergence(webhook, db_
     divergences = db_session.scalars(select(StripeEventDivergence)).all()
     assert [(d.stripe_event_id, d.payload_hash) for d in divergences] == [
         (event["id"], hashlib.sha256(changed).hexdigest())]
+
+
+def test_a_divergence_raises_the_customers_drift_flag_as_it_arrives(webhook, db_session, samples):
+    """Drift from the moment it happens (issue 16): not at the next sweep."""
+    event = samples.envelope("customer_updated")
+    subscription = make_subscription(db_session, stripe_customer_id=event["data"]["object"]["id"])
+    db_session.commit()
+    webhook(body(event))
+    changed = {**event, "data": {**event["data"], "object": {**event["data"]["object"], "email": "x@y.z"}}}
+    for _ in range(2):  # listed once, however often it arrives
+        assert webhook(body(changed)).get_json()["outcome"] == "divergent"
+    db_session.expire_all()
+    flagged = db_session.get(Subscription, subscription.id)
+    assert flagged.has_drift_detected
+    assert [(d["kind"], d["event_id"]) for d in flagged.drift_discrepancies] == [
+        ("StripeEventPayloadDivergence", event["id"])]
 
 
 @pytest.mark.parametrize("case, expected", [

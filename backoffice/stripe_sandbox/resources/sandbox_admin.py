@@ -19,7 +19,7 @@ from backoffice.stripe_sandbox.webhooks import DeliveryKnobs, listens
 router = Router()
 
 ENDPOINT_HELPERS = "/v1/test_helpers/webhook_endpoints/{endpoint_id}"
-KNOB_PARAMS = {"drop_rate", "duplicate_rate", "delay_seconds", "shuffle", "seed", "drop_customers"}
+KNOB_PARAMS = {"drop_rate", "duplicate_rate", "delay_seconds", "shuffle", "seed", "drop_customers", "shuffle_rate"}
 
 
 # --- webhook delivery knobs ----------------------------------------------------------------------------
@@ -63,7 +63,7 @@ def update_delivery_knobs(sb: Sandbox, params: Params, endpoint_id: str) -> dict
     """Change some of an endpoint's knobs; passing `seed` (even unchanged) restarts its random streams."""
     sb.store.get("webhook_endpoint", endpoint_id)
     values = sb.webhooks.knobs(endpoint_id).to_dict()
-    for name in ("drop_rate", "duplicate_rate"):
+    for name in ("drop_rate", "duplicate_rate", "shuffle_rate"):
         if name in params:
             values[name] = read_number(params, name, maximum=1)
     if "delay_seconds" in params:

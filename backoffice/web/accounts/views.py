@@ -10,8 +10,9 @@ from flask_login import current_user
 
 from backoffice.accounts import people, queries
 from backoffice.accounts.models import USER_ROLES
-from backoffice.billing import history, invoices, operations, reconcile, recovery, sync_tasks
+from backoffice.billing import history, invoices, operations, reconcile, recovery, restatement, sync_tasks
 from backoffice.billing.models import ACCOUNT_STATUSES, Subscription
+from backoffice.billing.rulebook import ReplaySettings
 from backoffice.billing.tasks import gateway, request_replay
 from backoffice.extensions import db
 from backoffice.jobs import enqueue, job_status
@@ -48,13 +49,14 @@ def list_spec(endpoint: str = "accounts.index") -> ListSpec:
         endpoint=endpoint, csv_endpoint="accounts.export", default_sort="name",
         sorts=tuple(s for s in queries.ACCOUNT_SORTS if billing or s not in BILLING_SORTS),
         multi={"plan": plan_order(), **({"status": ACCOUNT_STATUSES} if billing else {})},
-        flags=("unsynced", "driftDetected") if billing else (),
+        flags=("unsynced", "driftDetected", "mrrMismatch") if billing else (),
     )
 
 
 def account_filter(params: ListParams) -> queries.AccountFilter:
     return queries.AccountFilter(search=params.search, plans=params.values("plan"), statuses=params.values("status"),
-                                 unsynced=params.flag("unsynced"), drift_detected=params.flag("driftDetected"))
+                                 unsynced=params.flag("unsynced"), drift_detected=params.flag("driftDetected"),
+                                 mrr_mismatch=params.flag("mrrMismatch"))
 
 
 def _overview(tenant_id: str) -> queries.AccountOverview:
@@ -198,6 +200,33 @@ def replay(tenant_id: str):
     db.session.commit()
     request_replay(customer)
     flash(_("Replay queued: the ledger and projection are rebuilt from the archive in a moment."), "success")
+    return _back_to(tenant_id)
+
+
+@bp.post("/accounts/<tenant_id>/restate")
+@admin_required
+def restate(tenant_id: str):
+    """Repair the account's ledger rows that were computed wrong by appending corrections (DESIGN §4.6), audited
+    with the admin's reason and what changed."""
+    reason = reason_or_flash(_("Give a reason for the restatement: it goes into the audit log."))
+    if reason is None:
+        return _back_to(tenant_id)
+    customer = _overview(tenant_id).account.stripe_customer_id
+    if customer is None:
+        flash(_("This account has no Stripe customer, so there is nothing to restate."), "error")
+        return _back_to(tenant_id)
+    result = restatement.restate(db.session, ReplaySettings.from_config(current_app.config), gateway(),
+                                 operator_id=current_user.identity.principal_id, reason=reason, customers=[customer],
+                                 tenant_id=tenant_id)
+    db.session.commit()
+    if result.unpriced:
+        flash(_("Some prices or coupons of this account cannot be had from Stripe now; restate again later."), "error")
+    if result.corrected:
+        flash(ngettext("Restated: %(num)d correction appended; the rows keep what was believed before.",
+                       "Restated: %(num)d corrections appended; the rows keep what was believed before.",
+                       result.corrected), "success")
+    elif not result.unpriced:
+        flash(_("Nothing to restate: every row follows from the archive under today's rules and prices."), "success")
     return _back_to(tenant_id)
 
 

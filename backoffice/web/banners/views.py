@@ -1,6 +1,8 @@
 """/banners: the data-quality banner stack every page polls (every 60 s while an operator is signed in)."""
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from flask import Blueprint, current_app, render_template
 from flask_login import current_user
 
@@ -20,6 +22,8 @@ def stack():
         return stop_polling()
     if not current_app.config["PUBLIC_SUBSCRIPTION_ENABLED"]:
         return ""
+    mrr = health.mrr_consistency(db.session, current_app.config["PLATFORM_CURRENCY"])
     return render_template(
         "banners/_stack.html", drift=health.drift_count(db.session), unsynced=health.unsynced_count(db.session),
-        mrr=health.mrr_consistency(db.session, current_app.config["PLATFORM_CURRENCY"]))
+        mrr=mrr, mismatches=None if mrr.consistent else health.mrr_mismatches(db.session),
+        drift_check=health.drift_check(db.session, datetime.now(UTC)))

@@ -8,9 +8,12 @@ import pytest
 
 from backoffice.billing.ledger_rules import LedgerRules
 from backoffice.billing.money import to_major
-from backoffice.billing.mrr import (
+from backoffice.billing.ordering import ArchivedEvent
+from backoffice.billing.pricing import (
     Catalog,
     Lookup,
+    MissingKnowledge,
+    Pricing,
     UnknownPlan,
     forever_coupons,
     forward_mrr,
@@ -18,7 +21,6 @@ from backoffice.billing.mrr import (
     monthly_amount,
     plan_of,
 )
-from backoffice.billing.ordering import ArchivedEvent
 from backoffice.billing.resolvers import BASIL_FAMILY, PRE_BASIL, ApiVersions, Item
 from backoffice.stripe_gateway.results import PriceInfo
 
@@ -101,14 +103,22 @@ def test_plan_of_reads_the_payload_then_the_catalog_first_item_naming_one():
     assert plan_of([], catalog) is None
 
 
-@pytest.mark.parametrize("known", [
-    pytest.param([], id="price missing from the catalog"),
-    pytest.param([entry("price_x", "15", plan=None)], id="catalog price naming no plan"),
-])
-def test_a_price_naming_no_plan_raises_unknown_plan(known):
+def test_a_price_naming_no_plan_raises_unknown_plan():
     items = PRE_BASIL.subscription_items(subscription(price("price_x", 1500)))
     with pytest.raises(UnknownPlan, match="price_x"):
-        plan_of(items, Catalog(known, ORDER))
+        plan_of(items, Catalog([entry("price_x", "15", plan=None)], ORDER))
+
+
+def test_a_price_neither_known_nor_fetchable_is_missing_knowledge_not_a_guess():
+    """Unclassified is for a price that names no plan; a price nobody could look up is not priced at all."""
+    items = PRE_BASIL.subscription_items(subscription({"id": "price_x"}))
+    with pytest.raises(MissingKnowledge, match="price price_x"):
+        plan_of(items, Catalog([], ORDER))
+    with pytest.raises(MissingKnowledge, match="price price_x"):
+        monthly_amount(items, Catalog([], ORDER))
+    # Stripe says there is no such price: known, and Unclassified by the rules rather than waited for.
+    with pytest.raises(UnknownPlan):
+        plan_of(items, Catalog([], ORDER, Fetches({})))
 
 
 def test_a_price_missing_from_the_catalog_is_fetched_once():
@@ -123,7 +133,7 @@ def test_a_price_missing_from_the_catalog_is_fetched_once():
 
 
 def rules_replay(*events, plan_order=ORDER, catalog_prices=()):
-    rules = LedgerRules(Catalog(catalog_prices, plan_order), ApiVersions([BASIL]), "EUR")
+    rules = LedgerRules(Pricing(Catalog(catalog_prices, plan_order)), ApiVersions([BASIL]), "EUR")
     return [(r.event_type, r.from_plan, r.to_plan, r.previous_amount, r.new_amount, r.amount_delta, r.committed_mrr,
              r.movement) for r in rules.replay(events).rows]
 
@@ -170,7 +180,7 @@ def test_plan_order_beats_amount_for_a_cheaper_higher_plan():
       "contraction")),
     # Another price at the same monthly amount (yearly 588.00 = 49.00 a month): nothing changed, NoOp.
     (price("price_std_yearly", 58800, interval="year", plan="standard"),
-     ("NoOp", None, "standard", None, None, None, D("49.00"), None)),
+     ("NoOp", "standard", "standard", None, None, None, D("49.00"), None)),
 ])
 def test_the_same_plan_at_another_amount_is_decided_by_the_amount(after, expected):
     rows = rules_replay(*subscription_events(STANDARD, after))
@@ -285,8 +295,11 @@ def test_basil_discount_ids_are_resolved_through_the_lookup():
     lookup = Lookup({"di_1": discount}, fetch_coupon=fetch)
     assert [forward(sub, resolver=BASIL_FAMILY, lookup=lookup) for _ in range(3)] == [D("90.00")] * 3
     assert fetch.asked == ["co_1"]
-    # Unknown everywhere: no reduction.
-    assert forward(sub, resolver=BASIL_FAMILY, lookup=Lookup()) == D("100.00")
+    # Unknown everywhere: not priced at all (a full price would be a wrong row, DESIGN §4.6).
+    with pytest.raises(MissingKnowledge, match="discount di_1"):
+        forward(sub, resolver=BASIL_FAMILY, lookup=Lookup())
+    with pytest.raises(MissingKnowledge, match="coupon co_1"):
+        forward(sub, resolver=BASIL_FAMILY, lookup=Lookup({"di_1": discount}))
 
 
 def test_a_coupon_stripe_no_longer_has_is_asked_for_once():

@@ -1,13 +1,15 @@
-"""Plans, prices and monthly amounts (DESIGN §4.1), and forward MRR (§4.5): one function every caller uses.
+"""Pricing (DESIGN §4.1, §4.5, §4.6): plans, monthly amounts and forward MRR of an as-of subscription state.
 
-Plain Python over payload dicts and an in-memory catalog, so the replay job, `flask billing verify` and
-the tests compute MRR the same way.
+One `Pricing` (the catalog and the coupon lookup) and one function of a state, `Pricing.subscription`, serve
+the ledger rules, the projection, reconcile, disaster recovery and verify alike, so none prices differently.
+What it cannot know (a price, discount or coupon that is neither at hand nor fetchable) raises
+`MissingKnowledge`: nothing is priced rather than priced wrong. Plain Python over payload dicts.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from backoffice.billing.money import cents, to_major
@@ -23,8 +25,16 @@ ENDED_STATUSES = frozenset({"canceled", "incomplete_expired"})
 SCHEDULE_ACTIVE = frozenset({"not_started", "active"})
 
 
+class MissingKnowledge(LookupError):
+    """A price, discount or coupon neither known nor fetchable: the replay waits rather than write a wrong row."""
+
+
 class Catalog:
-    """Prices by id, with the plan order; a price it lacks is asked of `fetch` (the gateway), once."""
+    """Prices by id, with the plan order; a price it lacks is asked of `fetch` (the gateway), once.
+
+    `fetch` returns the price, or None when Stripe has no such price; it raises MissingKnowledge when it cannot
+    say (Stripe unreachable). Without `fetch`, a price the catalog lacks is missing knowledge.
+    """
 
     def __init__(self, prices: Iterable[PriceInfo], plan_order: Iterable[str],
                  fetch: Callable[[str], PriceInfo | None] | None = None):
@@ -35,16 +45,20 @@ class Catalog:
         self._missing: set[str] = set()
 
     def price(self, price_id: str | None) -> PriceInfo | None:
+        """The price, or None when it has no id or Stripe has no such price; MissingKnowledge when unknowable."""
         if not price_id:
             return None
         entry = self.prices.get(price_id)
-        if entry is None and self.fetch is not None and price_id not in self._missing:
-            entry = self.fetch(price_id)
-            if entry is None:
-                self._missing.add(price_id)
-            else:
-                self.prices[price_id] = entry
-                self.fetched.append(entry)
+        if entry is not None or price_id in self._missing:
+            return entry
+        if self.fetch is None:
+            raise MissingKnowledge(f"price {price_id}")
+        entry = self.fetch(price_id)
+        if entry is None:
+            self._missing.add(price_id)
+        else:
+            self.prices[price_id] = entry
+            self.fetched.append(entry)
         return entry
 
     def rank(self, plan: str | None) -> int:
@@ -66,10 +80,11 @@ def plan_of(items: list[Item], catalog: Catalog) -> str | None:
     if not items:
         return None
     for item in items:
+        if item.plan:
+            return item.plan
         entry = catalog.price(item.price_id)
-        plan = item.plan or (entry.plan if entry else None)
-        if plan:
-            return plan
+        if entry is not None and entry.plan:
+            return entry.plan
     raise UnknownPlan(f"no plan in metadata of price(s) {', '.join(str(i.price_id) for i in items)}")
 
 
@@ -85,11 +100,12 @@ def monthly_amount(items: list[Item], catalog: Catalog, *, tax_rate: Decimal | N
     total = Decimal(0)
     months = Decimal(1)
     for item in items:
-        entry = catalog.price(item.price_id)
+        # The payload's expanded price is enough; the catalog is asked only for what it leaves out.
+        entry = None if item.unit_amount is not None and item.interval else catalog.price(item.price_id)
         currency = item.currency or (entry.currency if entry else None)
         unit = to_major(item.unit_amount, currency) if item.unit_amount is not None else (entry.unit_amount if entry else None)
         if unit is None:
-            continue
+            continue  # tiered, or a price Stripe does not have: nothing billed per unit
         interval = item.interval or (entry.interval if entry else None) or "month"
         count = item.interval_count or (entry.interval_count if entry else None) or 1
         months = MONTHS_PER_INTERVAL.get(interval, Decimal(1)) * count
@@ -127,14 +143,20 @@ class Lookup:
         return self.objects.get(ref) or self.fallback.get(ref)
 
     def coupon(self, ref: Any) -> dict[str, Any] | None:
-        """A coupon: expanded, archived, or (once per id) fetched; coupons belong to no customer's events."""
+        """A coupon: expanded, archived, or (once per id) fetched; coupons belong to no customer's events.
+
+        None when Stripe has no such coupon; MissingKnowledge when nobody can say (no fetch, Stripe unreachable).
+        """
         found = self.get(ref)
-        if found is None and isinstance(ref, str) and ref and self.fetch_coupon is not None and ref not in self._missing:
-            found = self.fetch_coupon(ref)
-            if found is None:
-                self._missing.add(ref)
-            else:
-                self.objects[ref] = found
+        if found is not None or not isinstance(ref, str) or not ref or ref in self._missing:
+            return found
+        if self.fetch_coupon is None:
+            raise MissingKnowledge(f"coupon {ref}")
+        found = self.fetch_coupon(ref)
+        if found is None:
+            self._missing.add(ref)
+        else:
+            self.objects[ref] = found
         return found
 
 
@@ -143,7 +165,9 @@ def forever_coupons(subscription: dict[str, Any], resolver: Resolver, lookup: Lo
     coupons = []
     for ref in resolver.discount_refs(subscription):
         discount = lookup.get(ref)
-        coupon = lookup.coupon(resolver.coupon_of(discount)) if discount else None
+        if discount is None:
+            raise MissingKnowledge(f"discount {ref_id(ref)}")
+        coupon = lookup.coupon(resolver.coupon_of(discount))
         if not coupon or coupon.get("duration") != "forever":
             continue
         percent = coupon.get("percent_off")
@@ -192,6 +216,11 @@ def _schedule_of(subscription: dict[str, Any], schedule: dict[str, Any] | None) 
     return bool(schedule) and ref_id(schedule.get("subscription")) in (None, subscription.get("id"))
 
 
+# VAT rates are whole or tenth percents (25, 25.5, 7.7): rounding to a tenth of a percent undoes the cent
+# rounding of a small invoice's tax, which would otherwise move a tax-inclusive price by a cent.
+RATE_STEP = Decimal("0.001")
+
+
 def invoice_tax_rate(invoice: dict[str, Any] | None) -> Decimal | None:
     """The VAT rate charged on an invoice (total tax ÷ total ex-tax), for tax-inclusive prices."""
     if not invoice:
@@ -200,4 +229,68 @@ def invoice_tax_rate(invoice: dict[str, Any] | None) -> Decimal | None:
     total = invoice.get("total")
     if not isinstance(excluding, int) or not isinstance(total, int) or excluding <= 0:
         return None
-    return Decimal(total - excluding) / Decimal(excluding)
+    return (Decimal(total - excluding) / Decimal(excluding)).quantize(RATE_STEP, ROUND_HALF_EVEN)
+
+
+def customer_tax_rate(objects: Iterable[dict[str, Any]]) -> Decimal | None:
+    """The VAT rate charged on the customer's invoices, read off the largest one (the least rounded), so that every
+    row and the projection of one customer divide a tax-inclusive price by the same rate."""
+    invoices = [o for o in objects if o.get("object") == "invoice" and invoice_tax_rate(o) is not None]
+    largest = max(invoices, key=lambda o: (o["total_excluding_tax"], o.get("created") or 0, str(o.get("id"))),
+                  default=None)
+    return invoice_tax_rate(largest)
+
+
+@dataclass(frozen=True)
+class SubscriptionAmounts:
+    """What a subscription state is worth per month (DESIGN §4.1, §4.5)."""
+
+    plan: str | None  # of the current items; None once ended, or when no price names a plan
+    current: Decimal | None  # the current items' monthly amount, when there is a plan
+    scheduled_plan: str | None  # the schedule's last phase, while in force and another plan
+    scheduled: Decimal | None
+    forward: Decimal
+
+
+NOTHING = SubscriptionAmounts(None, None, None, None, ZERO)
+
+
+class Pricing:
+    """The lookups every price computation uses: the catalog of prices and the coupons, each fetched once."""
+
+    def __init__(self, catalog: Catalog, fetch_coupon: Callable[[str], dict[str, Any] | None] | None = None):
+        self.catalog = catalog
+        self.fetch_coupon = fetch_coupon
+
+    def lookup(self, objects: Mapping[str, dict[str, Any]] | None = None,
+               fallback: Mapping[str, dict[str, Any]] | None = None) -> Lookup:
+        """As-of objects for a walk over a customer's events, asking coupons of this pricing's fetch."""
+        return Lookup(objects, fallback, self.fetch_coupon)
+
+    def plan(self, items: list[Item]) -> str | None:
+        """The plan of items; None when no price names one (the rules call that Unclassified)."""
+        try:
+            return plan_of(items, self.catalog)
+        except UnknownPlan:
+            return None
+
+    def items(self, items: list[Item], tax_rate: Decimal | None = None) -> Decimal:
+        """The monthly amount of items with no discount (an invoice's lines, for a baseline)."""
+        return monthly_amount(items, self.catalog, tax_rate=tax_rate)
+
+    def subscription(self, subscription: dict[str, Any] | None, schedule: dict[str, Any] | None,
+                     resolver: Resolver, lookup: Lookup, tax_rate: Decimal | None = None) -> SubscriptionAmounts:
+        """Plan, current and scheduled monthly amounts and forward MRR of one as-of state."""
+        if not subscription or subscription.get("status") in ENDED_STATUSES:
+            return NOTHING
+        current_items = resolver.subscription_items(subscription)
+        plan = self.plan(current_items)
+        current = (items_amount(subscription, current_items, self.catalog, resolver, lookup, tax_rate)
+                   if plan else None)
+        target = schedule_target_items(schedule, resolver) if _schedule_of(subscription, schedule) else None
+        target_plan = self.plan(target) if target else None
+        scheduled_plan = target_plan if target_plan and target_plan != plan else None
+        scheduled = (items_amount(subscription, target, self.catalog, resolver, lookup, tax_rate)
+                     if scheduled_plan and target else None)
+        return SubscriptionAmounts(plan, current, scheduled_plan, scheduled,
+                                   forward_mrr(subscription, schedule, self.catalog, resolver, lookup, tax_rate))
