@@ -39,6 +39,7 @@ SEVERITY = {
     "AmountExcludingTaxClamped": WARNING,
     "CurrencyMismatch": CRITICAL,
     "DuplicateCustomerForTenant": CRITICAL,
+    "PricingKnowledgeMissing": WARNING,
 }
 # Kinds a reconcile repairs (it recovers events and replays); the others wait for an admin's acknowledgement.
 RECOVERABLE = {"MissingEvent", "MissingHistoricalEvent", "SubscriptionStateMismatch"}
@@ -129,9 +130,22 @@ def durable_discrepancies(session: Session, subscription: Subscription, platform
 
 
 # The kinds `durable_discrepancies` finds: the local facts alone decide them, so a replay refreshes them at once.
+# PricingKnowledgeMissing is raised by a replay that waits (`waiting_on`) and goes with the next one that does not.
 DURABLE = frozenset({"MissingEvent", "ScheduledPriceMissing", "CurrencyMismatch", "UnclassifiedStripeEvent",
                      "AmountExcludingTaxClamped", "UnsupportedStripeApiVersion", "DuplicateCustomerForTenant",
-                     "StripeEventPayloadDivergence"})
+                     "StripeEventPayloadDivergence", "PricingKnowledgeMissing"})
+WAITING = "PricingKnowledgeMissing"
+
+
+def waiting_on(subscription: Subscription, missing: str) -> None:
+    """Say on the account that its events wait for a price, discount or coupon nobody can give now (DESIGN §4.6):
+    nothing is written for them until it can be had."""
+    item = Discrepancy(WAITING, "the events wait for what Stripe cannot give now; nothing is written until it can",
+                       expected=missing, actual="unknown").as_json()
+    items = [i for i in subscription.drift_discrepancies or [] if i.get("kind") != WAITING]
+    if item not in (subscription.drift_discrepancies or []):
+        subscription.drift_discrepancies = [*items, item]
+        subscription.has_drift_detected = True
 
 
 def refresh_durable(session: Session, subscription: Subscription, platform_currency: str) -> None:

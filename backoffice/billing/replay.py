@@ -434,6 +434,7 @@ class Replayer:
             # Never a row on missing knowledge (DESIGN §4.6): the events stay pending; the sweeper tries again.
             log.warning("customer %s waits: %s is neither known nor fetchable", customer_id, missing)
             report.reason, report.waiting = f"waiting for {missing}", True
+            drift.waiting_on(subscription, str(missing))
             return report
         report.notes = replayed.notes
         new_ids = {row.id for row in unsettled} - set(replayed.skipped)

@@ -90,6 +90,7 @@ DRIFT_KIND_LABELS = {
     "AmountExcludingTaxClamped": _l("Tax exceeds the invoice total"),
     "CurrencyMismatch": _l("Billed in another currency than the platform"),
     "DuplicateCustomerForTenant": _l("A second Stripe customer names this account"),
+    "PricingKnowledgeMissing": _l("Events wait for a price or coupon Stripe cannot give now"),
 }
 CARD_BRANDS = {"visa": "Visa", "mastercard": "Mastercard", "amex": "American Express", "discover": "Discover",
                "diners": "Diners Club", "jcb": "JCB", "unionpay": "UnionPay", "link": "Link"}

@@ -78,6 +78,10 @@ def test_a_scheduled_downgrade_waits_for_its_price_and_is_then_booked_right(harn
                                                                           StripeEvent.stripe_customer_id.is_not(None))))
         rows = db.session.scalar(select(func.count()).select_from(BillingEvent))
     assert statuses == {"pending"} and rows == 0
+    waiting = harness.subscription(T)  # the account says why nothing is booked yet
+    assert waiting.has_drift_detected
+    assert [(d["kind"], d["expected"].split(" ")[0]) for d in waiting.drift_discrepancies] == [
+        ("PricingKnowledgeMissing", "price")]
     settings(STRIPE_SECRET_KEY=key)
     with app.app_context():
         totals = replay_all()
