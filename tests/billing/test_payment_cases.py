@@ -9,7 +9,7 @@ from backoffice.billing.models import PaymentTransaction
 from backoffice.billing.ordering import ArchivedEvent
 from backoffice.billing.payments import fold_payments
 from backoffice.billing.pricing import Catalog
-from backoffice.billing.projection import payment_method
+from backoffice.billing.replay.projection import payment_method
 from backoffice.stripe_gateway.results import PriceInfo
 from tests.factories import make_subscription, payment_values
 
