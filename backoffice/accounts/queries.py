@@ -27,6 +27,7 @@ from backoffice.billing.models import (
     Subscription,
 )
 from backoffice.billing.recovery import RecoveryOffer, recovery_offer
+from backoffice.billing.vocabulary import EventType, free_plan
 from backoffice.paging import Page, SortKey, fetch_page, nulls_last, stream_rows, with_keys
 
 TENANTS = Tenant.__table__
@@ -89,7 +90,7 @@ class AccountRow:
 
 
 def _plan_column(plan_order: Sequence[str]):
-    return func.coalesce(TENANTS.c.plan, plan_order[0])
+    return func.coalesce(TENANTS.c.plan, free_plan(plan_order))
 
 
 def _status_column():
@@ -128,7 +129,7 @@ def _filtered(query: Select, criteria: AccountFilter, plan_order: Sequence[str])
         query = query.where(or_(search.contains(INDEX.c.name_key, criteria.search), INDEX.c.tenant_id == criteria.search))
     if criteria.plans:
         plans = INDEX.c.plan.in_(criteria.plans)
-        query = query.where(or_(plans, INDEX.c.plan.is_(None)) if plan_order[0] in criteria.plans else plans)
+        query = query.where(or_(plans, INDEX.c.plan.is_(None)) if free_plan(plan_order) in criteria.plans else plans)
     if criteria.statuses:
         query = query.where(INDEX.c.status_rank.in_([ACCOUNT_STATUSES.index(status) for status in criteria.statuses]))
     if criteria.unsynced:
@@ -157,7 +158,7 @@ def account_sort_keys(sort: str, descending: bool, plan_order: Sequence[str], *,
     name = [SortKey(name_key), SortKey(INDEX.c.tenant_id)]
     by_field: dict[str, list[SortKey]] = {
         "name": [SortKey(name_key, descending), SortKey(INDEX.c.tenant_id, descending)],
-        "plan": [SortKey(_rank(func.coalesce(INDEX.c.plan, plan_order[0]), plan_order), descending), *name],
+        "plan": [SortKey(_rank(func.coalesce(INDEX.c.plan, free_plan(plan_order)), plan_order), descending), *name],
         "mrr": [SortKey(INDEX.c.mrr, descending), *name],
         "renewal": [*nulls_last(INDEX.c.renewal_at, descending), *name],
         "status": [SortKey(INDEX.c.status_rank, descending), *name],
@@ -345,7 +346,7 @@ def subscription_card(session: Session, tenant_id: str) -> SubscriptionCard | No
         ended_at = session.scalar(
             select(func.max(events.c.occurred_at)).where(
                 events.c.subscription_id == subscription.id,
-                events.c.event_type.in_(("SubscriptionExpired", "SubscriptionImmediatelyCancelled"))))
+                events.c.event_type.in_((EventType.EXPIRED, EventType.IMMEDIATELY_CANCELLED))))
     return SubscriptionCard(
         status=subscription.status, current_period_end=subscription.current_period_end,
         cancel_at_period_end=subscription.cancel_at_period_end, cancellation_reason=subscription.cancellation_reason,

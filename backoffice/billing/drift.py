@@ -24,6 +24,7 @@ from backoffice.billing.models import (
     Subscription,
     effective_billing_events,
 )
+from backoffice.billing.vocabulary import EventType
 
 WARNING, CRITICAL = "Warning", "Critical"
 SEVERITY = {
@@ -104,7 +105,7 @@ def durable_discrepancies(session: Session, subscription: Subscription, platform
     # The effective ledger: a row restated out of Unclassified no longer is one.
     view = effective_billing_events
     for event_id, in session.execute(select(view.c.stripe_event_id).where(
-            view.c.subscription_id == subscription.id, view.c.event_type == "Unclassified")):
+            view.c.subscription_id == subscription.id, view.c.event_type == EventType.UNCLASSIFIED)):
         found.append(Discrepancy("UnclassifiedStripeEvent", "an event the ledger could not classify", event_id=event_id))
     for payment_id, in session.execute(select(PAYMENTS.c.id).where(
             PAYMENTS.c.subscription_id == subscription.id, PAYMENTS.c.amount_excluding_tax == 0,

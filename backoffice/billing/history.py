@@ -19,6 +19,7 @@ from backoffice import search
 from backoffice.accounts.models import Tenant
 from backoffice.billing.list_indexes import lens_predicate
 from backoffice.billing.models import LedgerIndex, effective_billing_events
+from backoffice.billing.vocabulary import EventType
 from backoffice.paging import LONG_LIST_COUNT_CAP, Page, SortKey, fetch_page, stream_rows, with_keys
 
 LEDGER = effective_billing_events
@@ -63,7 +64,7 @@ class LedgerEntry:
 
 def _query(criteria: LedgerFilter, sort: str) -> Select:
     """The narrow rows that find and order the ledger rows (from the read model `ledger_index`)."""
-    query = select(INDEX.c.billing_event_id).where(text("ledger_index.event_type <> 'NoOp'"))
+    query = select(INDEX.c.billing_event_id).where(text(f"ledger_index.event_type <> '{EventType.NO_OP}'"))
     if criteria.tenant_id is not None:
         query = query.where(INDEX.c.tenant_id == criteria.tenant_id)
     else:

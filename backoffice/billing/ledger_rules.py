@@ -15,7 +15,6 @@ from typing import Any
 from backoffice.billing.ordering import ArchivedEvent, order_events
 from backoffice.billing.pricing import (
     ENDED_STATUSES,
-    FREE_PLAN,
     ZERO,
     Lookup,
     Pricing,
@@ -26,6 +25,15 @@ from backoffice.billing.pricing import (
     schedule_target_items,
 )
 from backoffice.billing.resolvers import ApiVersions, Resolver, ref_id
+from backoffice.billing.vocabulary import (
+    CHURN_TYPES,
+    CONTRACTION_TYPES,
+    EXPANSION_TYPES,
+    MRR_TYPES,
+    EventType,
+    Movement,
+    free_plan,
+)
 
 Obj = dict[str, Any]
 
@@ -38,21 +46,11 @@ RECOGNIZED_TYPES = frozenset({
     "subscription_schedule.released", "subscription_schedule.canceled",
     "invoice.payment_succeeded", "invoice.payment_failed", "charge.refunded", "payment_method.attached",
 })
-MRR_TYPES = frozenset({
-    "SubscriptionCreated", "SubscriptionUpgraded", "SubscriptionDowngraded", "SubscriptionDowngradeScheduled",
-    "SubscriptionDowngradeCancelled", "SubscriptionCancelled", "SubscriptionReactivated", "SubscriptionExpired",
-    "SubscriptionImmediatelyCancelled", "SubscriptionSuspended", "LedgerBaseline",
-})
 BILLING_INFO_FIELDS = ("address", "email", "name", "tax_ids")
 TERMINAL_SCHEDULE = frozenset({"canceled", "released", "completed"})
-CHURN_TYPES = frozenset({"SubscriptionCancelled", "SubscriptionImmediatelyCancelled", "SubscriptionExpired",
-                         "SubscriptionSuspended"})
-CONTRACTION_TYPES = frozenset({"SubscriptionDowngradeScheduled", "SubscriptionDowngraded"})
-EXPANSION_TYPES = frozenset({"SubscriptionUpgraded", "SubscriptionDowngradeCancelled"})
-
 UNSUPPORTED_VERSION = "UnsupportedStripeApiVersion"
 # A disaster recovery's row standing for history the archive lacks (DESIGN §4.11): the 21st type.
-BASELINE = "LedgerBaseline"
+BASELINE = EventType.BASELINE
 CURRENCY_MISMATCH = "CurrencyMismatch"
 
 
@@ -77,6 +75,12 @@ class LedgerRow:
 
     VALUE_FIELDS = ("event_type", "from_plan", "to_plan", "previous_amount", "new_amount", "amount_delta",
                     "committed_mrr", "movement")
+
+    def __post_init__(self) -> None:
+        # Plain strings, as PostgreSQL stores them and as repr, JSON and the drivers show them.
+        object.__setattr__(self, "event_type", str(self.event_type))
+        if self.movement is not None:
+            object.__setattr__(self, "movement", str(self.movement))
 
     def values(self) -> dict[str, Any]:
         """The values a correction restates (DESIGN §4.6)."""
@@ -188,17 +192,17 @@ def movement_of(event_type: str, delta: Decimal | None, had_mrr: bool) -> str | 
     if delta is None or delta == 0:
         return None
     positive = delta > 0
-    if event_type == "SubscriptionCreated" and positive:
-        return "reactivation" if had_mrr else "new"
-    if event_type == "SubscriptionReactivated" and positive:
-        return "reactivation"
+    if event_type == EventType.CREATED and positive:
+        return Movement.REACTIVATION if had_mrr else Movement.NEW
+    if event_type == EventType.REACTIVATED and positive:
+        return Movement.REACTIVATION
     if event_type in EXPANSION_TYPES and positive:
-        return "expansion"
+        return Movement.EXPANSION
     if event_type in CONTRACTION_TYPES and not positive:
-        return "contraction"
+        return Movement.CONTRACTION
     if event_type in CHURN_TYPES and not positive:
-        return "churn"
-    return "other"
+        return Movement.CHURN
+    return Movement.OTHER
 
 
 @dataclass(frozen=True)
@@ -220,6 +224,7 @@ class LedgerRules:
     def __init__(self, pricing: Pricing, versions: ApiVersions, platform_currency: str):
         self.pricing = pricing
         self.catalog = pricing.catalog
+        self.free_plan = free_plan(pricing.catalog.plan_order)
         self.versions = versions
         self.platform_currency = platform_currency.upper()
 
@@ -264,8 +269,8 @@ class LedgerRules:
                     decision = self._decide(event, resolver, state)
                 except UnknownPlan as unknown:
                     result.notes.append(Note("UnclassifiedStripeEvent", event.id, str(unknown)))
-                    decision = Decision("Unclassified", to_plan=state.plan(resolver))
-                if decision.event_type == "Unclassified" and not any(n.event_id == event.id for n in result.notes):
+                    decision = Decision(EventType.UNCLASSIFIED, to_plan=state.plan(resolver))
+                if decision.event_type == EventType.UNCLASSIFIED and not any(n.event_id == event.id for n in result.notes):
                     result.notes.append(Note("UnclassifiedStripeEvent", event.id, "cancellation and plan change at once"))
                 if decision.from_plan is None and decision.event_type not in MRR_TYPES:
                     # A row that changes no plan is on the as-of plan (DESIGN §4.4): from and to are that plan,
@@ -321,14 +326,14 @@ class LedgerRules:
         kind = event.type
         plan = state.plan(resolver)
         if kind == "customer.created":
-            return Decision("BillingInfoAdded", to_plan=plan)
+            return Decision(EventType.BILLING_INFO_ADDED, to_plan=plan)
         if kind == "customer.updated":
             changed = any(name in (event.previous_attributes or {}) for name in BILLING_INFO_FIELDS)
-            return Decision("BillingInfoUpdated" if changed else "NoOp", to_plan=plan)
+            return Decision(EventType.BILLING_INFO_UPDATED if changed else EventType.NO_OP, to_plan=plan)
         if kind == "payment_method.attached":
-            return Decision("PaymentMethodUpdated", to_plan=plan)
+            return Decision(EventType.PAYMENT_METHOD_UPDATED, to_plan=plan)
         if kind == "customer.deleted":
-            return Decision("SubscriptionSuspended", from_plan=plan, to_plan=FREE_PLAN, new_amount=ZERO,
+            return Decision(EventType.SUSPENDED, from_plan=plan, to_plan=self.free_plan, new_amount=ZERO,
                             suspension_reason="customer_deleted")
         if kind.startswith("customer.subscription."):
             return self._subscription(event, resolver, state)
@@ -337,35 +342,36 @@ class LedgerRules:
         obj = event.object
         if kind == "invoice.payment_succeeded":
             if obj.get("billing_reason") != "subscription_cycle":
-                return Decision("NoOp", to_plan=plan)
+                return Decision(EventType.NO_OP, to_plan=plan)
             attempts = obj.get("attempt_count") or 0
-            return Decision("PaymentRecovered" if attempts > 1 else "SubscriptionRenewed", to_plan=plan)
+            return Decision(EventType.PAYMENT_RECOVERED if attempts > 1 else EventType.RENEWED, to_plan=plan)
         if kind == "invoice.payment_failed":
-            return Decision("PaymentFailed" if obj.get("billing_reason") == "subscription_cycle" else "NoOp", to_plan=plan)
+            cycle = obj.get("billing_reason") == "subscription_cycle"
+            return Decision(EventType.PAYMENT_FAILED if cycle else EventType.NO_OP, to_plan=plan)
         if kind == "charge.refunded":
-            return Decision("PaymentRefunded", to_plan=plan)
-        return Decision("NoOp", to_plan=plan)
+            return Decision(EventType.PAYMENT_REFUNDED, to_plan=plan)
+        return Decision(EventType.NO_OP, to_plan=plan)
 
     def _subscription(self, event: ArchivedEvent, resolver: Resolver, state: AsOf) -> Decision:
         kind, after = event.type, event.object
         schedule = state.schedule
         if kind == "customer.subscription.created":
             new_plan = plan_of(resolver.subscription_items(after), self.catalog)
-            return Decision("SubscriptionCreated", to_plan=new_plan, new_amount=state.forward(resolver, after, schedule))
+            return Decision(EventType.CREATED, to_plan=new_plan, new_amount=state.forward(resolver, after, schedule))
         if kind == "customer.subscription.deleted":
             before = state.objects.get(event.object_id or "") or after
             from_plan = state.plan(resolver, {**before, "status": "active"})
             reason = str((after.get("cancellation_details") or {}).get("reason") or "").lower()
             if reason == "payment_failed":
-                return Decision("SubscriptionSuspended", from_plan=from_plan, to_plan=FREE_PLAN, new_amount=ZERO,
+                return Decision(EventType.SUSPENDED, from_plan=from_plan, to_plan=self.free_plan, new_amount=ZERO,
                                 suspension_reason="payment_failed")
             expired = bool(before.get("cancel_at_period_end"))
-            return Decision("SubscriptionExpired" if expired else "SubscriptionImmediatelyCancelled",
-                            from_plan=from_plan, to_plan=FREE_PLAN, new_amount=ZERO)
+            return Decision(EventType.EXPIRED if expired else EventType.IMMEDIATELY_CANCELLED,
+                            from_plan=from_plan, to_plan=self.free_plan, new_amount=ZERO)
         previous = event.previous_attributes
         plan = state.plan(resolver)
         if kind != "customer.subscription.updated" or not previous:
-            return Decision("NoOp", to_plan=plan)
+            return Decision(EventType.NO_OP, to_plan=plan)
         before = _previous_object(event)
         new_plan = plan_of(resolver.subscription_items(after), self.catalog)
         old_plan = plan_of(resolver.subscription_items(before), self.catalog)
@@ -373,26 +379,26 @@ class LedgerRules:
         forward = state.forward(resolver, after, schedule)
         if isinstance(previous.get("cancel_at_period_end"), bool):
             if plan_changed:
-                return Decision("Unclassified", to_plan=plan)
+                return Decision(EventType.UNCLASSIFIED, to_plan=plan)
             if previous["cancel_at_period_end"] is False:
-                return Decision("SubscriptionCancelled", to_plan=plan, new_amount=forward,
+                return Decision(EventType.CANCELLED, to_plan=plan, new_amount=forward,
                                 cancellation_reason=_cancellation_reason(after))
-            return Decision("SubscriptionReactivated", to_plan=plan, new_amount=forward)
+            return Decision(EventType.REACTIVATED, to_plan=plan, new_amount=forward)
         if plan_changed:
             upgrade = self.catalog.rank(new_plan) > self.catalog.rank(old_plan)
-            return Decision("SubscriptionUpgraded" if upgrade else "SubscriptionDowngraded",
+            return Decision(EventType.UPGRADED if upgrade else EventType.DOWNGRADED,
                             from_plan=old_plan, to_plan=new_plan, new_amount=forward)
         if after.get("status") in ENDED_STATUSES and before.get("status") not in ENDED_STATUSES:
             # An incomplete subscription whose first payment never came (incomplete_expired).
-            return Decision("SubscriptionExpired", from_plan=old_plan, to_plan=FREE_PLAN, new_amount=ZERO)
+            return Decision(EventType.EXPIRED, from_plan=old_plan, to_plan=self.free_plan, new_amount=ZERO)
         if forward != state.committed:
             # The same plan at another monthly amount: the amount decides (an MRR change never hides in a NoOp).
             upgrade = forward > state.committed
-            return Decision("SubscriptionUpgraded" if upgrade else "SubscriptionDowngraded",
+            return Decision(EventType.UPGRADED if upgrade else EventType.DOWNGRADED,
                             from_plan=old_plan, to_plan=new_plan, new_amount=forward)
         if previous.get("status") == "active" and after.get("status") in ("past_due", "unpaid"):
-            return Decision("SubscriptionPastDue", to_plan=plan)
-        return Decision("NoOp", to_plan=plan)
+            return Decision(EventType.PAST_DUE, to_plan=plan)
+        return Decision(EventType.NO_OP, to_plan=plan)
 
     def _schedule(self, event: ArchivedEvent, resolver: Resolver, state: AsOf) -> Decision:
         kind, schedule = event.type, event.object
@@ -401,21 +407,21 @@ class LedgerRules:
         subscription = state.subscription
         if kind in ("subscription_schedule.released", "subscription_schedule.canceled"):
             if scheduled_before is None:
-                return Decision("NoOp", to_plan=plan)
-            return Decision("SubscriptionDowngradeCancelled", to_plan=plan,
+                return Decision(EventType.NO_OP, to_plan=plan)
+            return Decision(EventType.DOWNGRADE_CANCELLED, to_plan=plan,
                             new_amount=state.forward(resolver, subscription, schedule))
         # created and updated: the seed waits for .updated, but a schedule created with its phases at once
         # schedules the change just the same.
         if schedule.get("status") in TERMINAL_SCHEDULE:
-            return Decision("NoOp", to_plan=plan)
+            return Decision(EventType.NO_OP, to_plan=plan)
         target_items = schedule_target_items(schedule, resolver)
         if not target_items or not subscription:
-            return Decision("NoOp", to_plan=plan)
+            return Decision(EventType.NO_OP, to_plan=plan)
         target = plan_of(target_items, self.catalog)
         forward = state.forward(resolver, subscription, schedule)
         if (target == plan or target == scheduled_before) and forward == state.committed:
-            return Decision("NoOp", to_plan=plan)
-        return Decision("SubscriptionDowngradeScheduled", from_plan=plan, to_plan=target, new_amount=forward)
+            return Decision(EventType.NO_OP, to_plan=plan)
+        return Decision(EventType.DOWNGRADE_SCHEDULED, from_plan=plan, to_plan=target, new_amount=forward)
 
 
 def _cancellation_reason(subscription: Obj) -> str | None:

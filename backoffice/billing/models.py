@@ -17,36 +17,14 @@ from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from backoffice.accounts.models import SUSPENSION_REASONS
 from backoffice.billing.list_indexes import partial_indexes
+from backoffice.billing.vocabulary import AccountStatus, EventType, Movement
 from backoffice.extensions import db
 
 MONEY = sa.Numeric(18, 2)
 TIMESTAMP = sa.DateTime(timezone=True)
 
-BILLING_EVENT_TYPES = (
-    "SubscriptionCreated",
-    "SubscriptionRenewed",
-    "SubscriptionUpgraded",
-    "SubscriptionDowngradeScheduled",
-    "SubscriptionDowngradeCancelled",
-    "SubscriptionDowngraded",
-    "SubscriptionCancelled",
-    "SubscriptionReactivated",
-    "SubscriptionExpired",
-    "SubscriptionImmediatelyCancelled",
-    "SubscriptionSuspended",
-    "SubscriptionPastDue",
-    "PaymentFailed",
-    "PaymentRecovered",
-    "PaymentRefunded",
-    "BillingInfoAdded",
-    "BillingInfoUpdated",
-    "PaymentMethodUpdated",
-    "NoOp",
-    "Unclassified",
-    # Not one of the seed's 20: written by disaster recovery (DESIGN §4.11).
-    "LedgerBaseline",
-)
-MOVEMENTS = ("new", "reactivation", "expansion", "contraction", "churn", "other")
+BILLING_EVENT_TYPES = tuple(EventType)
+MOVEMENTS = tuple(Movement)
 STRIPE_EVENT_STATUSES = ("pending", "processed", "ignored", "failed")
 RECOVERY_SOURCES = ("events_list", "delivery_audit")
 # Stripe's own subscription statuses, kept as Stripe spells them.
@@ -60,7 +38,7 @@ SUBSCRIPTION_STATUSES = (
     "unpaid",
     "paused",
 )
-ACCOUNT_STATUSES = ("active", "downgrading", "canceling", "canceled", "free")
+ACCOUNT_STATUSES = tuple(AccountStatus)
 PAYMENT_STATUSES = ("succeeded", "refunded", "failed", "pending", "cancelled")
 PRICE_INTERVALS = ("day", "week", "month", "year")
 TAX_BEHAVIORS = ("inclusive", "exclusive", "unspecified")

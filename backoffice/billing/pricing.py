@@ -17,7 +17,6 @@ from backoffice.billing.resolvers import Item, Resolver, ref_id
 from backoffice.stripe_gateway.results import PriceInfo
 
 ZERO = Decimal("0.00")
-FREE_PLAN = "basis"
 # Stripe's own monthly normalization: a week is 52/12 of a month.
 MONTHS_PER_INTERVAL = {"day": Decimal(12) / Decimal(365), "week": Decimal(12) / Decimal(52),
                        "month": Decimal(1), "year": Decimal(12)}

@@ -34,6 +34,7 @@ from backoffice.billing.models import (
     effective_billing_events,
 )
 from backoffice.billing.revenue import utc_day
+from backoffice.billing.vocabulary import EventType, free_plan
 
 PERIODS = (7, 30, 90)
 DEFAULT_PERIOD = 30
@@ -252,8 +253,12 @@ def login_activity(session: Session, period: Window) -> Trend:
 # --- distributions and recents ----------------------------------------------------------------------------
 def plan_distribution(session: Session, plan_order: Iterable[str]) -> list[PlanShare]:
     """Accounts per plan: every plan of the catalog, even at 0, then any other plan found; with its share."""
-    counts = _accounts_per_plan(session)
-    order = list(dict.fromkeys(["basis", *plan_order]))
+    plan_order = tuple(plan_order)
+    free = free_plan(plan_order)
+    counts: dict[str, int] = {}
+    for plan, accounts in _accounts_per_plan(session).items():  # no plan is the free plan
+        counts[plan or free] = counts.get(plan or free, 0) + accounts
+    order = list(dict.fromkeys(plan_order))
     order += sorted(name for name in counts if name not in order)
     total = sum(counts.values())
     return [PlanShare(name, counts.get(name, 0),
@@ -262,12 +267,12 @@ def plan_distribution(session: Session, plan_order: Iterable[str]) -> list[PlanS
             for name in order]
 
 
-def _accounts_per_plan(session: Session) -> dict[str, int]:
-    """Live accounts per plan (no plan is the free `basis`), from the read model's plan index alone."""
-    counts: dict[str, int] = {}
+def _accounts_per_plan(session: Session) -> dict[str | None, int]:
+    """Live accounts per plan (None: no plan), from the read model's plan index alone."""
+    counts: dict[str | None, int] = {}
     for plan, accounts in session.execute(select(ACCOUNTS.c.plan, func.count()).where(~ACCOUNTS.c.deleted)
                                           .group_by(ACCOUNTS.c.plan)).all():
-        counts[plan or "basis"] = counts.get(plan or "basis", 0) + accounts
+        counts[plan] = counts.get(plan, 0) + accounts
     return counts
 
 
@@ -287,7 +292,7 @@ def recent_billing_events(session: Session, limit: int = 6) -> list[Any]:
                ledger.c.from_plan, ledger.c.to_plan, ledger.c.amount_delta, ledger.c.committed_mrr,
                ledger.c.currency, ledger.c.occurred_at)
         .join(TENANTS, TENANTS.c.id == ledger.c.tenant_id)
-        .where(ledger.c.event_type != "NoOp")
+        .where(ledger.c.event_type != EventType.NO_OP)
         .order_by(ledger.c.occurred_at.desc(), ledger.c.position.desc(), ledger.c.id.desc()).limit(limit)).all()
 
 

@@ -16,12 +16,14 @@ from flask_babel import (
 )
 from flask_babel import lazy_gettext as _l
 
+from backoffice.billing.vocabulary import AccountStatus, EventType, Movement
+
 ACCOUNT_STATUS_LABELS = {
-    "active": _l("Active"),
-    "downgrading": _l("Downgrading"),
-    "canceling": _l("Canceling"),
-    "canceled": _l("Canceled"),
-    "free": _l("Free"),
+    AccountStatus.ACTIVE: _l("Active"),
+    AccountStatus.DOWNGRADING: _l("Downgrading"),
+    AccountStatus.CANCELING: _l("Canceling"),
+    AccountStatus.CANCELED: _l("Canceled"),
+    AccountStatus.FREE: _l("Free"),
 }
 ROLE_LABELS = {"owner": _l("Owner"), "admin": _l("Admin"), "member": _l("Member")}
 LOGIN_METHOD_LABELS = {"one_time_password": _l("One-time password"), "google": _l("Google")}
@@ -39,27 +41,27 @@ PAYMENT_STATUS_LABELS = {
     "cancelled": _l("Void"),
 }
 BILLING_EVENT_LABELS = {
-    "SubscriptionCreated": _l("Subscribed"),
-    "SubscriptionRenewed": _l("Renewed"),
-    "SubscriptionUpgraded": _l("Upgraded"),
-    "SubscriptionDowngradeScheduled": _l("Downgrade scheduled"),
-    "SubscriptionDowngradeCancelled": _l("Downgrade cancelled"),
-    "SubscriptionDowngraded": _l("Downgraded"),
-    "SubscriptionCancelled": _l("Cancellation scheduled"),
-    "SubscriptionReactivated": _l("Reactivated"),
-    "SubscriptionExpired": _l("Expired"),
-    "SubscriptionImmediatelyCancelled": _l("Cancelled immediately"),
-    "SubscriptionSuspended": _l("Suspended"),
-    "SubscriptionPastDue": _l("Past due"),
-    "PaymentFailed": _l("Payment failed"),
-    "PaymentRecovered": _l("Payment recovered"),
-    "PaymentRefunded": _l("Payment refunded"),
-    "BillingInfoAdded": _l("Billing info added"),
-    "BillingInfoUpdated": _l("Billing info updated"),
-    "PaymentMethodUpdated": _l("Payment method updated"),
-    "NoOp": _l("No change"),
-    "Unclassified": _l("Unclassified"),
-    "LedgerBaseline": _l("Ledger baseline"),
+    EventType.CREATED: _l("Subscribed"),
+    EventType.RENEWED: _l("Renewed"),
+    EventType.UPGRADED: _l("Upgraded"),
+    EventType.DOWNGRADE_SCHEDULED: _l("Downgrade scheduled"),
+    EventType.DOWNGRADE_CANCELLED: _l("Downgrade cancelled"),
+    EventType.DOWNGRADED: _l("Downgraded"),
+    EventType.CANCELLED: _l("Cancellation scheduled"),
+    EventType.REACTIVATED: _l("Reactivated"),
+    EventType.EXPIRED: _l("Expired"),
+    EventType.IMMEDIATELY_CANCELLED: _l("Cancelled immediately"),
+    EventType.SUSPENDED: _l("Suspended"),
+    EventType.PAST_DUE: _l("Past due"),
+    EventType.PAYMENT_FAILED: _l("Payment failed"),
+    EventType.PAYMENT_RECOVERED: _l("Payment recovered"),
+    EventType.PAYMENT_REFUNDED: _l("Payment refunded"),
+    EventType.BILLING_INFO_ADDED: _l("Billing info added"),
+    EventType.BILLING_INFO_UPDATED: _l("Billing info updated"),
+    EventType.PAYMENT_METHOD_UPDATED: _l("Payment method updated"),
+    EventType.NO_OP: _l("No change"),
+    EventType.UNCLASSIFIED: _l("Unclassified"),
+    EventType.BASELINE: _l("Ledger baseline"),
 }
 OPERATOR_ACTION_LABELS = {
     "sync": _l("Sync with Stripe"),
@@ -74,8 +76,9 @@ OPERATOR_ACTION_LABELS = {
 }
 SEVERITY_LABELS = {"Critical": _l("Critical"), "Warning": _l("Warning")}
 # MRR movements (DESIGN §4.9).
-MOVEMENT_LABELS = {"new": _l("New"), "expansion": _l("Expansion"), "reactivation": _l("Reactivation"),
-                   "contraction": _l("Contraction"), "churn": _l("Churn"), "other": _l("Other")}
+MOVEMENT_LABELS = {Movement.NEW: _l("New"), Movement.EXPANSION: _l("Expansion"),
+                   Movement.REACTIVATION: _l("Reactivation"), Movement.CONTRACTION: _l("Contraction"),
+                   Movement.CHURN: _l("Churn"), Movement.OTHER: _l("Other")}
 # What each drift kind means, in the operator's words (DESIGN §5); the check's own detail is shown beside it.
 DRIFT_KIND_LABELS = {
     "MissingEvent": _l("Payments were recorded but the ledger has no row"),

@@ -21,7 +21,7 @@ from backoffice.demo.scenarios import SCENARIOS
 ])
 def test_each_status_in_priority_order(plan, scheduled, canceling, ever_paid, expected):
     subscription = Subscription(plan=plan, scheduled_plan=scheduled, cancel_at_period_end=canceling)
-    assert account_status(subscription, ever_paid) == expected
+    assert account_status(subscription, ever_paid, "basis") == expected
 
 
 def test_a_refunded_customer_who_left_is_canceled_not_free(harness):

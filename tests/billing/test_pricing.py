@@ -376,3 +376,23 @@ def test_items_are_read_as_the_resolver_sees_them():
     sub = subscription(price("price_x", 4900), quantities=[2])
     assert PRE_BASIL.subscription_items(sub) == [Item("price_x", 2, 4900, "EUR", "month", 1, "exclusive")]
     assert forward(sub, resolver=BASIL_FAMILY) == forward(sub, resolver=PRE_BASIL) == D("98.00")
+
+
+def test_the_free_plan_is_the_first_of_plan_order_not_a_name():
+    """An immediate cancellation goes to the free plan, whatever PLAN_ORDER calls it."""
+    created = subscription(STANDARD)
+    deleted = {**created, "status": "canceled"}
+    events = (ArchivedEvent("evt_1", "customer.subscription.created", 100, BASIL, {"data": {"object": created}}),
+              ArchivedEvent("evt_2", "customer.subscription.deleted", 200, BASIL, {"data": {"object": deleted}}))
+    rows = rules_replay(*events, plan_order=("gratis", "standard", "premium"))
+    assert rows[1] == ("SubscriptionImmediatelyCancelled", "standard", "gratis", D("49.00"), D("0.00"), D("-49.00"),
+                       D("0.00"), "churn")
+
+
+def test_every_event_type_and_movement_has_an_operator_label():
+    from backoffice.billing.vocabulary import AccountStatus, EventType, Movement
+    from backoffice.web.formatting import ACCOUNT_STATUS_LABELS, BILLING_EVENT_LABELS, MOVEMENT_LABELS
+
+    assert set(BILLING_EVENT_LABELS) == set(EventType)
+    assert set(MOVEMENT_LABELS) == set(Movement)
+    assert set(ACCOUNT_STATUS_LABELS) == set(AccountStatus)

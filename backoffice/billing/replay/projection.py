@@ -16,8 +16,9 @@ from backoffice.accounts.models import Tenant
 from backoffice.billing.ledger_rules import BASELINE, Replayed
 from backoffice.billing.models import Subscription
 from backoffice.billing.ordering import ArchivedEvent
-from backoffice.billing.pricing import FREE_PLAN, SubscriptionAmounts
+from backoffice.billing.pricing import SubscriptionAmounts
 from backoffice.billing.resolvers import ref_id
+from backoffice.billing.vocabulary import AccountStatus, EventType
 
 Obj = dict[str, Any]
 TROUBLED = frozenset({"past_due", "unpaid", "incomplete"})
@@ -81,7 +82,7 @@ def cancellation_reason(subscription: Obj | None) -> str | None:
 
 
 def project(session: Session, subscription: Subscription, replayed: Replayed, amounts: SubscriptionAmounts | None,
-            ever_paid: bool) -> None:
+            ever_paid: bool, free: str) -> None:
     """Bring the subscription row to the customer's latest state (the fields the ledger knows)."""
     state = replayed.state
     if state is None or state.resolver is None:
@@ -109,30 +110,30 @@ def project(session: Session, subscription: Subscription, replayed: Replayed, am
     subscription.first_payment_failed_at = first_payment_failed_at(replayed.ordered)
     subscription.cancellation_reason = cancellation_reason(stripe_subscription)
     # A baseline with MRR stands for a creation the archive lacks (DESIGN §4.11).
-    created = [row.occurred_at for row in replayed.rows if row.event_type == "SubscriptionCreated"
+    created = [row.occurred_at for row in replayed.rows if row.event_type == EventType.CREATED
                or (row.event_type == BASELINE and row.committed_mrr > 0)]
     if created:
         earliest = min(created)
         # Moves only backward (the seed's rule): a late, older Created can only make it earlier.
         if subscription.subscribed_since is None or earliest < subscription.subscribed_since:
             subscription.subscribed_since = earliest
-    subscription.account_status = account_status(subscription, ever_paid)
+    subscription.account_status = str(account_status(subscription, ever_paid, free))
     tenant = session.get(Tenant, subscription.tenant_id)
     if tenant is not None:
-        tenant.plan = subscription.plan or FREE_PLAN
-        last = next((row for row in reversed(replayed.rows) if row.event_type != "NoOp"), None)
-        if last is not None and last.event_type == "SubscriptionSuspended":
+        tenant.plan = subscription.plan or free
+        last = next((row for row in reversed(replayed.rows) if row.event_type != EventType.NO_OP), None)
+        if last is not None and last.event_type == EventType.SUSPENDED:
             tenant.state, tenant.suspension_reason = "suspended", last.suspension_reason
         elif subscription.plan:
             tenant.state, tenant.suspension_reason = "active", None
 
 
-def account_status(subscription: Subscription, ever_paid: bool) -> str:
-    """Reference §6's derivation, in its priority order."""
+def account_status(subscription: Subscription, ever_paid: bool, free: str) -> AccountStatus:
+    """Reference §6's derivation, in its priority order; `free` is the free plan (DESIGN §4.1)."""
     if subscription.cancel_at_period_end and subscription.plan:
-        return "canceling"
+        return AccountStatus.CANCELING
     if subscription.scheduled_plan:
-        return "downgrading"
-    if subscription.plan and subscription.plan != FREE_PLAN:
-        return "active"
-    return "canceled" if ever_paid else "free"
+        return AccountStatus.DOWNGRADING
+    if subscription.plan and subscription.plan != free:
+        return AccountStatus.ACTIVE
+    return AccountStatus.CANCELED if ever_paid else AccountStatus.FREE

@@ -138,7 +138,7 @@ class Replayer:
         batch.works.append(Work(subscription, replayed, new_ids, report, intent.restore, intent.restatement))
         self.collect_payments(subscription, payments, report, batch)
         project(self.session, subscription, replayed, amounts,
-                ever_paid=any(p.status in ("succeeded", "refunded") for p in payments))
+                ever_paid=any(p.status in ("succeeded", "refunded") for p in payments), free=self.rules.free_plan)
         processed = [r for r in unsettled if r.id not in replayed.skipped]
         report.processed = batch.set_status(processed, "processed", None, tenant_id=subscription.tenant_id)
         for row in unsettled:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from backoffice.billing import history
 from backoffice.billing.list_indexes import LENSES
 from backoffice.billing.models import BILLING_EVENT_TYPES, MOVEMENTS, StripeEvent, StripeEventDivergence
+from backoffice.billing.vocabulary import EventType
 from backoffice.dashboard.queries import PERIODS, window
 from backoffice.extensions import db
 from backoffice.web.auth import admin_required
@@ -22,7 +23,7 @@ from backoffice.web.listing import ListParams, ListSpec, fetch_or_400
 bp = Blueprint("billing_events", __name__)
 
 # NoOp rows are never listed, so they are no choice either.
-TYPES = tuple(kind for kind in BILLING_EVENT_TYPES if kind != "NoOp")
+TYPES = tuple(kind for kind in BILLING_EVENT_TYPES if kind != EventType.NO_OP)
 LIST = ListSpec("billing_events.index", sorts=("date", "account"), default_sort="-date",
                 multi={"type": TYPES, "movement": MOVEMENTS},
                 single={"lens": tuple(LENSES), "period": tuple(str(days) for days in PERIODS)},
