@@ -12,13 +12,13 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
+from backoffice.demo.vat import parse_vat_rates
 from backoffice.extensions import db
 from backoffice.readiness import check_database, check_redis
 
 if TYPE_CHECKING:  # the sandbox is imported inside the commands only, when they run
     from backoffice.stripe_sandbox import SandboxSettings
 
-VAT_ENTRY = re.compile(r"^([A-Za-z]{2})=(\d+(?:\.\d+)?)$")
 SECRET_KEY = re.compile(r"^sk_test_\w+$")
 
 
@@ -35,20 +35,6 @@ def ready_command() -> None:
 
 
 sandbox_group = AppGroup("sandbox", help="The local Stripe sandbox: serve it, move its clock.")
-
-
-def parse_vat_rates(value: str) -> dict[str, Decimal]:
-    """Parse `DK=25,DE=19` into VAT rates (percent) per customer country."""
-    rates: dict[str, Decimal] = {}
-    for entry in filter(None, (part.strip() for part in value.split(","))):
-        match = VAT_ENTRY.match(entry)
-        if match is None:
-            raise click.BadParameter(f"{entry!r} is not COUNTRY=RATE, e.g. DK=25")
-        rate = Decimal(match.group(2))  # the pattern admits only plain decimals
-        if rate > 100:
-            raise click.BadParameter(f"{entry!r}: a VAT rate is a percentage up to 100")
-        rates[match.group(1).upper()] = rate
-    return rates
 
 
 def _vat_option(ctx: click.Context, param: click.Parameter, value: str) -> dict[str, Decimal]:

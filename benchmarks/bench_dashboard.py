@@ -59,11 +59,11 @@ from backoffice import create_app
 from backoffice.billing import rollups
 from backoffice.billing.ledger_rules import movement_of
 from backoffice.billing.models import BillingEvent, PaymentTransaction, Subscription
-from backoffice.billing.money import cents, to_major
 from backoffice.demo.generator import MONTH, Action, TenantPlan, plan_tenants
 from backoffice.demo.stripe_demo import PLAN_AMOUNTS
 from backoffice.demo.writer import copy_rows, write_records
 from backoffice.extensions import db
+from backoffice.money import cents, to_major
 from benchmarks.bench_replay import from_template
 from benchmarks.bench_shell import percentile
 from benchmarks.bench_webhook import free_port

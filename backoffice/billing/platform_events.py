@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from backoffice.billing.catalog import PRICES, store_prices
 from backoffice.billing.models import StripeEvent
-from backoffice.billing.money import to_major
+from backoffice.money import to_major
 from backoffice.stripe_gateway.results import PriceInfo
 
 EVENTS = StripeEvent.__table__

@@ -20,6 +20,7 @@ from backoffice.blobs import BlobStore
 from backoffice.demo.delivery import local_webhook, wait_until_archived
 from backoffice.demo.generator import MONTH, DatasetBuilder, plan_tenants
 from backoffice.demo.stripe_demo import StripeDemo
+from backoffice.demo.vat import parse_vat_rates
 from backoffice.demo.writer import write_records
 from backoffice.extensions import db
 from backoffice.jobs import in_process_runner
@@ -78,8 +79,6 @@ def load_command(tenants: int, months: int, seed: int, sandbox_state: str | None
     Every Stripe event goes through a webhook as it happens (Backoffice's own unless --webhook-url), except
     those of the accounts chosen to miss theirs; the archive is then replayed into the ledger.
     """
-    from backoffice.cli import parse_vat_rates
-
     if db.session.scalar(select(func.count()).select_from(Tenant)):
         raise click.ClickException("the database already holds tenants; demo data loads into an empty one")
     db.session.commit()  # no transaction left open while the webhook archives events meanwhile

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from backoffice.billing.money import to_major
+from backoffice.money import to_major
 
 
 @dataclass(frozen=True)

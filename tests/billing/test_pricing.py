@@ -7,7 +7,6 @@ from decimal import Decimal
 import pytest
 
 from backoffice.billing.ledger_rules import LedgerRules
-from backoffice.billing.money import to_major
 from backoffice.billing.ordering import ArchivedEvent
 from backoffice.billing.pricing import (
     Catalog,
@@ -22,6 +21,7 @@ from backoffice.billing.pricing import (
     plan_of,
 )
 from backoffice.billing.resolvers import BASIL_FAMILY, PRE_BASIL, ApiVersions, Item
+from backoffice.money import to_major
 from backoffice.stripe_gateway.results import PriceInfo
 
 ORDER = ("basis", "standard", "premium")

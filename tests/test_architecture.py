@@ -1,0 +1,97 @@
+"""The plan the code keeps (STYLE, "Layout"; issue 17): which part may import which, read from the imports themselves.
+
+Each rule names the modules it covers and the `backoffice` modules they must not import; a forbidden import fails
+with its file and line. Imports inside functions count as much as those at the top.
+"""
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def imports(path: Path) -> Iterator[tuple[int, str]]:
+    """(line, module) for every import in a file, `from x import y` counted as x.y too."""
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.lineno, node.module
+            for alias in node.names:
+                yield node.lineno, f"{node.module}.{alias.name}"
+
+
+def module_of(path: Path) -> str:
+    return ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+
+
+def files(*packages: str) -> list[Path]:
+    found: list[Path] = []
+    for package in packages:
+        target = ROOT / package.replace(".", "/")
+        found += sorted(target.rglob("*.py")) if target.is_dir() else [target.with_suffix(".py")]
+    return found
+
+
+def within(module: str, *prefixes: str) -> bool:
+    return any(module == prefix or module.startswith(prefix + ".") for prefix in prefixes)
+
+
+def breaks(covered: list[Path], forbidden: tuple[str, ...], allowed: tuple[str, ...] = ()) -> list[str]:
+    """Each import of a forbidden module (unless allowed), as `file:line module`."""
+    return [f"{shown(path)}:{line} {name}" for path in covered for line, name in imports(path)
+            if within(name, *forbidden) and not within(name, *allowed)]
+
+
+def shown(path: Path) -> Path:
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+
+
+BACKOFFICE = ("backoffice",)
+DOMAIN = ("backoffice.billing", "backoffice.accounts", "backoffice.operators", "backoffice.dashboard")
+
+RULES = {
+    # The sandbox is Stripe: it knows nothing of Backoffice (DESIGN §7).
+    "the sandbox imports nothing of Backoffice": (
+        files("backoffice.stripe_sandbox"), BACKOFFICE, ("backoffice.stripe_sandbox",)),
+    # The gateway is the lowest layer that talks to Stripe: it leans on no domain, only on the shared helpers.
+    "the gateway leans on no domain": (
+        files("backoffice.stripe_gateway"), BACKOFFICE, ("backoffice.stripe_gateway", "backoffice.money")),
+    # Production code never reaches the sandbox; the demo and the CLI that serves it do.
+    "only the demo and the CLI use the sandbox": (
+        [path for path in files("backoffice") if not within(module_of(path), "backoffice.stripe_sandbox",
+                                                            "backoffice.demo", "backoffice.cli")],
+        ("backoffice.stripe_sandbox",), ()),
+    # The domain is plain Python: it never imports the web layer nor a request's globals (STYLE, principle 1).
+    "the domain never imports the web layer": (
+        files(*DOMAIN), ("backoffice.web", "flask.request", "flask.session", "flask.g"), ()),
+    # A migration creates what it says: it reads no live code, so editing the code never rewrites old history.
+    "migrations import nothing of Backoffice": (files("migrations"), BACKOFFICE, ()),
+    # The CLI registers the demo's commands; the demo never reaches back into the CLI (no loop).
+    "the demo never imports the CLI": (files("backoffice.demo"), ("backoffice.cli",), ()),
+    # The money helpers sit below every layer that handles amounts.
+    "money imports nothing of Backoffice": (files("backoffice.money"), BACKOFFICE, ()),
+    # The ledger's vocabulary is the bottom of billing: every layer may name it, it names none.
+    "the vocabulary imports nothing of Backoffice": (files("backoffice.billing.vocabulary"), BACKOFFICE, ()),
+}
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_the_plan_holds(rule):
+    covered, forbidden, allowed = RULES[rule]
+    assert covered, f"{rule}: the rule covers no file (a package moved?)"
+    assert breaks(covered, forbidden, allowed) == [], rule
+
+
+def test_a_forbidden_import_is_caught(tmp_path):
+    """The check fails on a break (the same check as above, on a file that breaks the gateway's rule)."""
+    module = tmp_path / "results.py"
+    module.write_text("from backoffice.stripe_gateway import errors\n\ndef f():\n"
+                      "    from backoffice.billing.pricing import cents\n")
+    assert breaks([module], BACKOFFICE, ("backoffice.stripe_gateway", "backoffice.money")) == [
+        f"{module}:4 backoffice.billing.pricing", f"{module}:4 backoffice.billing.pricing.cents"]
