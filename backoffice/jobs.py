@@ -96,6 +96,16 @@ class InProcessRunner:
             self.pool.submit(self._run, job, args, kwargs)
         return job.as_status()
 
+    def forget(self) -> None:
+        """Drop every deferred job and its dedup key: the caller does their work itself (a demo load's one replay)."""
+        with self.lock:
+            self.deferred.clear()
+            self.queued_keys.clear()
+
+    def drain(self) -> int:
+        """Run the deferred jobs that are due, in this thread, until none is (a burst worker); return how many ran."""
+        return self.run_deferred()
+
     def run_deferred(self) -> int:
         """Run the deferred jobs that are due, in this thread, until none is (a burst worker); return how many ran."""
         ran = 0

@@ -105,8 +105,7 @@ def db_connection(app):
         # Jobs the test queued but never ran belong to its rolled-back data.
         runner = app.extensions.get("backoffice_jobs")
         if runner is not None:
-            runner.deferred.clear()
-            runner.queued_keys.clear()
+            runner.forget()
         transaction.rollback()
         connection.close()
 

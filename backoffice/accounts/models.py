@@ -114,7 +114,7 @@ ROLE_RANK_SQL = "array_position(ARRAY[" + ", ".join(f"'{role}'" for role in USER
 SEEN_KEY_SQL = "COALESCE(({t}last_seen_at AT TIME ZONE 'UTC'), '{never} 00:00:00'::timestamp without time zone)"
 SEEN_DESC_SQL = SEEN_KEY_SQL.replace("{never}", "0001-01-01")
 SEEN_ASC_SQL = SEEN_KEY_SQL.replace("{never}", "9999-12-31")
-# (index, expressions) of the users list (migration 0008): each sort with its ties, read forwards or backwards;
+# (index, expressions) of the users list (migration 0009): each sort with its ties, read forwards or backwards;
 # last seen twice, as the never-seen stay last both ways.
 USER_LIST_ORDERS = (
     ("ix_users_list_name", [NAME_KEY_SQL, "lower(email)", "id"]),

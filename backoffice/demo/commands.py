@@ -142,8 +142,7 @@ def check_drift() -> None:
 def replay_into_ledger(app: Any, archived: int, customers: int) -> None:
     """Replay the archive once per customer (the jobs the webhook queued meanwhile are this same work)."""
     runner = in_process_runner(app)
-    runner.deferred.clear()
-    runner.queued_keys.clear()
+    runner.forget()
     with click.progressbar(length=max(customers, 1), label="Replaying into the ledger") as bar:
         totals = replay_all(progress=lambda done, _total: bar.update(done - bar.pos))
     click.echo(f"{archived} Stripe events archived; ledger: {totals['appended']} rows for "

@@ -183,8 +183,7 @@ def prove(app: Flask, lifecycles: int, seed: int, months: int = 12, *, mix: Prov
             with phase("final walk and replay_all"):
                 run.settle_deliveries()
                 run.walk()
-                runner.deferred.clear()
-                runner.queued_keys.clear()
+                runner.forget()
                 totals = replay_all()
                 echo(f"replay_all: {totals}")
             counts = sandbox.webhooks.endpoints[endpoint].counts
@@ -244,7 +243,7 @@ class Run:
         self.checkpoints += 1
         if self.checkpoints % REPLAY_EVERY == 0:
             with self.phase("replays (as workers)"):
-                self.report.replays += self.runner.run_deferred()
+                self.report.replays += self.runner.drain()
         with self.phase("events.list walks"):
             self.settle_deliveries()
             self.walk()

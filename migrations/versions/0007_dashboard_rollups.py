@@ -4,7 +4,8 @@ The revenue chart and the Total revenue tile sum net revenue up to a day (DESIGN
 payments, that costs in proportion to the whole history; `revenue_daily` holds each day's net movement, so
 they cost in proportion to the days of history at most (a few hundred rows), and the chart's window to its
 days. A row trigger on payment_transactions takes the old row's movements out and puts the new row's in, in
-the same transaction as the change: no code path can forget it. `flask billing rebuild-rollups` checks it.
+the same transaction as the change: no code path can forget it. The dashboard tests compare it with net revenue
+summed from the payments (`flask billing rebuild-rollups` rebuilds `mrr_daily` only).
 
 Revision ID: 0007_dashboard_rollups
 """

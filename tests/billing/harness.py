@@ -88,7 +88,7 @@ class LedgerHarness:
 
     def replay(self) -> int:
         """Run the queued jobs (replays) to the end, as `worker.py --burst` does."""
-        return in_process_runner(self.app).run_deferred()
+        return in_process_runner(self.app).drain()
 
     def settle(self, reorder: Callable[[list[Any]], list[Any]] | None = None) -> None:
         self.deliver(reorder)

@@ -69,8 +69,7 @@ def post(harness, deliveries):
             "Stripe-Signature": received.headers["Stripe-Signature"], "Content-Type": "application/json"})
         assert response.status_code == 200
     runner = in_process_runner(harness.app)
-    runner.deferred.clear()  # the test replays, with the payloads it read ahead
-    runner.queued_keys.clear()
+    runner.forget()  # the test replays, with the payloads it read ahead
 
 
 def test_events_archived_after_the_read_ahead_are_replayed_with_the_rest(harness, app):

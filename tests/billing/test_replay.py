@@ -71,8 +71,7 @@ def test_any_delivery_order_and_batching_gives_the_same_ledger(harness_factory, 
     finally:
         savepoint.rollback()
         runner = in_process_runner(app)
-        runner.deferred.clear()
-        runner.queued_keys.clear()
+        runner.forget()
 
 
 _SCENARIO_RUNS = {}
@@ -212,7 +211,7 @@ def test_one_broken_customer_stops_no_other_in_a_replay_batch(harness, app):
                     **{"data.previous_attributes": {"metadata": {}}})
     event["data"]["object"]["items"]["data"][0]["price"]["unit_amount"] = "garbled"
     assert harness.post_event(event).status_code == 200
-    in_process_runner(app).deferred.clear()
+    in_process_runner(app).forget()
     result = app.test_cli_runner().invoke(args=["billing", "replay", "--all"])
     assert result.exit_code == 1 and "failed 1" in result.output
     assert harness.ledger(T) == EXPECTED["subscribe"]

@@ -31,7 +31,7 @@ def test_an_admin_sees_the_gap_runs_the_recovery_and_the_offer_is_gone(harness, 
     url = f"/accounts/{T}"
     csrf = token(client, admin_headers, url)
     started = client.post(f"{url}/sync", headers={**admin_headers, "X-CSRFToken": csrf}, data={"reason": "check"})
-    in_process_runner(harness.app).run_deferred()
+    in_process_runner(harness.app).drain()
     assert started.status_code == 303
     page = client.get(url, headers=admin_headers).get_data(as_text=True)
     assert 'data-testid="recovery-panel"' in page and subscription in page
@@ -54,7 +54,7 @@ def test_an_admin_sees_the_gap_runs_the_recovery_and_the_offer_is_gone(harness, 
                           data={"reason": "subscription predates the webhook", "cutoff": "2026-01-01T00:00:00"})
     assert started.status_code == 303
     job_id = parse_qs(urlsplit(started.location).query)["sync"][0]
-    in_process_runner(harness.app).run_deferred()
+    in_process_runner(harness.app).drain()
     done = client.get(f"{url}/sync/{job_id}", headers={**admin_headers, **HX}).get_data(as_text=True)
     assert 'data-testid="recovery-result"' in done and "1 gap covered by a baseline of €49.00 per month." in done
     assert "In step with Stripe." in done

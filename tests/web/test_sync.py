@@ -32,7 +32,7 @@ def test_admin_syncs_an_account_with_dropped_webhooks_and_sees_the_result(harnes
     job_id = parse_qs(urlsplit(started.location).query)["sync"][0]
     waiting = client.get(started.location, headers=admin_headers).get_data(as_text=True)
     assert 'data-testid="sync-progress"' in waiting and 'role="progressbar"' in waiting
-    in_process_runner(harness.app).run_deferred()
+    in_process_runner(harness.app).drain()
     done = client.get(f"{url}/sync/{job_id}", headers={**admin_headers, **HX})
     text = done.get_data(as_text=True)
     assert done.status_code == 286 and 'data-testid="sync-result"' in text and "In step with Stripe." in text
