@@ -26,6 +26,22 @@ def audit_account_replay(session: Session, tenant_id: str, operator_id: str, rea
     return customer_id
 
 
+def audit_sweep(session: Session, operator_id: str, reason: str) -> None:
+    """Audit an operator's start of the drift sweep (the caller commits, then queues it)."""
+    if not reason.strip():
+        raise ValueError("a reason is required")
+    record_action(session, operator_id, "sweep", reason)
+
+
+def audit_requeue(session: Session, operator_id: str, reason: str, failures: list[dict]) -> list[str]:
+    """Audit an operator's requeue of the last sweep's failed checks; return the subscriptions to check again."""
+    if not reason.strip():
+        raise ValueError("a reason is required")
+    ids = sorted({failure["subscription"] for failure in failures})
+    record_action(session, operator_id, "sweep", reason, parameters={"requeued": len(ids)})
+    return ids
+
+
 class NoDriftToAcknowledge(ValueError):
     """The account's subscription has no drift flagged (or no subscription at all)."""
 

@@ -59,6 +59,14 @@ def account_filter(params: ListParams) -> queries.AccountFilter:
                                  mrr_mismatch=params.flag("mrrMismatch"))
 
 
+def _account(tenant_id: str) -> queries.AccountRow:
+    """The live account, or 404: what an action needs to know before it acts, without the whole overview."""
+    account = queries.get_account(db.session, tenant_id, plan_order=plan_order())
+    if account is None:
+        abort(404, description=_("No account %(id)s.", id=tenant_id))
+    return account
+
+
 def _overview(tenant_id: str) -> queries.AccountOverview:
     overview = queries.account_overview(db.session, tenant_id, plan_order=plan_order(),
                                         platform_currency=current_app.config["PLATFORM_CURRENCY"], now=datetime.now(UTC))
@@ -211,7 +219,7 @@ def restate(tenant_id: str):
     reason = reason_or_flash(_("Give a reason for the restatement: it goes into the audit log."))
     if reason is None:
         return _back_to(tenant_id)
-    customer = _overview(tenant_id).account.stripe_customer_id
+    customer = _account(tenant_id).stripe_customer_id
     if customer is None:
         flash(_("This account has no Stripe customer, so there is nothing to restate."), "error")
         return _back_to(tenant_id)
@@ -237,7 +245,7 @@ def acknowledge_drift(tenant_id: str):
     reason = reason_or_flash(_("Give a reason for acknowledging the drift: it goes into the audit log."))
     if reason is None:
         return _back_to(tenant_id)
-    _overview(tenant_id)  # 404 for an unknown or deleted account
+    _account(tenant_id)  # 404 for an unknown or deleted account
     try:
         count = operations.acknowledge_drift(db.session, tenant_id, current_user.identity.principal_id, reason,
                                              datetime.now(UTC))
@@ -256,7 +264,7 @@ def sync(tenant_id: str):
     reason = reason_or_flash(_("Give a reason for the sync: it goes into the audit log."))
     if reason is None:
         return _back_to(tenant_id)
-    _overview(tenant_id)
+    _account(tenant_id)
     try:
         reconcile.check_sync(db.session, tenant_id, stripe_configured=gateway() is not None)
     except reconcile.SyncRefused as refused:
@@ -275,7 +283,7 @@ def disaster_recovery(tenant_id: str):
     reason = reason_or_flash(_("Give a reason for the disaster recovery: it goes into the audit log."))
     if reason is None:
         return _back_to(tenant_id)
-    _overview(tenant_id)
+    _account(tenant_id)
     cutoff = _utc_moment(request.form.get("cutoff", ""))
     if cutoff is None:
         flash(_("The cutoff must be a date and time in UTC, such as 2026-01-31T12:00:00."), "error")

@@ -7,10 +7,9 @@ from flask import Blueprint, current_app, flash, redirect, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from backoffice.billing import sweep, sync_tasks
+from backoffice.billing import operations, sweep, sync_tasks
 from backoffice.extensions import db
 from backoffice.jobs import enqueue
-from backoffice.operators.audit import record_action
 from backoffice.stripe_gateway.factory import default_rate_limit
 from backoffice.web.actions import reason_or_flash
 from backoffice.web.auth import admin_required
@@ -39,7 +38,7 @@ def start_sweep():
     """Run the drift sweep now (audited)."""
     reason = reason_or_flash(_("Give a reason for the sweep: it goes into the audit log."))
     if reason is not None:
-        record_action(db.session, current_user.identity.principal_id, "sweep", reason)
+        operations.audit_sweep(db.session, current_user.identity.principal_id, reason)
         db.session.commit()
         enqueue(sync_tasks.sweep_job, queue="default")
         flash(_("Drift sweep started."), "success")
@@ -53,9 +52,7 @@ def requeue_failures():
     reason = reason_or_flash(_("Give a reason for requeueing: it goes into the audit log."))
     state = sweep.read_state(db.session)
     if reason is not None and state is not None and state.failures:
-        ids = sorted({failure["subscription"] for failure in state.failures})
-        record_action(db.session, current_user.identity.principal_id, "sweep", reason,
-                      parameters={"requeued": len(ids)})
+        ids = operations.audit_requeue(db.session, current_user.identity.principal_id, reason, state.failures)
         db.session.commit()
         enqueue(sync_tasks.recheck_job, ids, queue="default")
         flash(_("%(num)d failed checks requeued.", num=len(ids)), "success")
