@@ -118,7 +118,6 @@ class AsOf:
         self.tax_rate = tax_rate  # the customer's (DESIGN §4.1), one for all its rows
         self.subscription_id: str | None = None
         self.schedule_id: str | None = None
-        self.invoice_id: str | None = None
         self.customer_id: str | None = None
         self.committed = ZERO
         self.had_mrr = False
@@ -141,10 +140,7 @@ class AsOf:
         subscription = subscription if subscription is not None else self.subscription
         if not subscription or subscription.get("status") in ENDED_STATUSES:
             return None
-        try:
-            return plan_of(resolver.subscription_items(subscription), self.catalog)
-        except UnknownPlan:
-            return None
+        return self.pricing.plan(resolver.subscription_items(subscription))
 
     def scheduled_plan(self, resolver: Resolver, schedule: Obj | None = None) -> str | None:
         """The last phase's plan of the as-of schedule while it is in force and differs from the current plan."""
@@ -153,10 +149,7 @@ class AsOf:
         if not subscription or not schedule or ref_id(schedule.get("subscription")) not in (None, subscription.get("id")):
             return None
         target = schedule_target_items(schedule, resolver)
-        try:
-            target_plan = plan_of(target, self.catalog) if target else None
-        except UnknownPlan:
-            return None
+        target_plan = self.pricing.plan(target) if target else None
         return target_plan if target_plan and target_plan != self.plan(resolver) else None
 
     def forward(self, resolver: Resolver, subscription: Obj | None, schedule: Obj | None) -> Decimal:
@@ -177,8 +170,6 @@ class AsOf:
             self.subscription_id = object_id
         elif kind == "subscription_schedule":
             self.schedule_id = object_id
-        elif kind == "invoice":
-            self.invoice_id = object_id
         elif kind == "customer":
             self.customer_id = object_id
 

@@ -28,6 +28,20 @@ class MissingKnowledge(LookupError):
     """A price, discount or coupon neither known nor fetchable: the replay waits rather than write a wrong row."""
 
 
+def fetch_once(kind: str, key: str, known: dict[str, Any], missing: set[str],
+               fetch: Callable[[str], Any] | None) -> Any | None:
+    """What `known` lacks, asked of `fetch` (Stripe) once: remembered when found, its absence remembered when Stripe
+    has none; MissingKnowledge when there is nobody to ask (the fetch itself raises it when Stripe cannot say)."""
+    if fetch is None:
+        raise MissingKnowledge(f"{kind} {key}")
+    found = fetch(key)
+    if found is None:
+        missing.add(key)
+    else:
+        known[key] = found
+    return found
+
+
 class Catalog:
     """Prices by id, with the plan order; a price it lacks is asked of `fetch` (the gateway), once.
 
@@ -50,13 +64,8 @@ class Catalog:
         entry = self.prices.get(price_id)
         if entry is not None or price_id in self._missing:
             return entry
-        if self.fetch is None:
-            raise MissingKnowledge(f"price {price_id}")
-        entry = self.fetch(price_id)
-        if entry is None:
-            self._missing.add(price_id)
-        else:
-            self.prices[price_id] = entry
+        entry = fetch_once("price", price_id, self.prices, self._missing, self.fetch)
+        if entry is not None:
             self.fetched.append(entry)
         return entry
 
@@ -149,14 +158,7 @@ class Lookup:
         found = self.get(ref)
         if found is not None or not isinstance(ref, str) or not ref or ref in self._missing:
             return found
-        if self.fetch_coupon is None:
-            raise MissingKnowledge(f"coupon {ref}")
-        found = self.fetch_coupon(ref)
-        if found is None:
-            self._missing.add(ref)
-        else:
-            self.objects[ref] = found
-        return found
+        return fetch_once("coupon", ref, self.objects, self._missing, self.fetch_coupon)
 
 
 def forever_coupons(subscription: dict[str, Any], resolver: Resolver, lookup: Lookup) -> list[Coupon]:

@@ -51,50 +51,8 @@ def verify_ledger(session: Session, rules: LedgerRules, batch: int = 200,
                   customers: list[str] | None = None) -> Iterator[Difference]:
     """Yield every difference between the effective ledger and a recomputation of the processed archive
     (of every linked customer, or of the given ones)."""
-    for chunk, events in _linked(session, batch, customers):
-        stored_rows = effective_rows_of(session, [subscription_id for subscription_id, _, _ in chunk])
-        for subscription_id, customer_id, complete_from in chunk:
-            processed = [row for row in events[customer_id] if row.status == "processed"]
-            baselines = stored_baselines(session, subscription_id) if complete_from else []
-            try:
-                replayed = rules.replay(as_archived(processed), baselines=baselines)
-            except MissingKnowledge as missing:
-                yield Difference(customer_id, "-", "pricing", None, f"cannot price: {missing}")
-                continue
-            computed = {row.stripe_event_id: row for row in replayed.rows if _compared(row, complete_from)}
-            stored = {event_id: row for event_id, row in stored_rows.get(subscription_id, {}).items()
-                      if _compared(row, complete_from)}
-            yield from _differences(customer_id, computed, stored)
-
-
-def verify_payments(session: Session, replayer: Replayer, batch: int = 200,
-                    customers: list[str] | None = None) -> Iterator[Difference]:
-    """Yield every difference between `payment_transactions` and the payments the processed archive gives."""
-    for chunk, events in _linked(session, batch, customers):
-        ids = [subscription_id for subscription_id, _, _ in chunk]
-        stored: dict[str, dict[str, Any]] = {}
-        for row in session.execute(select(PAYMENTS).where(PAYMENTS.c.subscription_id.in_(ids))):
-            stored.setdefault(row.subscription_id, {})[row.id] = row
-        for subscription_id, customer_id, _ in chunk:
-            processed = [row for row in events[customer_id] if row.status == "processed"]
-            try:
-                ordered = replayer.rules.replay(as_archived(processed)).ordered
-                payments = fold_payments(ordered, replayer.catalog, replayer.charge_invoice)
-            except MissingKnowledge as missing:
-                yield Difference(customer_id, "-", "pricing", None, f"cannot price: {missing}")
-                continue
-            kept = stored.get(subscription_id, {})
-            for payment in payments:
-                row = kept.pop(payment.id, None)
-                if row is None:
-                    yield Difference(customer_id, payment.id, "payment", None, payment.status)
-                    continue
-                values = payment.values()
-                for name in PAYMENT_FIELDS:
-                    if getattr(row, name) != values[name]:
-                        yield Difference(customer_id, payment.id, name, getattr(row, name), values[name])
-            for payment_id, row in kept.items():
-                yield Difference(customer_id, payment_id, "payment", row.status, None)
+    for difference, _ in _verify(session, rules, None, batch, customers):
+        yield difference
 
 
 @dataclass
@@ -109,10 +67,58 @@ class Verification:
 
 def verify_books(session: Session, settings: ReplaySettings, gateway: Any = None,
                  customers: list[str] | None = None) -> Verification:
-    """The ledger and the payments against a recomputation with the replay's own rules and lookups."""
+    """The ledger and the payments against one recomputation with the replay's own rules and lookups."""
     replayer = Replayer(session, settings, gateway)
-    return Verification(list(verify_ledger(session, replayer.rules, customers=customers)),
-                        list(verify_payments(session, replayer, customers=customers)))
+    found = Verification([], [])
+    for difference, of_payments in _verify(session, replayer.rules, replayer, 200, customers):
+        (found.payments if of_payments else found.ledger).append(difference)
+    return found
+
+
+def _verify(session: Session, rules: LedgerRules, replayer: Replayer | None, batch: int,
+            customers: list[str] | None) -> Iterator[tuple[Difference, bool]]:
+    """Each customer's processed archive recomputed once: the ledger's differences and, with a replayer (its catalog
+    and charge links), the payments' (flagged True)."""
+    for chunk, events in _linked(session, batch, customers):
+        ids = [subscription_id for subscription_id, _, _ in chunk]
+        stored_rows = effective_rows_of(session, ids)
+        stored_payments: dict[str, dict[str, Any]] = {}
+        if replayer is not None:
+            for row in session.execute(select(PAYMENTS).where(PAYMENTS.c.subscription_id.in_(ids))):
+                stored_payments.setdefault(row.subscription_id, {})[row.id] = row
+        for subscription_id, customer_id, complete_from in chunk:
+            processed = [row for row in events[customer_id] if row.status == "processed"]
+            baselines = stored_baselines(session, subscription_id) if complete_from else []
+            try:
+                replayed = rules.replay(as_archived(processed), baselines=baselines)
+                payments = (fold_payments(replayed.ordered, replayer.catalog, replayer.charge_invoice)
+                            if replayer is not None else [])
+            except MissingKnowledge as missing:
+                yield Difference(customer_id, "-", "pricing", None, f"cannot price: {missing}"), False
+                continue
+            computed = {row.stripe_event_id: row for row in replayed.rows if _compared(row, complete_from)}
+            stored = {event_id: row for event_id, row in stored_rows.get(subscription_id, {}).items()
+                      if _compared(row, complete_from)}
+            for difference in _differences(customer_id, computed, stored):
+                yield difference, False
+            if replayer is not None:
+                for difference in _payment_differences(customer_id, payments, stored_payments.get(subscription_id, {})):
+                    yield difference, True
+
+
+def _payment_differences(customer_id: str, payments: list[Any], kept: dict[str, Any]) -> Iterator[Difference]:
+    kept = dict(kept)
+    for payment in payments:
+        row = kept.pop(payment.id, None)
+        if row is None:
+            yield Difference(customer_id, payment.id, "payment", None, payment.status)
+            continue
+        values = payment.values()
+        for name in PAYMENT_FIELDS:
+            if getattr(row, name) != values[name]:
+                yield Difference(customer_id, payment.id, name, getattr(row, name), values[name])
+    for payment_id, row in kept.items():
+        yield Difference(customer_id, payment_id, "payment", row.status, None)
 
 
 def _linked(session: Session, batch: int, customers: list[str] | None) -> Iterator[tuple[list[Any], dict[str, Any]]]:
