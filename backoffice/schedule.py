@@ -16,16 +16,17 @@ class PeriodicJob:
 
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("backoffice.housekeeping.record_heartbeat", "low", 60, ("scheduler",)),
-    PeriodicJob("backoffice.billing.tasks.sweep_pending", "default", 60),
-    PeriodicJob("backoffice.billing.tasks.recheck_ignored", "low", 3600),
-    PeriodicJob("backoffice.billing.tasks.refresh_catalog", "low", 3600),
+    PeriodicJob("backoffice.billing.replay.tasks.sweep_pending", "default", 60),
+    PeriodicJob("backoffice.billing.replay.tasks.recheck_ignored", "low", 3600),
+    PeriodicJob("backoffice.billing.replay.tasks.refresh_catalog", "low", 3600),
     # The platform-wide events.list walk that recovers missed webhooks (DESIGN §2.3).
-    PeriodicJob("backoffice.billing.sync_tasks.walk_job", "default", 300),
+    PeriodicJob("backoffice.billing.reconcile.tasks.walk_job", "default", 300),
     # The daily drift sweep (DESIGN §2.4); its chunk jobs spread over every worker.
-    PeriodicJob("backoffice.billing.sync_tasks.sweep_job", "low", 86400),
+    PeriodicJob("backoffice.billing.reconcile.tasks.sweep_job", "low", 86400),
 )
 
 # Modules a worker imports before it forks, so each job starts warm.
-TASK_MODULES: tuple[str, ...] = ("backoffice.housekeeping", "backoffice.billing.tasks", "backoffice.billing.sync_tasks")
+TASK_MODULES: tuple[str, ...] = (
+    "backoffice.housekeeping", "backoffice.billing.replay.tasks", "backoffice.billing.reconcile.tasks")
 # Enqueued once when a worker starts (deduplicated by job id across workers).
-STARTUP_JOBS: tuple[PeriodicJob, ...] = (PeriodicJob("backoffice.billing.tasks.refresh_catalog", "low", 0),)
+STARTUP_JOBS: tuple[PeriodicJob, ...] = (PeriodicJob("backoffice.billing.replay.tasks.refresh_catalog", "low", 0),)

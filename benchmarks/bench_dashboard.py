@@ -57,7 +57,7 @@ from sqlalchemy.engine import make_url
 
 from backoffice import create_app
 from backoffice.billing import rollups
-from backoffice.billing.ledger_rules import movement_of
+from backoffice.billing.ledger.rules import movement_of
 from backoffice.billing.models import BillingEvent, PaymentTransaction, Subscription
 from backoffice.demo.generator import MONTH, Action, TenantPlan, plan_tenants
 from backoffice.demo.stripe_demo import PLAN_AMOUNTS

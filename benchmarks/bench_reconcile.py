@@ -15,8 +15,8 @@ from collections import Counter
 
 from backoffice import create_app
 from backoffice.accounts.models import Tenant
-from backoffice.billing.sync_tasks import sync_job, walk_job
-from backoffice.billing.tasks import replay_all
+from backoffice.billing.reconcile.tasks import sync_job, walk_job
+from backoffice.billing.replay.tasks import replay_all
 from backoffice.demo.scenarios import Scenario
 from backoffice.demo.stripe_demo import StripeDemo
 from backoffice.extensions import db

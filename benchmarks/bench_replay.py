@@ -30,8 +30,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from backoffice import create_app
-from backoffice.billing.tasks import replay_all
-from backoffice.billing.webhook_intake import read_envelope
+from backoffice.billing.intake.webhook import read_envelope
+from backoffice.billing.replay.tasks import replay_all
 from backoffice.demo.generator import MONTH, DatasetBuilder, plan_tenants
 from backoffice.demo.stripe_demo import StripeDemo
 from backoffice.extensions import db

@@ -25,9 +25,9 @@ from redis import Redis
 
 from backoffice import create_app
 from backoffice.accounts.models import Tenant
-from backoffice.billing import sweep
 from backoffice.billing.models import Subscription
-from backoffice.billing.sync_tasks import sweep_job
+from backoffice.billing.reconcile import sweep
+from backoffice.billing.reconcile.tasks import sweep_job
 from backoffice.demo.scenarios import Scenario
 from backoffice.demo.stripe_demo import StripeDemo
 from backoffice.demo.writer import copy_rows

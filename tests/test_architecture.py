@@ -77,7 +77,7 @@ RULES = {
     # The money helpers sit below every layer that handles amounts.
     "money imports nothing of Backoffice": (files("backoffice.money"), BACKOFFICE, ()),
     # The ledger's vocabulary is the bottom of billing: every layer may name it, it names none.
-    "the vocabulary imports nothing of Backoffice": (files("backoffice.billing.vocabulary"), BACKOFFICE, ()),
+    "the vocabulary imports nothing of Backoffice": (files("backoffice.billing.ledger.vocabulary"), BACKOFFICE, ()),
 }
 
 
@@ -92,6 +92,6 @@ def test_a_forbidden_import_is_caught(tmp_path):
     """The check fails on a break (the same check as above, on a file that breaks the gateway's rule)."""
     module = tmp_path / "results.py"
     module.write_text("from backoffice.stripe_gateway import errors\n\ndef f():\n"
-                      "    from backoffice.billing.pricing import cents\n")
+                      "    from backoffice.billing.ledger.pricing import cents\n")
     assert breaks([module], BACKOFFICE, ("backoffice.stripe_gateway", "backoffice.money")) == [
-        f"{module}:4 backoffice.billing.pricing", f"{module}:4 backoffice.billing.pricing.cents"]
+        f"{module}:4 backoffice.billing.ledger.pricing", f"{module}:4 backoffice.billing.ledger.pricing.cents"]

@@ -18,7 +18,7 @@ from backoffice import search
 from backoffice.accounts.models import AccountIndex, Tenant, User
 from backoffice.accounts.names import Named
 from backoffice.accounts.people import user_sort_keys
-from backoffice.billing.health import TOLERANCE, mrr_mismatch_tenants
+from backoffice.billing.ledger.vocabulary import EventType, free_plan
 from backoffice.billing.models import (
     ACCOUNT_STATUSES,
     BillingEvent,
@@ -26,8 +26,8 @@ from backoffice.billing.models import (
     PaymentTransaction,
     Subscription,
 )
-from backoffice.billing.recovery import RecoveryOffer, recovery_offer
-from backoffice.billing.vocabulary import EventType, free_plan
+from backoffice.billing.reconcile.health import TOLERANCE, mrr_mismatch_tenants
+from backoffice.billing.reconcile.recovery import RecoveryOffer, recovery_offer
 from backoffice.paging import Page, SortKey, fetch_page, nulls_last, stream_rows, with_keys
 
 TENANTS = Tenant.__table__
@@ -371,7 +371,7 @@ class AccountOverview:
 def account_overview(session: Session, tenant_id: str, *, plan_order: Sequence[str], platform_currency: str,
                      now: datetime) -> AccountOverview | None:
     """The account's summary; lifetime value by the one net-revenue query, in the account's currency."""
-    from backoffice.billing.revenue import lifetime_value
+    from backoffice.billing.ledger.revenue import lifetime_value
 
     account = get_account(session, tenant_id, plan_order=plan_order)
     if account is None:

@@ -7,7 +7,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from backoffice.billing.tasks import replay_all
+from backoffice.billing.replay.tasks import replay_all
 from backoffice.extensions import db
 
 
@@ -43,8 +43,8 @@ def verify_command() -> None:
     Exits 0 only when the ledger and the payments both match.
     """
     from backoffice.billing.replay import ReplaySettings
-    from backoffice.billing.tasks import gateway
-    from backoffice.billing.verify import verify_books
+    from backoffice.billing.replay.tasks import gateway
+    from backoffice.billing.replay.verify import verify_books
 
     result = verify_books(db.session, ReplaySettings.from_config(current_app.config), gateway())
     db.session.rollback()
@@ -64,9 +64,9 @@ def verify_command() -> None:
 @with_appcontext
 def restate_command(customers: tuple[str, ...], dry_run: bool, operator: str | None, reason: str | None) -> None:
     """Repair rows computed wrong (a rule fixed, a price or coupon learned late) by appending corrections."""
+    from backoffice.billing.reconcile.restatement import restate
     from backoffice.billing.replay import ReplaySettings
-    from backoffice.billing.restatement import restate
-    from backoffice.billing.tasks import gateway
+    from backoffice.billing.replay.tasks import gateway
 
     if not dry_run and not (operator and reason and reason.strip()):
         raise click.UsageError("a restatement is audited: give --operator and --reason (or --dry-run)")
@@ -111,7 +111,7 @@ def rebuild_rollups_command() -> None:
 def reconcile_command(tenant_id: str, cutoff: datetime | None, operator: str | None, reason: str | None) -> None:
     """Sync one account with Stripe, as the admin's Sync button does (without the audit entry), and print
     what it recovered, appended and found; with --recover-from, the disaster recovery of the red panel."""
-    from backoffice.billing.sync_tasks import sync_job
+    from backoffice.billing.reconcile.tasks import sync_job
 
     if cutoff is not None and not (operator and reason and reason.strip()):
         raise click.UsageError("a disaster recovery is audited: give --operator and --reason")
@@ -131,7 +131,7 @@ def reconcile_command(tenant_id: str, cutoff: datetime | None, operator: str | N
 @with_appcontext
 def walk_events_command() -> None:
     """Walk Stripe's events.list once from the anchor and archive what the webhook missed."""
-    from backoffice.billing.sync_tasks import walk_job
+    from backoffice.billing.reconcile.tasks import walk_job
 
     click.echo(", ".join(f"{key} {value}" for key, value in walk_job().items()))
 
@@ -144,8 +144,8 @@ def sweep_command(wait: bool, timeout: float) -> None:
     """Start the drift sweep (the same job as the Jobs page's button)."""
     import time
 
-    from backoffice.billing import sweep
-    from backoffice.billing.sync_tasks import sweep_job
+    from backoffice.billing.reconcile import sweep
+    from backoffice.billing.reconcile.tasks import sweep_job
 
     started = sweep_job()
     if "skipped" in started:

@@ -24,8 +24,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backoffice.accounts.models import AccountIndex, LoginDaily, Tenant, UserSeenDaily, UserSession
-from backoffice.billing import invoices
-from backoffice.billing.health import TOLERANCE, MrrMismatches, mrr_mismatches
+from backoffice.billing.ledger.revenue import utc_day
+from backoffice.billing.ledger.vocabulary import EventType, free_plan
+from backoffice.billing.lists import invoices
 from backoffice.billing.models import (
     MrrDaily,
     RevenueDaily,
@@ -33,8 +34,7 @@ from backoffice.billing.models import (
     Subscription,
     effective_billing_events,
 )
-from backoffice.billing.revenue import utc_day
-from backoffice.billing.vocabulary import EventType, free_plan
+from backoffice.billing.reconcile.health import TOLERANCE, MrrMismatches, mrr_mismatches
 
 PERIODS = (7, 30, 90)
 DEFAULT_PERIOD = 30

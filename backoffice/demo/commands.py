@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from backoffice.accounts.models import Tenant
 from backoffice.billing.models import Subscription
-from backoffice.billing.tasks import replay_all
+from backoffice.billing.replay.tasks import replay_all
 from backoffice.blobs import BlobStore
 from backoffice.demo.delivery import local_webhook, wait_until_archived
 from backoffice.demo.generator import MONTH, DatasetBuilder, plan_tenants
@@ -125,7 +125,7 @@ def load_command(tenants: int, months: int, seed: int, sandbox_state: str | None
 
 def check_drift() -> None:
     """One drift check of every account, so the banners speak from the first page the operator opens."""
-    from backoffice.billing.sync_tasks import sweep_now
+    from backoffice.billing.reconcile.tasks import sweep_now
 
     result = sweep_now()
     db.session.commit()

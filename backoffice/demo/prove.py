@@ -26,8 +26,8 @@ from sqlalchemy import func, select, update
 
 from backoffice.accounts.models import Tenant
 from backoffice.billing.models import StripeEvent
-from backoffice.billing.sync_tasks import walk_job
-from backoffice.billing.tasks import replay_all
+from backoffice.billing.reconcile.tasks import walk_job
+from backoffice.billing.replay.tasks import replay_all
 from backoffice.demo.delivery import local_webhook
 from backoffice.demo.generator import CLOCK_STEP, DAY, MONTH, TenantPlan
 from backoffice.demo.prove_checks import Check, run_checks

@@ -109,9 +109,8 @@ def archive_settled(session: Any) -> Check:
 
 def verify_finds_nothing(app: Flask, session: Any) -> list[Check]:
     """The replay's own recomputation (`verify_books` when there is one, else `verify_ledger`) finds nothing."""
-    from backoffice.billing import verify
-    from backoffice.billing.replay import Replayer, ReplaySettings
-    from backoffice.billing.tasks import gateway
+    from backoffice.billing.replay import Replayer, ReplaySettings, verify
+    from backoffice.billing.replay.tasks import gateway
 
     settings = ReplaySettings.from_config(app.config)
     books = getattr(verify, "verify_books", None)
@@ -205,7 +204,7 @@ def mrr_figures_agree(session: Any, currency: str) -> Check:
 
 def invoices_total(session: Any, currency: str, tenant_id: str | None = None) -> tuple[Decimal, Decimal | None]:
     """The Invoices page's total: (the listed tenants', every tenant's when the page says it, else None)."""
-    from backoffice.billing.invoices import InvoiceFilter, invoice_totals
+    from backoffice.billing.lists.invoices import InvoiceFilter, invoice_totals
 
     value = invoice_totals(session, InvoiceFilter(tenant_id=tenant_id)).get(currency)
     if value is None:
@@ -217,8 +216,8 @@ def invoices_total(session: Any, currency: str, tenant_id: str | None = None) ->
 
 def revenue_figures_agree(session: Any, currency: str) -> Check:
     """Tile, chart end and Σ LTV over every tenant; the Invoices total against Σ LTV over the same tenants."""
-    from backoffice.billing.revenue import lifetime_values
-    from backoffice.billing.revenue import total_revenue as ledger_revenue
+    from backoffice.billing.ledger.revenue import lifetime_values
+    from backoffice.billing.ledger.revenue import total_revenue as ledger_revenue
     from backoffice.dashboard.queries import revenue_trend, total_revenue, window
 
     tile = total_revenue(session, currency)

@@ -16,7 +16,7 @@ from flask_babel import (
 )
 from flask_babel import lazy_gettext as _l
 
-from backoffice.billing.vocabulary import AccountStatus, EventType, Movement
+from backoffice.billing.ledger.vocabulary import AccountStatus, EventType, Movement
 
 ACCOUNT_STATUS_LABELS = {
     AccountStatus.ACTIVE: _l("Active"),

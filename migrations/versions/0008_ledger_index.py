@@ -44,7 +44,7 @@ CREATE TRIGGER billing_event_corrections_ledger_index AFTER INSERT ON billing_ev
 
 NEWEST = [sa.text("occurred_at DESC"), sa.text("position DESC"), sa.text("billing_event_id DESC")]
 # The lens and movement indexes as this migration created them, written out: a migration creates what it says,
-# whatever the live code's lenses (billing/list_indexes.py) later become; the schema test holds the two equal.
+# whatever the live code's lenses (billing/lists/lenses.py) later become; the schema test holds the two equal.
 LENS_INDEXES = {
     "ix_ledger_index_lens_mrr": (
         "event_type IN ('LedgerBaseline', 'SubscriptionCancelled', 'SubscriptionCreated',"

@@ -19,7 +19,7 @@ down_revision = "0010_dashboard_at_scale"
 branch_labels = None
 depends_on = None
 
-# The projection (billing/invoices.py documents it): an invoice keeps its original outcome; a credit note
+# The projection (billing/lists/invoices.py documents it): an invoice keeps its original outcome; a credit note
 # carries the refund beside it; a refund without a credit note is a row of its own.
 FUNCTIONS = """
 CREATE FUNCTION invoice_rows_project(transactions text[]) RETURNS void LANGUAGE sql AS $$

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from backoffice.billing import history
+from backoffice.billing.lists import history
 from backoffice.paging import PageOutOfRange
 from tests.factories import OCCURRED_AT, make_billing_event, make_subscription, make_tenant
 
@@ -125,7 +125,7 @@ def test_sorting_by_account_follows_a_renamed_account_in_both_lists(ledger):
     from sqlalchemy import update
 
     from backoffice.accounts.models import Tenant
-    from backoffice.billing import invoices
+    from backoffice.billing.lists import invoices
     from backoffice.billing.models import PaymentTransaction, Subscription
     from tests.factories import payment_values
 

@@ -15,8 +15,8 @@ from backoffice.billing.models import (
     Subscription,
     effective_billing_events,
 )
+from backoffice.billing.replay.tasks import replay_all
 from backoffice.billing.rollups import compare
-from backoffice.billing.tasks import replay_all
 from backoffice.demo.scenarios import SCENARIOS, Scenario
 from backoffice.extensions import db
 from backoffice.operators.models import Operator, OperatorAction

@@ -8,7 +8,7 @@ import logging
 from sqlalchemy import select
 
 from backoffice.billing.models import PaymentTransaction, StripeEvent
-from backoffice.billing.tasks import refresh_catalog
+from backoffice.billing.replay.tasks import refresh_catalog
 from backoffice.demo.scenarios import SCENARIOS
 from backoffice.extensions import db
 from tests.billing.harness import D

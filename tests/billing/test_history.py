@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from backoffice.billing import history
+from backoffice.billing.lists import history
 from tests.factories import OCCURRED_AT, make_billing_event, make_correction, make_subscription, make_tenant
 
 

@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from backoffice.billing import invoices
+from backoffice.billing.ledger.revenue import lifetime_value
+from backoffice.billing.lists import invoices
 from backoffice.billing.models import PaymentTransaction
-from backoffice.billing.revenue import lifetime_value
 from tests.factories import OCCURRED_AT, make_subscription, make_tenant, payment_values
 
 DAY = timedelta(days=1)

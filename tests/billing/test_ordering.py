@@ -5,7 +5,13 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backoffice.billing.ordering import CHAIN_SEARCH_LIMIT, PRECEDENCE, ArchivedEvent, matches, order_events
+from backoffice.billing.ledger.ordering import (
+    CHAIN_SEARCH_LIMIT,
+    PRECEDENCE,
+    ArchivedEvent,
+    matches,
+    order_events,
+)
 
 T = 1767225600  # 2026-01-01T00:00:00Z
 

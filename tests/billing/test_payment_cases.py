@@ -4,11 +4,11 @@ from decimal import Decimal
 
 import pytest
 
-from backoffice.billing import revenue
+from backoffice.billing.ledger import revenue
+from backoffice.billing.ledger.ordering import ArchivedEvent
+from backoffice.billing.ledger.payments import fold_payments
+from backoffice.billing.ledger.pricing import Catalog
 from backoffice.billing.models import PaymentTransaction
-from backoffice.billing.ordering import ArchivedEvent
-from backoffice.billing.payments import fold_payments
-from backoffice.billing.pricing import Catalog
 from backoffice.billing.replay.projection import payment_method
 from backoffice.stripe_gateway.results import PriceInfo
 from tests.factories import make_subscription, payment_values

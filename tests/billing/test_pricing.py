@@ -6,9 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from backoffice.billing.ledger_rules import LedgerRules
-from backoffice.billing.ordering import ArchivedEvent
-from backoffice.billing.pricing import (
+from backoffice.billing.ledger.ordering import ArchivedEvent
+from backoffice.billing.ledger.pricing import (
     Catalog,
     Lookup,
     MissingKnowledge,
@@ -20,7 +19,8 @@ from backoffice.billing.pricing import (
     monthly_amount,
     plan_of,
 )
-from backoffice.billing.resolvers import BASIL_FAMILY, PRE_BASIL, ApiVersions, Item
+from backoffice.billing.ledger.resolvers import BASIL_FAMILY, PRE_BASIL, ApiVersions, Item
+from backoffice.billing.ledger.rules import LedgerRules
 from backoffice.money import to_major
 from backoffice.stripe_gateway.results import PriceInfo
 
@@ -390,7 +390,7 @@ def test_the_free_plan_is_the_first_of_plan_order_not_a_name():
 
 
 def test_every_event_type_and_movement_has_an_operator_label():
-    from backoffice.billing.vocabulary import AccountStatus, EventType, Movement
+    from backoffice.billing.ledger.vocabulary import AccountStatus, EventType, Movement
     from backoffice.web.formatting import ACCOUNT_STATUS_LABELS, BILLING_EVENT_LABELS, MOVEMENT_LABELS
 
     assert set(BILLING_EVENT_LABELS) == set(EventType)

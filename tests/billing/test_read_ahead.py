@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from backoffice.billing.models import PaymentTransaction, StripeEvent
 from backoffice.billing.replay import ReadAhead, Replayer, ReplaySettings, read_payloads
-from backoffice.billing.tasks import gateway
+from backoffice.billing.replay.tasks import gateway
 from backoffice.demo.scenarios import SCENARIOS
 from backoffice.extensions import db
 from backoffice.jobs import in_process_runner

@@ -19,7 +19,7 @@ from backoffice.billing.models import (
     Subscription,
     effective_billing_events,
 )
-from backoffice.billing.tasks import replay_all
+from backoffice.billing.replay.tasks import replay_all
 from backoffice.extensions import db
 from backoffice.jobs import in_process_runner
 from backoffice.stripe_sandbox.webhooks import sign
@@ -134,8 +134,8 @@ def link(db_session, *customers):
 
 def catalog_knows(db_session, envelopes):
     """Store every price the payloads expand, as Stripe would give it to the catalog: these name no plan."""
-    from backoffice.billing.catalog import store_prices
-    from backoffice.billing.platform_events import price_from_payload
+    from backoffice.billing.ledger.catalog import store_prices
+    from backoffice.billing.replay.platform_events import price_from_payload
 
     prices: dict[str, dict] = {}
 

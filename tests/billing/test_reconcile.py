@@ -7,10 +7,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select, update
 
-from backoffice.billing import drift
-from backoffice.billing.event_recovery import read_anchor, walk_events, walk_unless_fresh
 from backoffice.billing.models import StripeEvent, Subscription
-from backoffice.billing.sync_tasks import sync_job
+from backoffice.billing.reconcile import drift
+from backoffice.billing.reconcile.tasks import sync_job
+from backoffice.billing.reconcile.walk import read_anchor, walk_events, walk_unless_fresh
 from backoffice.demo.scenarios import SCENARIOS
 from backoffice.extensions import db
 from backoffice.stripe_gateway import StripeGateway

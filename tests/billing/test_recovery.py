@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import func, select, update
 
 from backoffice.billing.models import BillingEvent, StripeEvent, Subscription
-from backoffice.billing.recovery import recovery_offer
-from backoffice.billing.sync_tasks import sync_job
-from backoffice.billing.verify import verify_ledger
+from backoffice.billing.reconcile.recovery import recovery_offer
+from backoffice.billing.reconcile.tasks import sync_job
+from backoffice.billing.replay.verify import verify_ledger
 from backoffice.demo.scenarios import Scenario
 from backoffice.extensions import db
 from backoffice.operators.models import Operator, OperatorAction
@@ -178,7 +178,7 @@ def test_a_cutoff_the_recovery_cannot_use_is_refused(harness, when):
 
 def _rules(harness):
     from backoffice.billing.replay import Replayer, ReplaySettings
-    from backoffice.billing.tasks import gateway
+    from backoffice.billing.replay.tasks import gateway
 
     return Replayer(db.session, ReplaySettings.from_config(harness.app.config), gateway()).rules
 

@@ -139,7 +139,7 @@ def test_with_redis_down_events_are_archived_and_acknowledged(harness, settings)
 
 
 def test_the_sweeper_queues_what_redis_missed_and_nothing_twice(harness, settings, app):
-    from backoffice.billing.tasks import sweep_pending
+    from backoffice.billing.replay.tasks import sweep_pending
 
     settings(REDIS_URL="redis://127.0.0.1:1/0")
     harness.tenant(T)
@@ -157,7 +157,7 @@ def test_the_sweeper_queues_what_redis_missed_and_nothing_twice(harness, setting
 
 def test_the_catalog_is_filled_from_stripe(harness, app):
     from backoffice.billing.models import PlanPrice
-    from backoffice.billing.tasks import refresh_catalog
+    from backoffice.billing.replay.tasks import refresh_catalog
 
     with app.app_context():
         assert refresh_catalog() == {"prices": 4}
@@ -221,7 +221,7 @@ def test_one_broken_customer_stops_no_other_in_a_replay_batch(harness, app):
 
 
 def test_the_catalog_refresh_skips_without_stripe(app, db_connection, settings):
-    from backoffice.billing.tasks import refresh_catalog
+    from backoffice.billing.replay.tasks import refresh_catalog
 
     settings(STRIPE_SECRET_KEY=None, STRIPE_API_BASE=None)
     with app.app_context():

@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from backoffice.billing.pricing import (
+from backoffice.billing.intake.webhook import read_envelope
+from backoffice.billing.ledger.pricing import (
     Catalog,
     Coupon,
     Lookup,
@@ -16,8 +17,7 @@ from backoffice.billing.pricing import (
     forward_mrr,
     invoice_tax_rate,
 )
-from backoffice.billing.resolvers import BASIL_FAMILY, PRE_BASIL, ApiVersions, Item
-from backoffice.billing.webhook_intake import read_envelope
+from backoffice.billing.ledger.resolvers import BASIL_FAMILY, PRE_BASIL, ApiVersions, Item
 from backoffice.config import DEFAULT_STRIPE_API_VERSIONS
 from tests.samples import load_samples
 

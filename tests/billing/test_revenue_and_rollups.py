@@ -3,7 +3,7 @@ from datetime import UTC, date
 
 import pytest
 
-from backoffice.billing import revenue
+from backoffice.billing.ledger import revenue
 from backoffice.billing.rollups import compare
 from backoffice.demo.scenarios import SCENARIOS
 from backoffice.extensions import db

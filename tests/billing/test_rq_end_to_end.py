@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from backoffice.billing.tasks import refresh_catalog
+from backoffice.billing.replay.tasks import refresh_catalog
 from backoffice.demo.scenarios import SCENARIOS
 from backoffice.extensions import db
 from tests import pg

@@ -5,9 +5,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 
-from backoffice.billing import sweep
 from backoffice.billing.models import Subscription
-from backoffice.billing.sync_tasks import sweep_job
+from backoffice.billing.reconcile import sweep
+from backoffice.billing.reconcile.tasks import sweep_job
 from backoffice.demo.scenarios import SCENARIOS
 from backoffice.extensions import db
 

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from backoffice.billing import revenue
-from backoffice.billing.health import mrr_consistency
+from backoffice.billing.ledger import revenue
+from backoffice.billing.reconcile.health import mrr_consistency
 from backoffice.dashboard import queries
 from backoffice.demo.scenarios import SCENARIOS
 from backoffice.extensions import db

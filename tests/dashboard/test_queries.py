@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import delete, update
 
 from backoffice.accounts.models import Login, Tenant, User, UserSession
-from backoffice.billing import revenue, rollups
+from backoffice.billing import rollups
+from backoffice.billing.ledger import revenue
 from backoffice.billing.models import PaymentTransaction
 from backoffice.dashboard import queries
 from tests.factories import (

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from backoffice.billing import health
+from backoffice.billing.reconcile import health
 from backoffice.demo.scenarios import SCENARIOS
 from backoffice.extensions import db
 from tests.factories import make_billing_event, make_subscription, make_tenant

@@ -34,6 +34,6 @@ def test_the_text_format_keeps_the_extra_fields_for_people():
     from backoffice.logs import TextFormatter
 
     record = logging.LogRecord("backoffice.job", logging.INFO, __file__, 1, "job", (), None)
-    record.job, record.outcome, record.duration_ms = "backoffice.billing.tasks.replay_customer", "finished", 12.5
+    record.job, record.outcome, record.duration_ms = "backoffice.billing.replay.tasks.replay_customer", "finished", 12.5
     assert TextFormatter().format(record) == (
-        "INFO backoffice.job job job=backoffice.billing.tasks.replay_customer outcome=finished duration_ms=12.5")
+        "INFO backoffice.job job job=backoffice.billing.replay.tasks.replay_customer outcome=finished duration_ms=12.5")

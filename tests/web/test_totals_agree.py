@@ -20,7 +20,8 @@ import pytest
 from sqlalchemy import select
 
 from backoffice.accounts.models import Tenant
-from backoffice.billing import revenue, rollups
+from backoffice.billing import rollups
+from backoffice.billing.ledger import revenue
 from backoffice.billing.models import PaymentTransaction, Subscription, effective_billing_events
 from backoffice.dashboard import queries
 from tests.factories import (
@@ -177,7 +178,7 @@ def test_the_mismatch_banner_links_to_exactly_the_accounts_that_differ(client, o
 def test_the_view_and_the_filter_name_the_same_accounts(db_session, books):
     """The filter's rule (via ledger_tips) and the rule read straight from effective_billing_events agree,
     deleted accounts included."""
-    from backoffice.billing.health import mrr_mismatch_tenants
+    from backoffice.billing.reconcile.health import mrr_mismatch_tenants
 
     assert set(db_session.scalars(mrr_mismatch_tenants())) == differing_from_the_view(db_session)
     assert len(differing_from_the_view(db_session)) == 3

@@ -12,6 +12,7 @@ through their status machine (§4.7). Plain Python over a SQLAlchemy session; th
 - `projection`: the subscription row brought to the customer's latest state;
 - `replayer`: the orchestrator.
 """
+from backoffice.billing.ledger.rulebook import ReplaySettings
 from backoffice.billing.replay.archive import (
     Payloads,
     as_archived,
@@ -23,7 +24,6 @@ from backoffice.billing.replay.archive import (
 from backoffice.billing.replay.projection import account_status
 from backoffice.billing.replay.read_ahead import ReadAhead
 from backoffice.billing.replay.replayer import Replayer, ReplayReport, Restore
-from backoffice.billing.rulebook import ReplaySettings
 
 __all__ = ["Payloads", "ReadAhead", "ReplayReport", "ReplaySettings", "Replayer", "Restore", "account_status",
            "as_archived", "customer_events", "effective_rows_of", "read_payloads", "stored_baselines"]

@@ -25,14 +25,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from backoffice.billing.ledger_rules import BASELINE, LedgerRow
+from backoffice.billing.ledger.ordering import ArchivedEvent
+from backoffice.billing.ledger.rules import BASELINE, LedgerRow
 from backoffice.billing.models import (
     BillingEvent,
     StripeEvent,
     effective_billing_events,
     payload_object_field,
 )
-from backoffice.billing.ordering import ArchivedEvent
 
 
 def payload_field(name: str) -> ColumnElement[str]:

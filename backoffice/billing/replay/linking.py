@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backoffice.accounts.models import Tenant
+from backoffice.billing.ledger.pricing import ZERO
 from backoffice.billing.models import Subscription
-from backoffice.billing.pricing import ZERO
 
 log = logging.getLogger(__name__)
 DUPLICATE_CUSTOMER = "DuplicateCustomerForTenant"

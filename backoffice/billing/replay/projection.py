@@ -13,12 +13,12 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from backoffice.accounts.models import Tenant
-from backoffice.billing.ledger_rules import BASELINE, Replayed
+from backoffice.billing.ledger.ordering import ArchivedEvent
+from backoffice.billing.ledger.pricing import SubscriptionAmounts
+from backoffice.billing.ledger.resolvers import ref_id
+from backoffice.billing.ledger.rules import BASELINE, Replayed
+from backoffice.billing.ledger.vocabulary import AccountStatus, EventType
 from backoffice.billing.models import Subscription
-from backoffice.billing.ordering import ArchivedEvent
-from backoffice.billing.pricing import SubscriptionAmounts
-from backoffice.billing.resolvers import ref_id
-from backoffice.billing.vocabulary import AccountStatus, EventType
 
 Obj = dict[str, Any]
 TROUBLED = frozenset({"past_due", "unpaid", "incomplete"})

@@ -8,11 +8,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from backoffice.billing import drift
-from backoffice.billing.ledger_rules import LedgerRow, Note, Replayed
+from backoffice.billing.ledger.payments import AMOUNT_CLAMPED, Payment, fold_payments
+from backoffice.billing.ledger.pricing import MissingKnowledge, SubscriptionAmounts
+from backoffice.billing.ledger.rulebook import ReplaySettings, load_rules
+from backoffice.billing.ledger.rules import LedgerRow, Note, Replayed
 from backoffice.billing.models import Subscription
-from backoffice.billing.payments import AMOUNT_CLAMPED, Payment, fold_payments
-from backoffice.billing.pricing import MissingKnowledge, SubscriptionAmounts
+from backoffice.billing.reconcile import drift
 from backoffice.billing.replay.archive import (
     UNSETTLED,
     Payloads,
@@ -27,7 +28,6 @@ from backoffice.billing.replay.projection import project
 from backoffice.billing.replay.read_ahead import paused_cycle_collection
 from backoffice.billing.replay.requests import Intent, ReplayReport, Restore
 from backoffice.billing.replay.writer import Batch, Work, write_rows
-from backoffice.billing.rulebook import ReplaySettings, load_rules
 
 log = logging.getLogger(__name__)
 

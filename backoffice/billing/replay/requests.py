@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from backoffice.billing.ledger_rules import LedgerRow, Note
+from backoffice.billing.ledger.rules import LedgerRow, Note
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from sqlalchemy import ARRAY, Insert, Table, Text, any_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from backoffice.billing.ledger_rules import BASELINE, LedgerRow, Replayed
+from backoffice.billing.ledger.rules import BASELINE, LedgerRow, Replayed
 from backoffice.billing.models import (
     BillingEvent,
     BillingEventCorrection,

@@ -10,10 +10,14 @@ from flask_login import current_user
 
 from backoffice.accounts import people, queries
 from backoffice.accounts.models import USER_ROLES
-from backoffice.billing import history, invoices, operations, reconcile, recovery, restatement, sync_tasks
+from backoffice.billing import operations
+from backoffice.billing.ledger.rulebook import ReplaySettings
+from backoffice.billing.lists import history, invoices
 from backoffice.billing.models import ACCOUNT_STATUSES, Subscription
-from backoffice.billing.rulebook import ReplaySettings
-from backoffice.billing.tasks import gateway, request_replay
+from backoffice.billing.reconcile import recovery, restatement
+from backoffice.billing.reconcile import sync as reconcile
+from backoffice.billing.reconcile import tasks as sync_tasks
+from backoffice.billing.replay.tasks import gateway, request_replay
 from backoffice.extensions import db
 from backoffice.jobs import enqueue, job_status
 from backoffice.stripe_gateway.dashboard import customer_url

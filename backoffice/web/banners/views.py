@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, current_app, render_template
 from flask_login import current_user
 
-from backoffice.billing import health
+from backoffice.billing.reconcile import health
 from backoffice.extensions import db
 from backoffice.web.auth import public
 from backoffice.web.htmx import stop_polling

@@ -8,10 +8,10 @@ from flask import Blueprint, abort, current_app, render_template
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from backoffice.billing import history
-from backoffice.billing.list_indexes import LENSES
+from backoffice.billing.ledger.vocabulary import EventType
+from backoffice.billing.lists import history
+from backoffice.billing.lists.lenses import LENSES
 from backoffice.billing.models import BILLING_EVENT_TYPES, MOVEMENTS, StripeEvent, StripeEventDivergence
-from backoffice.billing.vocabulary import EventType
 from backoffice.dashboard.queries import PERIODS, window
 from backoffice.extensions import db
 from backoffice.web.auth import admin_required

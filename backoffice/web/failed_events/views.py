@@ -5,8 +5,8 @@ from flask import Blueprint, abort, flash, redirect, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from backoffice.billing import failed_events
-from backoffice.billing.tasks import request_replay
+from backoffice.billing.lists import failed_events
+from backoffice.billing.replay.tasks import request_replay
 from backoffice.extensions import db
 from backoffice.web.actions import reason_or_flash
 from backoffice.web.auth import admin_required

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app
 
-from backoffice.billing import invoices
+from backoffice.billing.lists import invoices
 from backoffice.extensions import db
 from backoffice.web.csv_export import csv_response
 from backoffice.web.htmx import render_list

@@ -7,7 +7,9 @@ from flask import Blueprint, current_app, flash, redirect, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from backoffice.billing import operations, sweep, sync_tasks
+from backoffice.billing import operations
+from backoffice.billing.reconcile import sweep
+from backoffice.billing.reconcile import tasks as sync_tasks
 from backoffice.extensions import db
 from backoffice.jobs import enqueue
 from backoffice.stripe_gateway.factory import default_rate_limit

@@ -8,14 +8,14 @@ from prometheus_client import Counter
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from backoffice.billing.tasks import request_replay
-from backoffice.billing.webhook_intake import (
+from backoffice.billing.intake.webhook import (
     Outcome,
     WebhookRejected,
     archive,
     read_envelope,
     verify_signature,
 )
+from backoffice.billing.replay.tasks import request_replay
 from backoffice.extensions import csrf, db
 from backoffice.web.auth import public
 

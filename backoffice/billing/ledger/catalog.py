@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from backoffice.billing.ledger.pricing import Catalog, MissingKnowledge
 from backoffice.billing.models import PlanPrice
-from backoffice.billing.pricing import Catalog, MissingKnowledge
 from backoffice.stripe_gateway.results import PriceInfo
 
 log = logging.getLogger(__name__)

@@ -16,11 +16,11 @@ from typing import Any
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
-from backoffice.billing.drift import RECOVERY_WINDOW
-from backoffice.billing.ledger_rules import BASELINE, RECOGNIZED_TYPES, LedgerRow, movement_of
+from backoffice.billing.ledger.pricing import ZERO, Pricing, invoice_tax_rate
+from backoffice.billing.ledger.resolvers import BasilResolver, Item, list_data, ref_id
+from backoffice.billing.ledger.rules import BASELINE, RECOGNIZED_TYPES, LedgerRow, movement_of
 from backoffice.billing.models import BillingEvent, StripeEvent, Subscription, effective_billing_events
-from backoffice.billing.pricing import ZERO, Pricing, invoice_tax_rate
-from backoffice.billing.resolvers import BasilResolver, Item, list_data, ref_id
+from backoffice.billing.reconcile.drift import RECOVERY_WINDOW
 
 EVENTS = StripeEvent.__table__
 LEDGER = BillingEvent.__table__

@@ -19,8 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from backoffice.billing import drift
 from backoffice.billing.models import StripeEvent, StripeEventDivergence
+from backoffice.billing.reconcile import drift
 
 TOLERANCE_SECONDS = 300
 

@@ -2,7 +2,7 @@
 literal SQL the queries and the indexes (migration 0008) share."""
 from __future__ import annotations
 
-from backoffice.billing.vocabulary import MRR_TYPES, OTHER_TYPES, STATE_TYPES, EventType
+from backoffice.billing.ledger.vocabulary import MRR_TYPES, OTHER_TYPES, STATE_TYPES, EventType
 
 # The pills of the billing events page (reference §6): independent lenses, an event can match several. Ours add
 # Suspended and LedgerBaseline to MRR impact: both move MRR.

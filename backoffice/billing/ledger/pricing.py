@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from backoffice.billing.resolvers import Item, Resolver, ref_id
+from backoffice.billing.ledger.resolvers import Item, Resolver, ref_id
 from backoffice.money import cents, to_major
 from backoffice.stripe_gateway.results import PriceInfo
 

@@ -9,11 +9,11 @@ from typing import Any
 from sqlalchemy import Text, literal_column, select
 from sqlalchemy.orm import Session
 
-from backoffice.billing.catalog import load_catalog
-from backoffice.billing.ledger_rules import LedgerRules
+from backoffice.billing.ledger.catalog import load_catalog
+from backoffice.billing.ledger.pricing import MissingKnowledge, Pricing
+from backoffice.billing.ledger.resolvers import ApiVersions
+from backoffice.billing.ledger.rules import LedgerRules
 from backoffice.billing.models import StripeEvent, payload_object_field
-from backoffice.billing.pricing import MissingKnowledge, Pricing
-from backoffice.billing.resolvers import ApiVersions
 
 log = logging.getLogger(__name__)
 EVENTS = StripeEvent.__table__

@@ -19,9 +19,9 @@ from sqlalchemy import func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from backoffice.billing import drift
 from backoffice.billing.models import Subscription, SyncState
-from backoffice.billing.reconcile import live_of
+from backoffice.billing.reconcile import drift
+from backoffice.billing.reconcile.sync import live_of
 
 log = logging.getLogger(__name__)
 

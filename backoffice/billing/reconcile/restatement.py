@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from backoffice.billing.models import Subscription
 from backoffice.billing.replay import Replayer, ReplaySettings
-from backoffice.billing.verify import Difference, verify_ledger
+from backoffice.billing.replay.verify import Difference, verify_ledger
 from backoffice.operators.audit import record_action
 
 STALE = "BillingEventDenormalizationStale"

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import ARRAY, Text, any_, bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from backoffice.billing.catalog import PRICES, store_prices
+from backoffice.billing.ledger.catalog import PRICES, store_prices
 from backoffice.billing.models import StripeEvent
 from backoffice.money import to_major
 from backoffice.stripe_gateway.results import PriceInfo

@@ -9,11 +9,11 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
-from backoffice.billing.event_recovery import walk_events
 from backoffice.billing.models import Subscription
-from backoffice.billing.reconcile import SyncRefused, check_sync, sync_account
+from backoffice.billing.reconcile.sync import SyncRefused, check_sync, sync_account
+from backoffice.billing.reconcile.walk import walk_events
 from backoffice.billing.replay import Replayer, ReplaySettings
-from backoffice.billing.tasks import gateway, request_replay, run_replay
+from backoffice.billing.replay.tasks import gateway, request_replay, run_replay
 from backoffice.extensions import db
 from backoffice.jobs import enqueue, report_progress
 from backoffice.operators.audit import record_action
@@ -85,7 +85,7 @@ def walk_job() -> dict[str, Any]:
 
 def sweep_job() -> dict[str, Any]:
     """The drift sweep's coordinator: list Stripe's subscriptions a page at a time, one chunk job per page."""
-    from backoffice.billing import sweep
+    from backoffice.billing.reconcile import sweep
 
     stripe = gateway()
     if stripe is None:
@@ -100,7 +100,7 @@ def sweep_job() -> dict[str, Any]:
 
 def sweep_now() -> dict[str, Any]:
     """The drift sweep in this process, each listing page checked as it comes (the demo load's last step)."""
-    from backoffice.billing import sweep
+    from backoffice.billing.reconcile import sweep
 
     stripe = gateway()
     if stripe is None:
@@ -118,8 +118,8 @@ def sweep_now() -> dict[str, Any]:
 
 def sweep_page_job(page: list[dict[str, Any]]) -> dict[str, Any]:
     """Check the due subscriptions one page of Stripe's listing covers; list the failures on the sweep."""
-    from backoffice.billing import sweep
-    from backoffice.billing.rulebook import load_pricing
+    from backoffice.billing.ledger.rulebook import load_pricing
+    from backoffice.billing.reconcile import sweep
 
     config = current_app.config
     now = datetime.now(UTC)
@@ -134,8 +134,8 @@ def sweep_page_job(page: list[dict[str, Any]]) -> dict[str, Any]:
 
 def recheck_job(subscription_ids: list[str]) -> dict[str, Any]:
     """Requeue failed checks: sync each account again in detect mode through a fresh listing of its customer."""
-    from backoffice.billing import sweep
-    from backoffice.billing.rulebook import load_pricing
+    from backoffice.billing.ledger.rulebook import load_pricing
+    from backoffice.billing.reconcile import sweep
 
     stripe = gateway()
     if stripe is None:

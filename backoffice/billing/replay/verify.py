@@ -16,10 +16,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backoffice.billing.ledger_rules import BASELINE, LedgerRules
+from backoffice.billing.ledger.payments import fold_payments
+from backoffice.billing.ledger.pricing import MissingKnowledge
+from backoffice.billing.ledger.rules import BASELINE, LedgerRules
 from backoffice.billing.models import PaymentTransaction, Subscription
-from backoffice.billing.payments import fold_payments
-from backoffice.billing.pricing import MissingKnowledge
 from backoffice.billing.replay import (
     Replayer,
     ReplaySettings,

@@ -16,6 +16,7 @@ from sqlalchemy import cast, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
+from backoffice.billing.ledger.vocabulary import EventType
 from backoffice.billing.models import (
     BillingEvent,
     PaymentTransaction,
@@ -24,7 +25,6 @@ from backoffice.billing.models import (
     Subscription,
     effective_billing_events,
 )
-from backoffice.billing.vocabulary import EventType
 
 WARNING, CRITICAL = "Warning", "Critical"
 SEVERITY = {
@@ -269,7 +269,7 @@ def coverage_discrepancies(session: Session, customer_id: str, resources: list[d
 def stale_rows(session: Session, customer_id: str, rules: Any) -> list[Discrepancy]:
     """Ledger rows a fresh replay of the processed archive would write differently (the seed's
     BillingEventDenormalizationStale): the stored row stays, the difference is reported."""
-    from backoffice.billing.verify import verify_ledger
+    from backoffice.billing.replay.verify import verify_ledger
 
     return [Discrepancy("BillingEventDenormalizationStale", f"{difference.field} differs from a fresh replay",
                         expected=str(difference.recomputed), actual=str(difference.stored),

@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from backoffice.billing.ordering import ArchivedEvent
-from backoffice.billing.pricing import Catalog
-from backoffice.billing.resolvers import list_data, ref_id
+from backoffice.billing.ledger.ordering import ArchivedEvent
+from backoffice.billing.ledger.pricing import Catalog
+from backoffice.billing.ledger.resolvers import list_data, ref_id
 from backoffice.money import cents, to_major
 
 Obj = dict[str, Any]

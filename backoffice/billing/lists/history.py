@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 
 from backoffice import search
 from backoffice.accounts.models import Tenant
-from backoffice.billing.list_indexes import lens_predicate
+from backoffice.billing.ledger.vocabulary import EventType
+from backoffice.billing.lists.lenses import lens_predicate
 from backoffice.billing.models import LedgerIndex, effective_billing_events
-from backoffice.billing.vocabulary import EventType
 from backoffice.paging import LONG_LIST_COUNT_CAP, Page, SortKey, fetch_page, stream_rows, with_keys
 
 LEDGER = effective_billing_events

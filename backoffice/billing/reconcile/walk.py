@@ -21,8 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from backoffice.billing.intake.webhook import WebhookRejected, read_envelope
 from backoffice.billing.models import StripeEvent, SyncState
-from backoffice.billing.webhook_intake import WebhookRejected, read_envelope
 
 EVENTS = StripeEvent.__table__
 ANCHOR = "events_list_anchor"

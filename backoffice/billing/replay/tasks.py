@@ -117,7 +117,7 @@ def replay_platform_events() -> dict[str, int]:
 
 
 def _settle_platform() -> dict[str, int]:
-    from backoffice.billing.platform_events import settle_platform_events
+    from backoffice.billing.replay.platform_events import settle_platform_events
 
     counts = settle_platform_events(db.session)
     db.session.commit()
@@ -181,7 +181,7 @@ def _customers_with(*conditions: Any) -> list[str | None]:
 
 def refresh_catalog() -> dict[str, Any]:
     """Store every Stripe price with its plan (when a worker starts, and hourly)."""
-    from backoffice.billing.catalog import refresh_catalog as refresh
+    from backoffice.billing.ledger.catalog import refresh_catalog as refresh
 
     stripe = gateway()
     if stripe is None:

@@ -15,13 +15,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from backoffice.billing import drift, recovery
-from backoffice.billing.event_recovery import walk_unless_fresh
+from backoffice.billing.ledger.pricing import MissingKnowledge, Pricing, customer_tax_rate
+from backoffice.billing.ledger.resolvers import BasilResolver, ref_id
+from backoffice.billing.ledger.rulebook import load_pricing
 from backoffice.billing.models import BillingEvent, Subscription
-from backoffice.billing.pricing import MissingKnowledge, Pricing, customer_tax_rate
+from backoffice.billing.reconcile import drift, recovery
+from backoffice.billing.reconcile.walk import walk_unless_fresh
 from backoffice.billing.replay import Restore
-from backoffice.billing.resolvers import BasilResolver, ref_id
-from backoffice.billing.rulebook import load_pricing
 
 # The steps a Sync goes through, in order, as the progress element names them.
 STEPS = ("pulling", "fetching", "replaying", "detecting", "done")

@@ -1,0 +1,138 @@
+"""Tables derived from the ledger and the archive, kept by triggers or the replay (docs/read-models.md)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backoffice.billing.lists.lenses import partial_indexes
+from backoffice.billing.models.columns import (
+    MONEY,
+    MOVEMENTS,
+    TIMESTAMP,
+    _currency_check,
+    _one_of,
+)
+from backoffice.extensions import db
+
+
+class MrrDaily(db.Model):
+    """Σ MRR deltas per day, currency and movement; rebuildable from the ledger."""
+
+    __tablename__ = "mrr_daily"
+    __table_args__ = (
+        sa.CheckConstraint(_currency_check("currency"), name="currency"),
+        sa.CheckConstraint(_one_of("movement", MOVEMENTS), name="movement"),
+        sa.CheckConstraint("event_count >= 0", name="event_count_non_negative"),
+    )
+
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    currency: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    movement: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    delta_sum: Mapped[Decimal] = mapped_column(MONEY, server_default="0")
+    event_count: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+
+
+class LedgerIndex(db.Model):
+    """The billing events list's read model: each ledger row's effective type, movement and place, narrow.
+
+    Triggers on billing_events and billing_event_corrections write it (migration 0008); nothing else does.
+    """
+
+    __tablename__ = "ledger_index"
+    __table_args__ = (
+        sa.Index("ix_ledger_index_newest", sa.text("occurred_at DESC"), sa.text("position DESC"),
+                 sa.text("billing_event_id DESC"), postgresql_include=["tenant_id", "event_type", "movement"],
+                 postgresql_where=sa.text("event_type <> 'NoOp'")),
+        sa.Index("ix_ledger_index_tenant_newest", "tenant_id", sa.text("occurred_at DESC"), sa.text("position DESC"),
+                 sa.text("billing_event_id DESC"), postgresql_include=["event_type", "movement"],
+                 postgresql_where=sa.text("event_type <> 'NoOp'")),
+        *(sa.Index(name, sa.text("occurred_at DESC"), sa.text("position DESC"), sa.text("billing_event_id DESC"),
+                   postgresql_include=["tenant_id", "event_type", "movement"], postgresql_where=sa.text(where))
+          for name, where in partial_indexes().items()),
+        sa.Index("ix_ledger_index_account", "account_key", sa.text("occurred_at DESC"), sa.text("position DESC"),
+                 sa.text("billing_event_id DESC"), postgresql_include=["tenant_id", "event_type", "movement"],
+                 postgresql_where=sa.text("event_type <> 'NoOp'")),
+    )
+
+    billing_event_id: Mapped[str] = mapped_column(sa.Text, sa.ForeignKey("billing_events.id"), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(sa.Text)
+    occurred_at: Mapped[datetime] = mapped_column(TIMESTAMP)
+    position: Mapped[int] = mapped_column(sa.Integer)
+    event_type: Mapped[str] = mapped_column(sa.Text)
+    movement: Mapped[str | None] = mapped_column(sa.Text)
+    # The account's name as the list sorts it (lower-cased); a trigger on tenants follows renames (migration 0012).
+    account_key: Mapped[str] = mapped_column(sa.Text)
+
+
+class LedgerTip(db.Model):
+    """Each subscription's latest effective ledger row per currency: the committed MRR the MRR consistency
+    banner sums. Triggers on billing_events and billing_event_corrections write it (migration 0010)."""
+
+    __tablename__ = "ledger_tips"
+
+    subscription_id: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    currency: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    committed_mrr: Mapped[Decimal] = mapped_column(MONEY)
+    occurred_at: Mapped[datetime] = mapped_column(TIMESTAMP)
+    position: Mapped[int] = mapped_column(sa.Integer)
+
+
+class InvoiceListRow(db.Model):
+    """The invoices list's read model: one row per row of the dual-row projection (billing/lists/invoices.py), narrow.
+
+    Triggers on payment_transactions write it (migration 0011); nothing else does.
+    """
+
+    __tablename__ = "invoice_rows"
+    __table_args__ = (
+        sa.Index(None, "transaction_id"),
+        # Each includes the account: leaving deleted accounts out, counting and deep pages read the index alone.
+        sa.Index("ix_invoice_rows_date", sa.text("date DESC"), sa.text("key DESC"), postgresql_include=["tenant_id"]),
+        sa.Index("ix_invoice_rows_date_invoices", sa.text("date DESC"), sa.text("key DESC"),
+                 postgresql_include=["tenant_id"], postgresql_where=sa.text("kind = 'invoice'")),
+        sa.Index("ix_invoice_rows_date_reversals", sa.text("date DESC"), sa.text("key DESC"),
+                 postgresql_include=["tenant_id"], postgresql_where=sa.text("kind <> 'invoice'")),
+        sa.Index("ix_invoice_rows_amount", "amount", sa.text("date DESC"), "key", postgresql_include=["tenant_id"]),
+        sa.Index("ix_invoice_rows_tenant_date", "tenant_id", sa.text("date DESC"), sa.text("key DESC")),
+        sa.Index("ix_invoice_rows_account", "account_key", sa.text("date DESC"), "key", postgresql_include=["tenant_id"]),
+    )
+
+    key: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.Text)
+    transaction_id: Mapped[str] = mapped_column(sa.Text, sa.ForeignKey("payment_transactions.id"))
+    tenant_id: Mapped[str] = mapped_column(sa.Text)
+    date: Mapped[datetime] = mapped_column(TIMESTAMP)
+    status: Mapped[str] = mapped_column(sa.Text)
+    amount: Mapped[Decimal | None] = mapped_column(MONEY)
+    currency: Mapped[str] = mapped_column(sa.Text)
+    # The account's name as the list sorts it (lower-cased); a trigger on tenants follows renames (migration 0012).
+    account_key: Mapped[str] = mapped_column(sa.Text)
+
+
+class InvoiceTotal(db.Model):
+    """The invoices list's counted rows summed per account, kind and currency: its totals add these up.
+
+    Triggers on invoice_rows write it (migration 0013); nothing else does.
+    """
+
+    __tablename__ = "invoice_totals"
+
+    tenant_id: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    currency: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    amount: Mapped[Decimal] = mapped_column(MONEY, server_default="0")
+
+
+class RevenueDaily(db.Model):
+    """Net revenue per day and currency (DESIGN §4.10), kept by a trigger on payment_transactions (migration 0007)."""
+
+    __tablename__ = "revenue_daily"
+    __table_args__ = (sa.CheckConstraint(_currency_check("currency"), name="currency"),)
+
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    currency: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    amount: Mapped[Decimal] = mapped_column(MONEY, server_default="0")
