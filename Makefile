@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 export FLASK_APP := wsgi:app
 PYTEST_WORKERS ?= auto
 
-.PHONY: install translations demo demo-reset serve test test-fast lint messages bench clean services
+.PHONY: install translations demo demo-reset test test-fast lint messages bench clean services
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,8 @@ install: $(STAMP) translations
 translations: $(STAMP)
 	$(BIN)/pybabel compile -d backoffice/translations >/dev/null
 
-# The demo: embedded PostgreSQL under instance/, jobs in-process, the development login, demo data in
-# the Stripe sandbox beside the app (scripts/demo.sh).
+# The demo, on the development entry point (backoffice.dev): embedded PostgreSQL and a secret key under
+# instance/, jobs in-process, the development login, demo data in the Stripe sandbox beside the app (scripts/demo.sh).
 demo: install
 	bash scripts/demo.sh
 

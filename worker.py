@@ -3,6 +3,8 @@
     python worker.py                 # serve the high, default and low queues
     python worker.py --burst         # drain the queues and exit (tests, one-off runs)
     python worker.py --scheduler     # enqueue the periodic jobs of backoffice/schedule.py
+
+Like wsgi.py, it takes its settings from the environment alone: DATABASE_URL, SECRET_KEY and REDIS_URL.
 """
 from __future__ import annotations
 

@@ -28,18 +28,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def configure_settings(app: Flask, config: Mapping[str, Any] | None) -> None:
-    """Load settings from the environment (then `config`), and fill the development defaults."""
-    from backoffice.config import instance_secret_key, load_config
-    from backoffice.embedded_db import embedded_database_url
+    """Load settings from the environment, then `config`; refuse to go on without a database or a secret key."""
+    from backoffice.config import load_config, require_settings
 
-    app.config.from_mapping(load_config(os.environ, config))
+    settings = load_config(os.environ, config)
+    # Only read, never made here: development's embedded PostgreSQL and kept key come from backoffice/dev.py
+    # before the factory runs, so building an app starts no server and writes no file.
+    require_settings(settings)
+    app.config.from_mapping(settings)
     if not app.config["BLOB_DIR"]:
         app.config["BLOB_DIR"] = str(Path(app.instance_path) / "blobs")
-    if not app.config["SECRET_KEY"]:
-        app.config["SECRET_KEY"] = instance_secret_key(app.instance_path)
-    if not app.config["SQLALCHEMY_DATABASE_URI"]:
-        # The documented default for the demo and development: no DATABASE_URL, an embedded PostgreSQL.
-        app.config["SQLALCHEMY_DATABASE_URI"] = embedded_database_url(app.instance_path)
 
 
 def configure_logging(app: Flask) -> None:

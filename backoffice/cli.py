@@ -140,9 +140,11 @@ def init_app(app: Flask) -> None:
     from backoffice.billing.commands import billing_group
     from backoffice.demo.commands import demo_group
     from backoffice.demo.prove_command import prove_command
+    from backoffice.read_models.commands import init_app as init_read_model_commands
 
     app.cli.add_command(ready_command)
     app.cli.add_command(sandbox_group)
     app.cli.add_command(demo_group)
     billing_group.add_command(prove_command)
     app.cli.add_command(billing_group)
+    init_read_model_commands(app)

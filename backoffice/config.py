@@ -2,11 +2,8 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
-import secrets
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -227,9 +224,9 @@ def load_config(environ: Mapping[str, str], overrides: Mapping[str, Any] | None 
     """Return the settings: defaults, then the environment, then explicit overrides (tests)."""
     settings = {key: getattr(Config, key) for key in dir(Config) if key.isupper()}
     for variable, (key, parse) in ENVIRONMENT.items():
-        raw = environ.get(variable)
-        if raw is not None and (raw.strip() or parse is _bool):
-            settings[key] = parse(variable, raw)
+        # A boolean set empty means false; any other variable set empty is unset.
+        if environment_sets(environ, variable) or (parse is _bool and variable in environ):
+            settings[key] = parse(variable, environ[variable])
     settings.update(overrides or {})
     _check(settings)
     return settings
@@ -242,17 +239,29 @@ def _check(settings: dict[str, Any]) -> None:
         raise ConfigError("PROXY_SHARED_SECRET is set but TRUST_PROXY_HEADERS is off: turn it on or unset the secret")
 
 
-def instance_secret_key(instance_path: str) -> str:
-    """Return a secret key kept in the instance folder, made once, for development without SECRET_KEY."""
-    path = Path(instance_path) / "secret_key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        os.chmod(path, 0o600)
-    return path.read_text().strip()
+def environment_sets(environ: Mapping[str, str], variable: str) -> bool:
+    """Tell whether `variable` is set to something other than blanks."""
+    return bool((environ.get(variable) or "").strip())
 
 
-def create_app_or_exit(config: Mapping[str, Any] | None = None):
+# What production must set (what to set it to), and what the development entry point, backoffice/dev.py,
+# puts in its place when it is unset. The factory itself never makes either.
+REQUIRED = {
+    "DATABASE_URL": ("a PostgreSQL URL such as postgresql://user@host/db", "an embedded PostgreSQL under instance/"),
+    "SECRET_KEY": ("a long random string, the same on every node", "a key kept in instance/secret_key"),
+}
+
+
+def require_settings(settings: Mapping[str, Any]) -> None:
+    """Refuse settings without a database or a secret key, saying what to set and what development does instead."""
+    missing = [variable for variable in REQUIRED if not settings[ENVIRONMENT[variable][0]]]
+    if missing:
+        unset = " and ".join(f"{variable} is not set ({REQUIRED[variable][0]})" for variable in missing)
+        instead = " and ".join(REQUIRED[variable][1] for variable in missing)
+        raise ConfigError(f"{unset}; for development, `make demo` and `flask --app backoffice.dev` use {instead}")
+
+
+def create_app_or_exit(config: Mapping[str, Any] | None = None, *, exit_status: int = 2):
     """Build the app for a process entry point; a configuration error ends it with one clear line."""
     import sys
 
@@ -262,4 +271,4 @@ def create_app_or_exit(config: Mapping[str, Any] | None = None):
         return create_app(config)
     except ConfigError as error:
         print(f"backoffice: configuration error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
+        raise SystemExit(exit_status) from None

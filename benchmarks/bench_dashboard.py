@@ -55,15 +55,15 @@ from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from backoffice import create_app
-from backoffice.billing import rollups
 from backoffice.billing.ledger.rules import movement_of
 from backoffice.billing.models import BillingEvent, PaymentTransaction, Subscription
 from backoffice.demo.generator import MONTH, Action, TenantPlan, plan_tenants
 from backoffice.demo.stripe_demo import PLAN_AMOUNTS
 from backoffice.demo.writer import copy_rows, write_records
+from backoffice.dev import create_app
 from backoffice.extensions import db
 from backoffice.money import cents, to_major
+from backoffice.read_models import mrr_daily as rollups
 from benchmarks.bench_replay import from_template
 from benchmarks.bench_shell import percentile
 from benchmarks.bench_webhook import free_port

@@ -15,11 +15,11 @@ import tempfile
 import time
 from decimal import Decimal
 
-from backoffice import create_app
 from backoffice.blobs import BlobStore
 from backoffice.demo.generator import MONTH, DatasetBuilder, plan_tenants
 from backoffice.demo.stripe_demo import StripeDemo
 from backoffice.demo.writer import write_records
+from backoffice.dev import create_app
 from backoffice.extensions import db
 from backoffice.stripe_sandbox import Sandbox, SandboxSettings
 from backoffice.stripe_sandbox.server import SandboxServer

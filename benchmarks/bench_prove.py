@@ -13,8 +13,8 @@ import argparse
 import logging
 import resource
 
-from backoffice import create_app
 from backoffice.demo.prove import prove
+from backoffice.dev import create_app
 from backoffice.extensions import db
 from benchmarks.common import scratch_database
 

@@ -13,12 +13,12 @@ import argparse
 import time
 from collections import Counter
 
-from backoffice import create_app
 from backoffice.accounts.models import Tenant
 from backoffice.billing.reconcile.tasks import sync_job, walk_job
 from backoffice.billing.replay.tasks import replay_all
 from backoffice.demo.scenarios import Scenario
 from backoffice.demo.stripe_demo import StripeDemo
+from backoffice.dev import create_app
 from backoffice.extensions import db
 from backoffice.stripe_sandbox import Sandbox, SandboxSettings
 from backoffice.stripe_sandbox.server import SandboxServer

@@ -29,11 +29,11 @@ import psycopg
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from backoffice import create_app
 from backoffice.billing.intake.webhook import read_envelope
 from backoffice.billing.replay.tasks import replay_all
 from backoffice.demo.generator import MONTH, DatasetBuilder, plan_tenants
 from backoffice.demo.stripe_demo import StripeDemo
+from backoffice.dev import create_app
 from backoffice.extensions import db
 from backoffice.stripe_sandbox import Sandbox, SandboxSettings
 from backoffice.stripe_sandbox.server import SandboxServer

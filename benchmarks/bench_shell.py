@@ -12,7 +12,7 @@ import resource
 import statistics
 import time
 
-from backoffice import create_app
+from backoffice.dev import create_app
 from backoffice.operators.identity import encode_principal
 
 

@@ -23,7 +23,6 @@ from pathlib import Path
 
 from redis import Redis
 
-from backoffice import create_app
 from backoffice.accounts.models import Tenant
 from backoffice.billing.models import Subscription
 from backoffice.billing.reconcile import sweep
@@ -31,6 +30,7 @@ from backoffice.billing.reconcile.tasks import sweep_job
 from backoffice.demo.scenarios import Scenario
 from backoffice.demo.stripe_demo import StripeDemo
 from backoffice.demo.writer import copy_rows
+from backoffice.dev import create_app
 from backoffice.extensions import db
 from backoffice.stripe_sandbox import Sandbox, SandboxSettings
 from backoffice.stripe_sandbox.server import SandboxServer

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import psycopg
 from sqlalchemy.engine import make_url
 
-from backoffice import create_app
+from backoffice.dev import create_app
 
 
 @contextmanager

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 from flask import Flask
 
-from backoffice import create_app
+from backoffice.dev import create_app
 from backoffice.extensions import db
 from backoffice.operators.identity import encode_principal
 from benchmarks.bench_shell import percentile

@@ -6,7 +6,7 @@
 set -u
 cd "$(dirname "$0")/.."
 N=${N:-40}; M=${M:-6}; SEED=${SEED:-3}
-export FLASK_APP=wsgi:app PUBLIC_SUBSCRIPTION_ENABLED=true LOG_FORMAT=text LOG_LEVEL=WARNING
+export FLASK_APP=wsgi:app SECRET_KEY=paths-agree PUBLIC_SUBSCRIPTION_ENABLED=true LOG_FORMAT=text LOG_LEVEL=WARNING
 VAT=$(.venv/bin/python -c 'from backoffice.demo.commands import DEMO_VAT_RATES; print(DEMO_VAT_RATES)')
 for db in pa pb; do psql -h 127.0.0.1 -U postgres -qc "drop database if exists $db" -c "create database $db"; done
 rm -f /tmp/pb-sandbox.json

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make demo`: the app with demo data on the embedded defaults — embedded PostgreSQL, jobs in-process,
-# the development login — and the Stripe sandbox running beside it on 127.0.0.1:12111.
+# `make demo`: the app with demo data on the development defaults — embedded PostgreSQL and a kept secret key
+# (backoffice/dev.py), jobs in-process, the development login — and the Stripe sandbox beside it on 127.0.0.1:12111.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -8,7 +8,7 @@ STATE=instance/sandbox.json
 SECRET_FILE=instance/webhook-secret
 SANDBOX_PORT=${SANDBOX_PORT:-12111}
 
-export FLASK_APP=wsgi:app DATABASE_URL= REDIS_URL= BACKOFFICE_DEV_LOGIN=1 PUBLIC_SUBSCRIPTION_ENABLED=true \
+export FLASK_APP=backoffice.dev DATABASE_URL= REDIS_URL= BACKOFFICE_DEV_LOGIN=1 PUBLIC_SUBSCRIPTION_ENABLED=true \
   BACKOFFICE_ADMINS_GROUP_ID=backoffice-admins LOG_FORMAT=text
 mkdir -p instance
 # The demo's VAT rates, for the sandbox that loads the data and the one that serves it afterwards.
@@ -17,10 +17,10 @@ export SANDBOX_VAT_RATES
 
 "$BIN/flask" db upgrade
 tenants=$("$BIN/python" - <<'PY'
-from backoffice.config import create_app_or_exit
+from backoffice.dev import create_app
 from backoffice.accounts.models import Tenant
 from backoffice.extensions import db
-with create_app_or_exit().app_context():
+with create_app().app_context():
     print(db.session.query(Tenant).count())
 PY
 )

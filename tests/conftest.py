@@ -59,12 +59,15 @@ def database_url(pg_server: str):
 
 
 @pytest.fixture(scope="session")
-def make_app(database_url: str):
+def make_app(database_url: str, tmp_path_factory):
     """Return a factory of apps on the run database, with settings overridden per call; their pools close at the end."""
     made = []
+    # Exports a test writes go to the run's own folder, never into the checkout's instance/.
+    blobs = str(tmp_path_factory.mktemp("blobs"))
 
     def factory(**overrides):
-        made.append(create_app({**BASE_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url, **overrides}))
+        made.append(create_app({**BASE_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url, "BLOB_DIR": blobs,
+                                **overrides}))
         return made[-1]
     yield factory
     for application in made:

@@ -53,7 +53,11 @@ def shown(path: Path) -> Path:
 
 
 BACKOFFICE = ("backoffice",)
-DOMAIN = ("backoffice.billing", "backoffice.accounts", "backoffice.operators", "backoffice.dashboard")
+DOMAIN = ("backoffice.billing", "backoffice.accounts", "backoffice.operators")
+READ = ("backoffice.read",)
+JOB_ENTRY_POINTS = ("backoffice.billing.replay.tasks", "backoffice.billing.reconcile.tasks")
+AUDIT_WRITER = ("backoffice.operators.audit",)
+QUEUEING = ("backoffice.jobs.enqueue", "backoffice.jobs.enqueue_once", "backoffice.jobs.enqueue_in")
 
 RULES = {
     # The sandbox is Stripe: it knows nothing of Backoffice (DESIGN §7).
@@ -67,9 +71,37 @@ RULES = {
         [path for path in files("backoffice") if not within(module_of(path), "backoffice.stripe_sandbox",
                                                             "backoffice.demo", "backoffice.cli")],
         ("backoffice.stripe_sandbox",), ()),
-    # The domain is plain Python: it never imports the web layer nor a request's globals (STYLE, principle 1).
-    "the domain never imports the web layer": (
-        files(*DOMAIN), ("backoffice.web", "flask.request", "flask.session", "flask.g"), ()),
+    # The domain and the read layer are plain Python: they never import the web layer nor a request's globals
+    # (STYLE, principle 1).
+    "the domain and the read layer never import the web layer": (
+        files(*DOMAIN, *READ), ("backoffice.web", "flask.request", "flask.session", "flask.g"), ()),
+    # Billing reads accounts.models and the replay writes tenants.plan/state: accounts reading billing back was a
+    # package cycle. The pages that show both (the account overview) read them from the read layer.
+    "accounts imports nothing of billing": (files("backoffice.accounts"), ("backoffice.billing",), ()),
+    # A view parses, calls one operation and renders: it never calls Stripe, queues a job or writes the audit log
+    # itself, so an audited action cannot be composed (or half-composed) in a view.
+    "the web acts only through the domain's operations": (
+        files("backoffice.web"), ("backoffice.stripe_gateway", *JOB_ENTRY_POINTS, *AUDIT_WRITER, *QUEUEING), ()),
+    # The read layer sits above the domains to serve pages: a domain that read through it would lean on every other.
+    "only the web, the CLI and the demo import the read layer": (
+        [path for path in files("backoffice") if not within(module_of(path), *READ, "backoffice.web", "backoffice.cli",
+                                                            "backoffice.demo")],
+        READ, ()),
+    # The read layer only reads: it runs no operation, writes no audit entry and queues no job.
+    "the read layer writes nothing": (
+        files(*READ), ("backoffice.billing.operations", "backoffice.operators.operations", "backoffice.jobs",
+                       *JOB_ENTRY_POINTS, *AUDIT_WRITER), ()),
+    # A read model is a table and the SQL that keeps it: it reads the tables it derives from, nothing above them.
+    "the read models lean only on the tables they derive from": (
+        files("backoffice.read_models"),
+        ("backoffice.web", *READ, "backoffice.stripe_gateway", "backoffice.jobs", "backoffice.billing.operations",
+         "backoffice.billing.replay", "backoffice.billing.reconcile", "backoffice.operators", "backoffice.demo"), ()),
+    # The database keeps the read models by itself (triggers); Python touches them only to check or rebuild one,
+    # from the commands.
+    "only the commands import the read models": (
+        [path for path in files("backoffice") if not within(module_of(path), "backoffice.read_models",
+                                                            "backoffice.cli", "backoffice.billing.commands")],
+        ("backoffice.read_models",), ()),
     # A migration creates what it says: it reads no live code, so editing the code never rewrites old history.
     "migrations import nothing of Backoffice": (files("migrations"), BACKOFFICE, ()),
     # The CLI registers the demo's commands; the demo never reaches back into the CLI (no loop).

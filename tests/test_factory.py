@@ -1,12 +1,23 @@
-"""The factory and its configuration: environment parsing and clear errors."""
+"""The factory and its configuration: environment parsing and clear errors; the entry points that fill them in."""
+import os
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+import backoffice
 from backoffice import create_app
 from backoffice.config import ConfigError, load_config
 from tests.conftest import ROOT_DIR
+
+UNREACHABLE_DATABASE = "postgresql+psycopg://nobody@127.0.0.1:9/none"
+DATABASE_UNSET = "DATABASE_URL is not set (a PostgreSQL URL such as postgresql://user@host/db)"
+KEY_UNSET = "SECRET_KEY is not set (a long random string, the same on every node)"
+FOR_DEVELOPMENT = "for development, `make demo` and `flask --app backoffice.dev` use"
+NEITHER_DATABASE_NOR_KEY = (f"{DATABASE_UNSET} and {KEY_UNSET}; {FOR_DEVELOPMENT} an embedded PostgreSQL under "
+                            "instance/ and a key kept in instance/secret_key")
 
 
 def test_factory_applies_overrides(make_app):
@@ -80,8 +91,111 @@ def test_entry_point_prints_one_line_not_a_traceback():
         cwd=ROOT_DIR, capture_output=True, text=True, timeout=60,
         env={"PATH": "/usr/bin:/bin", "DATABASE_URL": "mysql://root@127.0.0.1/x"},
     )
-    assert result.returncode == 2
+    assert result.returncode == 3  # gunicorn's "worker failed to boot", on which it stops instead of respawning
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines == [
         "backoffice: configuration error: DATABASE_URL must be a PostgreSQL URL (postgresql://user@host/db), not 'mysql'"
     ]
+
+
+def processes() -> dict[int, tuple[int, str]]:
+    """pid → (parent pid, command line) of every running process."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit():
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                found[int(entry.name)] = (parent, (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:  # it ended while being read
+            continue
+    return found
+
+
+def started_since(before: set[int], path: Path) -> list[str]:
+    """Command lines of the processes new since `before` that this process started or that work under `path`."""
+    # The embedded server detaches from whoever starts it (pg_ctl), so its data directory is what gives it away.
+    return [command for pid, (parent, command) in processes().items()
+            if pid not in before and (parent == os.getpid() or str(path) in command)]
+
+
+@pytest.mark.parametrize(("environment", "message"), [
+    ({}, NEITHER_DATABASE_NOR_KEY),
+    ({"SECRET_KEY": "s3cret"}, f"{DATABASE_UNSET}; {FOR_DEVELOPMENT} an embedded PostgreSQL under instance/"),
+    ({"DATABASE_URL": "postgresql://u@db.internal/b"}, f"{KEY_UNSET}; {FOR_DEVELOPMENT} a key kept in instance/secret_key"),
+], ids=["neither", "no database", "no key"])
+def test_factory_refuses_to_start_without_database_or_key(monkeypatch, environment, message):
+    for variable in ("DATABASE_URL", "SECRET_KEY"):
+        monkeypatch.delenv(variable, raising=False)
+    for variable, value in environment.items():
+        monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as refused:
+        create_app()
+    assert str(refused.value) == message
+
+
+def test_factory_starts_no_server_and_writes_no_file(monkeypatch, tmp_path):
+    for variable in ("DATABASE_URL", "SECRET_KEY"):
+        monkeypatch.delenv(variable, raising=False)
+    # An empty project root gives the app an instance folder where anything written would show.
+    monkeypatch.setattr(backoffice, "PROJECT_ROOT", tmp_path)
+    before, on_sigterm = set(processes()), signal.getsignal(signal.SIGTERM)
+
+    with pytest.raises(ConfigError):
+        create_app()
+    app = create_app({"SQLALCHEMY_DATABASE_URI": UNREACHABLE_DATABASE, "SECRET_KEY": "given"})
+
+    assert app.instance_path == str(tmp_path / "instance")
+    assert list(tmp_path.iterdir()) == []
+    assert started_since(before, tmp_path) == []
+    assert signal.getsignal(signal.SIGTERM) is on_sigterm
+
+
+@pytest.mark.parametrize(("command", "status"), [(["-c", "import wsgi"], 3), (["worker.py", "--burst"], 2)],
+                         ids=["wsgi", "worker"])
+def test_production_entry_points_stop_with_one_line_without_database_or_key(command, status):
+    result = subprocess.run([sys.executable, *command], cwd=ROOT_DIR, capture_output=True, text=True, timeout=60,
+                            env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == status
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == [f"backoffice: configuration error: {NEITHER_DATABASE_NOR_KEY}"]
+
+
+# `flask --app backoffice.dev` calls create_app(); here with the instance folder moved to the test's own.
+DEVELOPMENT_APP = """
+import sys
+from pathlib import Path
+
+from sqlalchemy import text
+
+import backoffice.dev
+from backoffice.extensions import db
+
+backoffice.dev.INSTANCE_PATH = Path(sys.argv[1])
+app = backoffice.dev.create_app()
+with app.app_context():
+    print(db.session.execute(text("SELECT current_database()")).scalar_one())
+    db.engine.dispose()
+print(app.config["SQLALCHEMY_DATABASE_URI"])
+print(app.config["SECRET_KEY"])
+"""
+
+
+def test_development_entry_point_starts_an_embedded_database_and_keeps_a_key(tmp_path):
+    env = {name: value for name, value in os.environ.items() if name not in {"DATABASE_URL", "SECRET_KEY"}}
+    before = set(processes())
+
+    def run() -> list[str]:
+        result = subprocess.run([sys.executable, "-c", DEVELOPMENT_APP, str(tmp_path)], cwd=ROOT_DIR, env=env,
+                                capture_output=True, text=True, timeout=180)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result.stdout.splitlines()
+
+    database, url, key = run()
+    assert database == "backoffice"
+    assert url.startswith("postgresql+psycopg://postgres@/backoffice?host=")
+    assert (tmp_path / "postgres").is_dir()
+    assert len(key) == 64 and (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+    # A second start joins the same data directory and reads the same key: sessions outlive a restart.
+    assert run() == [database, url, key]
+    # The last user gone, the embedded server stops with it.
+    assert started_since(before, tmp_path) == []

@@ -92,7 +92,7 @@ def restate_command(customers: tuple[str, ...], dry_run: bool, operator: str | N
 @with_appcontext
 def rebuild_rollups_command() -> None:
     """Rebuild mrr_daily from the ledger, listing every day that differed."""
-    from backoffice.billing.rollups import rebuild
+    from backoffice.read_models.mrr_daily import rebuild
 
     differences = rebuild(db.session, current_app.config["PLATFORM_CURRENCY"])
     db.session.commit()

@@ -170,7 +170,7 @@ def forward_mrr_matches_stripe(session: Any, client: stripe.StripeClient, driver
 
 
 def mrr_figures_agree(session: Any, currency: str) -> Check:
-    from backoffice.dashboard.queries import mrr_trend, window
+    from backoffice.read.dashboard import mrr_trend, window
 
     forward = session.scalar(select(func.coalesce(func.sum(Subscription.forward_mrr), ZERO))
                              .where(Subscription.current_price_currency == currency))
@@ -218,7 +218,7 @@ def revenue_figures_agree(session: Any, currency: str) -> Check:
     """Tile, chart end and Σ LTV over every tenant; the Invoices total against Σ LTV over the same tenants."""
     from backoffice.billing.ledger.revenue import lifetime_values
     from backoffice.billing.ledger.revenue import total_revenue as ledger_revenue
-    from backoffice.dashboard.queries import revenue_trend, total_revenue, window
+    from backoffice.read.dashboard import revenue_trend, total_revenue, window
 
     tile = total_revenue(session, currency)
     chart = revenue_trend(session, currency, window(30)).last

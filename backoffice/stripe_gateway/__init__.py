@@ -12,7 +12,7 @@ from backoffice.stripe_gateway.errors import (
     StripeRequestFailed,
     StripeUnavailable,
 )
-from backoffice.stripe_gateway.factory import default_rate_limit, gateway_from_config
+from backoffice.stripe_gateway.factory import default_rate_limit, gateway_from_config, rate_budget
 from backoffice.stripe_gateway.rate_limit import InProcessTokenBucket, RedisTokenBucket, TokenBucket
 from backoffice.stripe_gateway.results import CustomerInfo, EventsPage, PriceInfo
 
@@ -31,5 +31,6 @@ __all__ = [
     "StripeUnavailable",
     "TokenBucket",
     "default_rate_limit",
+    "rate_budget",
     "gateway_from_config",
 ]

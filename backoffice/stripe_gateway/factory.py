@@ -30,8 +30,16 @@ def gateway_from_config(config: Mapping[str, Any]) -> StripeGateway:
     secret_key = config.get("STRIPE_SECRET_KEY")
     if not secret_key:
         raise StripeNotConfigured("STRIPE_SECRET_KEY is not set: Stripe features are off")
-    rate = config.get("STRIPE_RATE_LIMIT") or default_rate_limit(secret_key)
+    rate = rate_budget(config)
     return StripeGateway(secret_key, config.get("STRIPE_API_BASE"), shared_bucket(secret_key, rate, config.get("REDIS_URL")))
+
+
+def rate_budget(config: Mapping[str, Any]) -> float | None:
+    """Requests per second the configured key may make: STRIPE_RATE_LIMIT, else its mode's default (None: no key)."""
+    secret_key = config.get("STRIPE_SECRET_KEY")
+    if not secret_key:
+        return None
+    return config.get("STRIPE_RATE_LIMIT") or default_rate_limit(secret_key)
 
 
 def default_rate_limit(secret_key: str) -> int:

@@ -16,10 +16,10 @@ from backoffice.billing.models import (
     effective_billing_events,
 )
 from backoffice.billing.replay.tasks import replay_all
-from backoffice.billing.rollups import compare
 from backoffice.demo.scenarios import SCENARIOS, Scenario
 from backoffice.extensions import db
 from backoffice.operators.models import Operator, OperatorAction
+from backoffice.read_models.mrr_daily import compare
 from tests.billing.harness import D, mrr_row
 
 T = "ten_books"

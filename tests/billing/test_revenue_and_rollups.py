@@ -4,9 +4,9 @@ from datetime import UTC, date
 import pytest
 
 from backoffice.billing.ledger import revenue
-from backoffice.billing.rollups import compare
 from backoffice.demo.scenarios import SCENARIOS
 from backoffice.extensions import db
+from backoffice.read_models.mrr_daily import compare
 from tests.billing.harness import D, shuffled
 
 NET = {  # ex-VAT, Danish customer (25 % VAT)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from backoffice.billing import rollups
 from backoffice.extensions import db
+from backoffice.read_models import mrr_daily as rollups
 from tests.e2e.conftest import LIVE_SETTINGS, screenshot, serving
 from tests.e2e.test_accounts_flows import seed
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 
 from backoffice.accounts.models import Login, User
-from backoffice.billing import rollups
 from backoffice.extensions import db
+from backoffice.read_models import mrr_daily as rollups
 from tests.e2e.conftest import LIVE_SETTINGS, screenshot, serving
 from tests.e2e.test_accounts_flows import NOW, seed
 from tests.factories import new_id

@@ -10,6 +10,7 @@ from backoffice.stripe_gateway import (
     StripeNotConfigured,
     default_rate_limit,
     gateway_from_config,
+    rate_budget,
 )
 from tests.conftest import REDIS_SERVER
 
@@ -42,6 +43,17 @@ def test_default_rate_by_key_mode(key, rate):
 def test_explicit_rate_wins():
     settings = load_config({"STRIPE_SECRET_KEY": "sk_live_abc", "STRIPE_RATE_LIMIT": "12"})
     assert gateway_from_config(settings).bucket.rate == 12
+
+
+@pytest.mark.parametrize(("environment", "budget"), [
+    ({}, None), ({"STRIPE_RATE_LIMIT": "12"}, None),
+    ({"STRIPE_SECRET_KEY": "sk_live_abc"}, 80), ({"STRIPE_SECRET_KEY": "sk_test_abc", "STRIPE_RATE_LIMIT": "12"}, 12),
+])
+def test_the_budget_the_jobs_page_shows_is_the_one_the_gateway_is_built_with(environment, budget):
+    settings = load_config(environment)
+    assert rate_budget(settings) == budget
+    if budget is not None:
+        assert gateway_from_config(settings).bucket.rate == budget
 
 
 def test_without_redis_one_bucket_per_process_and_account():

@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from backoffice.billing import rollups
 from backoffice.billing.models import PaymentTransaction
-from backoffice.dashboard.queries import PERIODS
+from backoffice.read.dashboard import PERIODS
+from backoffice.read_models import mrr_daily as rollups
 from backoffice.web.dashboard.views import CARDS
 from tests.factories import make_billing_event, make_subscription, make_tenant, payment_values
 

@@ -20,10 +20,10 @@ import pytest
 from sqlalchemy import select
 
 from backoffice.accounts.models import Tenant
-from backoffice.billing import rollups
 from backoffice.billing.ledger import revenue
 from backoffice.billing.models import PaymentTransaction, Subscription, effective_billing_events
-from backoffice.dashboard import queries
+from backoffice.read import dashboard as queries
+from backoffice.read_models import mrr_daily as rollups
 from tests.factories import (
     make_billing_event,
     make_correction,

@@ -3,20 +3,39 @@
 A payment adds its amount excluding tax on its day; a refund subtracts on the refund day, a credit note on
 its day (a voided one is no longer counted, so it adds back). So the revenue tile = the chart's last
 point = Σ lifetime values, by construction. Soft-deleted tenants stay in: money history never moves.
+
+The rule itself is the SQL function `net_revenue(payment)` (backoffice/read_models/net_revenue.py, migration
+0015), which revenue_daily's trigger and the invoices' read model call too; these queries sum what it yields.
 """
 from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Date, Select, cast, func, literal, literal_column, select, union_all
+from sqlalchemy import (
+    Boolean,
+    Date,
+    Select,
+    Subquery,
+    cast,
+    column,
+    func,
+    literal,
+    literal_column,
+    select,
+    true,
+)
 from sqlalchemy.orm import Session
+from sqlalchemy.types import DateTime, Text
 
-from backoffice.billing.models import PaymentTransaction
+from backoffice.billing.models import MONEY, PaymentTransaction
 
 PAYMENTS = PaymentTransaction.__table__
-COUNTED = ("succeeded", "refunded")
 ZERO = Decimal("0.00")
+# Each payment's parts (its amount, its refund, its credit), dated, each saying whether it counts.
+PARTS = func.net_revenue(PAYMENTS.table_valued()).table_valued(
+    column("part", Text), column("at", DateTime(timezone=True)), column("amount", MONEY), column("counted", Boolean),
+).render_derived().lateral("net")
 
 
 def utc_day(column):
@@ -24,21 +43,17 @@ def utc_day(column):
     return cast(func.timezone(literal_column("'UTC'"), column), Date)
 
 
-def movements(currency: str, tenant_id: str | None = None) -> Select:
-    """(tenant_id, day, amount) rows whose sum is net revenue: payments, refunds and credits on their own days."""
-    def part(amount, when):
-        query = select(PAYMENTS.c.tenant_id.label("tenant_id"), utc_day(when).label("day"), amount.label("amount")) \
-            .where(PAYMENTS.c.status.in_(COUNTED), PAYMENTS.c.currency == currency)
-        return query.where(PAYMENTS.c.tenant_id == tenant_id) if tenant_id is not None else query
+def counted_movements() -> Select:
+    """(tenant_id, currency, day, amount) of every movement that counts as net revenue, in every currency."""
+    return (select(PAYMENTS.c.tenant_id.label("tenant_id"), PAYMENTS.c.currency.label("currency"),
+                   utc_day(PARTS.c.at).label("day"), PARTS.c.amount.label("amount"))
+            .select_from(PAYMENTS.join(PARTS, true())).where(PARTS.c.counted))
 
-    return union_all(
-        part(PAYMENTS.c.amount_excluding_tax, PAYMENTS.c.date),
-        part(-PAYMENTS.c.refunded_amount, func.coalesce(PAYMENTS.c.refunded_at, PAYMENTS.c.date))
-        .where(PAYMENTS.c.refunded_amount > 0),
-        # The seed's day for a credit: the credit note's, else the refund's (a refunding note), else the payment's.
-        part(-PAYMENTS.c.credited_amount, func.coalesce(PAYMENTS.c.credit_noted_at, PAYMENTS.c.refunded_at, PAYMENTS.c.date))
-        .where(PAYMENTS.c.credited_amount > 0),
-    ).subquery()
+
+def movements(currency: str, tenant_id: str | None = None) -> Subquery:
+    """(tenant_id, day, amount) rows whose sum is net revenue: payments, refunds and credits on their own days."""
+    query = counted_movements().where(PAYMENTS.c.currency == currency)
+    return (query.where(PAYMENTS.c.tenant_id == tenant_id) if tenant_id is not None else query).subquery()
 
 
 def total_revenue(session: Session, currency: str, *, until: date | None = None) -> Decimal:

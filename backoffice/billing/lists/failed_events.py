@@ -14,7 +14,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backoffice.billing.models import StripeEvent
-from backoffice.operators.audit import record_action
 
 EVENTS = StripeEvent.__table__
 
@@ -67,14 +66,17 @@ def all_failed_events(session: Session, batch: int = 1000) -> Iterator[FailedEve
         yield _row(row)
 
 
-def retry(session: Session, event_id: str, operator_id: str, reason: str) -> str | None:
-    """Audit a retry of a failed event and return the customer whose replay must be queued (None: no customer)."""
+@dataclass(frozen=True)
+class RetryTarget:
+    """What a retry of a failed event replays (its customer, None when it names none) and whose account it is."""
+    customer_id: str | None
+    tenant_id: str | None
+
+
+def retry_target(session: Session, event_id: str) -> RetryTarget:
+    """The failed event's customer and account; NotRetryable when the event is not, or no longer, failed."""
     row = session.execute(select(EVENTS.c.status, EVENTS.c.stripe_customer_id, EVENTS.c.tenant_id)
                           .where(EVENTS.c.id == event_id)).first()
     if row is None or row.status != "failed":
         raise NotRetryable(event_id)
-    if not reason.strip():
-        raise ValueError("a reason is required")
-    record_action(session, operator_id, "retry_event", reason, tenant_id=row.tenant_id,
-                  parameters={"stripe_event_id": event_id, "customer": row.stripe_customer_id})
-    return row.stripe_customer_id
+    return RetryTarget(row.stripe_customer_id, row.tenant_id)

@@ -12,8 +12,8 @@ from backoffice.billing.ledger.vocabulary import EventType
 from backoffice.billing.lists import history
 from backoffice.billing.lists.lenses import LENSES
 from backoffice.billing.models import BILLING_EVENT_TYPES, MOVEMENTS, StripeEvent, StripeEventDivergence
-from backoffice.dashboard.queries import PERIODS, window
 from backoffice.extensions import db
+from backoffice.read.dashboard import PERIODS, window
 from backoffice.web.auth import admin_required
 from backoffice.web.csv_export import csv_response
 from backoffice.web.formatting import BILLING_EVENT_LABELS, MOVEMENT_LABELS

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
 
+from backoffice.billing import operations
 from backoffice.billing.lists import failed_events
-from backoffice.billing.replay.tasks import request_replay
 from backoffice.extensions import db
-from backoffice.web.actions import reason_or_flash
+from backoffice.web.actions import acting_operator, reason_or_flash
 from backoffice.web.auth import admin_required
 from backoffice.web.csv_export import csv_response
 from backoffice.web.htmx import render_page_or_partial
@@ -46,10 +45,8 @@ def retry(event_id: str):
     if reason is None:
         return redirect(url_for(".index")), 303
     try:
-        customer = failed_events.retry(db.session, event_id, current_user.identity.principal_id, reason)
+        operations.retry_failed_event(db.session, event_id, acting_operator(), reason)
     except failed_events.NotRetryable:
         abort(404, description=_("No failed event %(id)s", id=event_id))
-    db.session.commit()
-    request_replay(customer)
     flash(_("Retry of %(id)s queued; the event moves on once its customer is replayed.", id=event_id), "success")
     return redirect(url_for(".index")), 303

@@ -15,7 +15,7 @@ from backoffice.billing.intake.webhook import (
     read_envelope,
     verify_signature,
 )
-from backoffice.billing.replay.tasks import request_replay
+from backoffice.billing.operations import queue_replay
 from backoffice.extensions import csrf, db
 from backoffice.web.auth import public
 
@@ -53,7 +53,7 @@ def stripe_webhook():
     DELIVERIES.labels(outcome.value).inc()
     if outcome is Outcome.STORED:
         try:
-            request_replay(envelope.customer_id)
+            queue_replay(envelope.customer_id)
         except RedisError as error:
             # Archived and acknowledged all the same: the pending sweeper queues it once Redis is back.
             log.warning("replay of %s not queued, Redis unavailable: %s", envelope.id, type(error).__name__)

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from backoffice.accounts import queries
 from backoffice.paging import BadCursor, PageOutOfRange
+from backoffice.read import account_list as queries
 from tests.factories import make_billing_event, make_subscription, make_tenant
 
 PLANS = ("basis", "standard", "premium")
@@ -157,39 +157,6 @@ def test_struck_mrr_only_while_downgrading_or_canceling(dataset):
     assert rows["alpha"].struck_mrr == Decimal("49") and rows["alpha"].forward_mrr == Decimal("19")
     assert rows["Charlie"].struck_mrr == Decimal("49")
     assert rows["Delta"].struck_mrr is None
-
-
-def test_user_counts_and_people(db_session):
-    from backoffice.accounts.models import User
-
-    tenant = make_tenant(db_session, name="People")
-    now = datetime.now(UTC)
-    rows = [("owner", True, now - timedelta(days=1)), ("member", True, now - timedelta(days=31)),
-            ("member", False, None), ("admin", True, now - timedelta(days=29))]
-    for index, (role, confirmed, seen) in enumerate(rows):
-        db_session.add(User(id=f"usr_{tenant.id}_{index}", tenant_id=tenant.id, email=f"p{index}@x.example",
-                            role=role, email_confirmed=confirmed, last_seen_at=seen, first_name=None if index else "Ann"))
-    db_session.add(User(id=f"usr_{tenant.id}_gone", tenant_id=tenant.id, email="gone@x.example", role="owner",
-                        email_confirmed=True, last_seen_at=now, deleted_at=now))
-    db_session.flush()
-    counts = queries.user_counts(db_session, tenant.id, now)
-    assert (counts.total, counts.active, counts.pending, counts.inactive) == (4, 2, 1, 1)
-    assert [owner.display_name for owner in queries.owners(db_session, tenant.id)] == ["Ann"]
-    assert [m.email for m in queries.recent_members(db_session, tenant.id)] == ["p0@x.example", "p3@x.example",
-                                                                                  "p1@x.example"]
-    members = queries.list_members(db_session, tenant.id, queries.MemberFilter(roles=("member",)), sort="email")
-    assert [m.email for m in members.rows] == ["p1@x.example", "p2@x.example"]
-    found = queries.list_members(db_session, tenant.id, queries.MemberFilter(search="ann"))
-    assert [m.email for m in found.rows] == ["p0@x.example"]
-
-
-@pytest.mark.parametrize("first, last, email, shown, initials", [
-    ("Ann", "Lee", "a@x", "Ann Lee", "AL"), ("Ann", None, "a@x", "Ann", "A"), (None, "Lee", "a@x", "Lee", "L"),
-    (None, None, "zed@x", "zed@x", "Z"), ("  ", "", "q@x", "q@x", "Q"),
-])
-def test_member_display_name_rules(first, last, email, shown, initials):
-    member = queries.Member("u", email, first, last, "member", True, None, T0, None)
-    assert (member.display_name, member.initials) == (shown, initials)
 
 
 def test_a_search_counts_its_matches_in_the_page_query_and_still_knows_the_last_page(dataset):

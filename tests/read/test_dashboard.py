@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import delete, update
 
 from backoffice.accounts.models import Login, Tenant, User, UserSession
-from backoffice.billing import rollups
 from backoffice.billing.ledger import revenue
 from backoffice.billing.models import PaymentTransaction
-from backoffice.dashboard import queries
+from backoffice.read import dashboard as queries
+from backoffice.read_models import mrr_daily as rollups
 from tests.factories import (
     make_billing_event,
     make_correction,

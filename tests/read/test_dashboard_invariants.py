@@ -14,9 +14,9 @@ import pytest
 
 from backoffice.billing.ledger import revenue
 from backoffice.billing.reconcile.health import mrr_consistency
-from backoffice.dashboard import queries
 from backoffice.demo.scenarios import SCENARIOS
 from backoffice.extensions import db
+from backoffice.read import dashboard as queries
 from tests.billing.harness import shuffled
 
 
