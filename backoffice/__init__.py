@@ -50,8 +50,9 @@ def configure_logging(app: Flask) -> None:
 def configure_extensions(app: Flask) -> None:
     """Bind the extensions of extensions.py to this app."""
     from backoffice import models  # noqa: F401  (every table registered before Migrate compares)
-    from backoffice.extensions import csrf, db, migrate
+    from backoffice.extensions import csrf, db, engine_options, migrate
 
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     csrf.init_app(app)
@@ -59,7 +60,18 @@ def configure_extensions(app: Flask) -> None:
 
 def configure_web(app: Flask) -> None:
     """Register identity, i18n, htmx hooks, metrics and the blueprints."""
-    from backoffice.web import auth, errors, formatting, htmx, i18n, metrics, shell, static_assets
+    from backoffice.web import (
+        auth,
+        errors,
+        formatting,
+        htmx,
+        i18n,
+        metrics,
+        request_text,
+        security,
+        shell,
+        static_assets,
+    )
     from backoffice.web.accounts.views import bp as accounts_bp
     from backoffice.web.audit.views import bp as audit_bp
     from backoffice.web.banners.views import bp as banners_bp
@@ -75,6 +87,7 @@ def configure_web(app: Flask) -> None:
     from backoffice.web.webhooks.views import bp as webhooks_bp
 
     auth.init_app(app)
+    request_text.init_app(app)
     i18n.init_app(app)
     htmx.init_app(app)
     metrics.init_app(app)
@@ -82,6 +95,7 @@ def configure_web(app: Flask) -> None:
     shell.init_app(app)
     formatting.init_app(app)
     static_assets.init_app(app)
+    security.init_app(app)
     app.register_blueprint(health_bp)
     app.register_blueprint(operator_bp)
     app.register_blueprint(webhooks_bp)

@@ -7,6 +7,8 @@ import tempfile
 from pathlib import Path
 
 KEY = re.compile(r"^[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_.-]*)+$")
+# The file systems we run on refuse a longer file name (NAME_MAX), with an OSError rather than "not found".
+MAX_NAME_LENGTH = 255
 
 
 class BlobStore:
@@ -16,7 +18,7 @@ class BlobStore:
         self.root = Path(root)
 
     def path(self, key: str) -> Path:
-        if not KEY.match(key) or ".." in key:
+        if not KEY.match(key) or ".." in key or any(len(part) > MAX_NAME_LENGTH for part in key.split("/")):
             raise ValueError(f"invalid blob key {key!r}")
         return self.root / key
 

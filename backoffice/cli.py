@@ -137,6 +137,7 @@ def sandbox_advance(days: int) -> None:
 
 def init_app(app: Flask) -> None:
     """Register the commands."""
+    from backoffice import database_roles
     from backoffice.billing.commands import billing_group
     from backoffice.demo.commands import demo_group
     from backoffice.demo.prove_command import prove_command
@@ -148,3 +149,4 @@ def init_app(app: Flask) -> None:
     billing_group.add_command(prove_command)
     app.cli.add_command(billing_group)
     init_read_model_commands(app)
+    database_roles.init_app(app)

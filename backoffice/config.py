@@ -34,10 +34,26 @@ class Config:
 
     SECRET_KEY: str | None = None
     SQLALCHEMY_DATABASE_URI: str | None = None
+    # The owner's URL, for `flask db upgrade` and the release step only; the app connects as DATABASE_URL's
+    # runtime role, which owns nothing and so cannot switch the append-only triggers off (migration 0016).
+    MIGRATION_DATABASE_URI: str | None = None
     # jsonb arrives as text to parse: orjson does it several times faster than json, which a replay reading
     # every archived payload spends most of its Python time on.
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "json_deserializer": orjson.loads}
+    # What an outage costs a request, in seconds (extensions.engine_options says why these values).
+    DATABASE_CONNECT_TIMEOUT = 3
+    DATABASE_POOL_TIMEOUT = 5
+    DATABASE_POOL_RECYCLE = 1800
     REDIS_URL: str | None = None
+    # Redis on the request path (backoffice/jobs.py): each reply waits at most this long, and after a failure the
+    # process skips Redis for REDIS_CIRCUIT_SECONDS, so a slow or frozen Redis costs a webhook ~50 ms once, not 5 s
+    # each time. worker.py waits REDIS_WORKER_SOCKET_TIMEOUT instead: a worker can afford to wait, not to fail.
+    REDIS_SOCKET_TIMEOUT = 0.05
+    REDIS_WORKER_SOCKET_TIMEOUT = 5.0
+    REDIS_CIRCUIT_SECONDS = 5.0
+    # How often worker.py and the scheduler write their heartbeat row; the jobs page and /readyz call a process
+    # silent after three missed beats.
+    HEARTBEAT_SECONDS = 10
     STRIPE_SECRET_KEY: str | None = None
     STRIPE_API_BASE: str | None = None
     STRIPE_WEBHOOK_SECRETS: tuple[str, ...] = ()
@@ -70,6 +86,10 @@ class Config:
     WTF_CSRF_TIME_LIMIT = None
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    # The console is served over https in production; backoffice/dev.py and the tests turn this off for local http.
+    SESSION_COOKIE_SECURE = True
+    # How many proxies in front set X-Forwarded-For/-Proto/-Host (ProxyFix); 0 believes none of them.
+    PROXY_FIX_HOPS = 0
 
 
 def _bool(name: str, raw: str) -> bool:
@@ -193,6 +213,10 @@ _log_format = _one_word_of("json", "text")
 ENVIRONMENT: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "SECRET_KEY": ("SECRET_KEY", _text),
     "DATABASE_URL": ("SQLALCHEMY_DATABASE_URI", _database_url),
+    "MIGRATION_DATABASE_URL": ("MIGRATION_DATABASE_URI", _database_url),
+    "DATABASE_CONNECT_TIMEOUT": ("DATABASE_CONNECT_TIMEOUT", _int_at_least(1)),
+    "DATABASE_POOL_TIMEOUT": ("DATABASE_POOL_TIMEOUT", _int_at_least(1)),
+    "DATABASE_POOL_RECYCLE": ("DATABASE_POOL_RECYCLE", _int_at_least(60)),
     "REDIS_URL": ("REDIS_URL", _redis_url),
     "STRIPE_SECRET_KEY": ("STRIPE_SECRET_KEY", _stripe_key),
     "STRIPE_API_BASE": ("STRIPE_API_BASE", _http_url),
@@ -217,6 +241,8 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "LOG_LEVEL": ("LOG_LEVEL", _log_level),
     "LOG_FORMAT": ("LOG_FORMAT", _log_format),
     "IN_PROCESS_JOBS": ("IN_PROCESS_JOBS", _one_word_of("threads", "deferred")),
+    "SESSION_COOKIE_SECURE": ("SESSION_COOKIE_SECURE", _bool),
+    "PROXY_FIX_HOPS": ("PROXY_FIX_HOPS", _int_at_least(0)),
 }
 
 
@@ -237,6 +263,19 @@ def _check(settings: dict[str, Any]) -> None:
         raise ConfigError("STRIPE_API_BASE is set but STRIPE_SECRET_KEY is not: set both or neither")
     if settings["PROXY_SHARED_SECRET"] and not settings["TRUST_PROXY_HEADERS"]:
         raise ConfigError("PROXY_SHARED_SECRET is set but TRUST_PROXY_HEADERS is off: turn it on or unset the secret")
+    _check_dev_login(settings)
+
+
+def _check_dev_login(settings: dict[str, Any]) -> None:
+    # The development login makes anyone an admin with one POST: only ever on a machine with no real proxy or money.
+    if not settings["BACKOFFICE_DEV_LOGIN"]:
+        return
+    if settings["TRUST_PROXY_HEADERS"]:
+        raise ConfigError("BACKOFFICE_DEV_LOGIN is on together with TRUST_PROXY_HEADERS: "
+                          "the development login is for local use only, turn one of them off")
+    if re.match(r"^(sk|rk)_live_", settings["STRIPE_SECRET_KEY"] or ""):
+        raise ConfigError("BACKOFFICE_DEV_LOGIN is on with a live Stripe key: "
+                          "the development login is for test keys only, turn it off")
 
 
 def environment_sets(environ: Mapping[str, str], variable: str) -> bool:

@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 DATABASE_NAME = "backoffice"
+RUNTIME_ROLE = "backoffice_app"
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,20 @@ def embedded_database_url(instance_path: str) -> str:
     _ensure_database(socket_dir)
     log.info("embedded PostgreSQL at %s", socket_dir)
     return f"postgresql+psycopg://postgres@/{DATABASE_NAME}?host={socket_dir}"
+
+
+def embedded_runtime_url(owner_url: str) -> str:
+    """Return the URL the app uses on the embedded server: its runtime role, made on first use.
+
+    As in production, the app connects as a role that owns nothing, and the migrations as the owner.
+    """
+    import psycopg
+
+    from backoffice.database_roles import create_runtime_role, libpq_url, url_as
+
+    with psycopg.connect(libpq_url(owner_url), autocommit=True) as conn:
+        create_runtime_role(conn, RUNTIME_ROLE)  # no password: the server trusts its own socket
+    return url_as(owner_url, RUNTIME_ROLE)
 
 
 def _ensure_database(socket_dir: str) -> None:

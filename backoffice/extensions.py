@@ -1,4 +1,7 @@
 """Flask extensions, created unbound and initialised by the factory."""
+from collections.abc import Mapping
+from typing import Any
+
 from flask_babel import Babel
 from flask_login import LoginManager
 from flask_migrate import Migrate
@@ -20,3 +23,24 @@ migrate = Migrate(compare_type=True)
 login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
+
+
+def engine_options(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the SQLAlchemy engine options: the configured ones, with the pool's outage settings filled in.
+
+    - `pool_pre_ping`: a connection the server dropped (a restart, a failover) is noticed at checkout and
+      replaced, so the first request after the database returns succeeds instead of failing once.
+    - `connect_timeout` (libpq): a server that does not answer fails a request in seconds, not after the
+      operating system's minutes of SYN retries, so pages and webhooks answer 503 while it is away.
+    - `pool_timeout`: a request waits that long for a free connection, then answers 503. The Procfile's 8
+      threads per gunicorn worker fit in the pool (5 + 10 overflow), so a longer wait only hides a stuck database.
+    - `pool_recycle`: no connection lives longer than that, so server-side or middlebox idle limits and a
+      replaced primary never leave old connections in the pool, which pre-ping would only catch one by one.
+    """
+    options = dict(settings["SQLALCHEMY_ENGINE_OPTIONS"])
+    options.setdefault("pool_pre_ping", True)
+    options.setdefault("pool_timeout", settings["DATABASE_POOL_TIMEOUT"])
+    options.setdefault("pool_recycle", settings["DATABASE_POOL_RECYCLE"])
+    options["connect_args"] = {"connect_timeout": settings["DATABASE_CONNECT_TIMEOUT"],
+                               **options.get("connect_args", {})}
+    return options

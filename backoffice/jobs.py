@@ -2,6 +2,11 @@
 
 With REDIS_URL set, jobs go to RQ queues served by `worker.py`. Without it (the demo), jobs run
 in-process on a small thread pool with the same interface, so progress polling behaves the same.
+
+Redis is asked with short timeouts (REDIS_SOCKET_TIMEOUT, no retries) behind a circuit: after a failure the
+process stops asking for REDIS_CIRCUIT_SECONDS and fails at once with `RedisUnavailable`, so a slow or frozen
+Redis never holds a request. Nothing is lost meanwhile: the archive says what is pending, and the pending
+sweeper queues it once Redis answers again.
 """
 from __future__ import annotations
 
@@ -10,19 +15,29 @@ import importlib
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask, current_app
+from redis.commands.core import Script
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from rq import Queue
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+from rq.worker import Worker
 
 from backoffice.logs import log_job
 
 QUEUES = ("high", "default", "low")
 TERMINAL = {"finished", "failed", "stopped", "canceled"}
+# The job.meta key naming the operator who started a job: only they, or an admin, may read its status.
+OWNER_META = "owner"
 
 
 @dataclass
@@ -41,6 +56,11 @@ class JobStatus:
     @property
     def ended(self) -> bool:
         return self.status in TERMINAL
+
+    @property
+    def owner(self) -> str | None:
+        """The operator who started the job, when an operator did."""
+        return self.meta.get(OWNER_META)
 
 
 class InProcessJob:
@@ -75,7 +95,7 @@ class InProcessRunner:
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="backoffice-job")
         self.jobs: dict[str, InProcessJob] = {}
         self.lock = threading.Lock()
-        self.queued_keys: set[str] = set()
+        self.queued_keys: dict[str, str] = {}  # enqueue_once key → the id of the job it queued
         self.deferred: list[tuple[InProcessJob, tuple[Any, ...], dict[str, Any]]] = []
 
     def submit(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], job_id: str,
@@ -152,54 +172,259 @@ def task_name(task: Callable[..., Any] | str) -> str:
     return task if isinstance(task, str) else f"{task.__module__}.{task.__qualname__}"
 
 
+class RedisUnavailable(RedisConnectionError):
+    """Redis failed a moment ago: not asked again until the circuit lets one caller try."""
+
+
+class Circuit:
+    """After a Redis failure, stop asking for `pause` seconds; then let a single caller try again.
+
+    Closed, every call goes through. Open, every call fails at once. When the pause is over, the first caller
+    probes while the others keep failing at once; its success closes the circuit, its failure opens it again.
+    """
+
+    def __init__(self, pause: float):
+        self.pause = pause
+        self.open_until = 0.0  # monotonic time; 0: closed
+        self.lock = threading.Lock()
+
+    def admit(self) -> bool:
+        if not self.open_until:
+            return True
+        with self.lock:
+            if not self.open_until:
+                return True  # closed meanwhile by another caller's success
+            now = time.monotonic()
+            if now < self.open_until:
+                return False
+            # Pushed ahead before the probe, so that the callers behind it do not all wait out a timeout.
+            self.open_until = now + self.pause
+            return True
+
+    def failed(self) -> None:
+        with self.lock:
+            self.open_until = time.monotonic() + self.pause
+
+    def succeeded(self) -> None:
+        if self.open_until:
+            with self.lock:
+                self.open_until = 0.0
+
+    @property
+    def is_open(self) -> bool:
+        return bool(self.open_until)
+
+
+_circuits: dict[str, Circuit] = {}
+_circuits_lock = threading.Lock()
+
+
+def circuit_for(url: str, pause: float) -> Circuit:
+    """Return the process's circuit for a Redis URL."""
+    circuit = _circuits.get(url)
+    if circuit is None:
+        with _circuits_lock:
+            circuit = _circuits.setdefault(url, Circuit(pause))
+    return circuit
+
+
 @functools.lru_cache(maxsize=8)
-def redis_connection(url: str):
-    """Return the process's Redis client for a URL (one connection pool, reused by every request)."""
+def redis_connection(url: str, timeout: float | None = None):
+    """Return the process's Redis client for a URL and socket timeout (one pool, reused by every request).
+
+    With a timeout, connecting and every reply wait at most that long, and a failure is not retried: the
+    caller (through the circuit) decides what a failure means. Without one, redis-py's defaults (workers).
+    """
     from redis import Redis
 
-    return Redis.from_url(url)
+    if timeout is None:
+        return Redis.from_url(url)
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0),
+                          health_check_interval=0)
+
+
+@contextmanager
+def redis_client(config: Any = None) -> Iterator[Any]:
+    """Yield the app's Redis client through its circuit; raise RedisUnavailable at once while the circuit is open."""
+    config = config if config is not None else current_app.config
+    url = config["REDIS_URL"]
+    circuit = circuit_for(url, config["REDIS_CIRCUIT_SECONDS"])
+    if not circuit.admit():
+        raise RedisUnavailable(f"Redis failed less than {circuit.pause:g} s ago; not asked again yet")
+    try:
+        yield redis_connection(url, config["REDIS_SOCKET_TIMEOUT"])
+    except (RedisConnectionError, RedisTimeoutError):
+        circuit.failed()
+        raise
+    circuit.succeeded()
 
 
 ONCE_PREFIX = "backoffice:queued:"
 ONCE_TTL_SECONDS = 3600
+CLAIMING = "claiming:"  # a marker's value while its job is being written, before it names the job
+# Writing a job takes milliseconds. A claim is left behind when its caller timed out (a frozen Redis runs the
+# commands it had buffered once it is thawed, long after the caller gave up): it must not block for long.
+CLAIMING_TTL_MS = 2000
+LIVE_STATES = ("queued", "scheduled", "deferred", "started")
+
+# One round trip decides whether the key's marker names a live job; if not, it is taken (value `claiming:<id>`,
+# short-lived, so a caller that dies before writing its job blocks nobody for long). A marker names a live job
+# when the job's hash says queued, scheduled or deferred, or started by a worker that still exists: a worker
+# killed before it claimed the marker leaves a job that is gone, ended, or started by a worker that is not.
+# Returns {1, previous marker or false} when taken, {0, the live marker} when not.
+TAKE_MARKER = """
+local current = redis.call('GET', KEYS[1])
+if current then
+  if string.sub(current, 1, string.len(ARGV[4])) == ARGV[4] then
+    return {0, current}
+  end
+  local state = redis.call('HMGET', ARGV[2] .. current, 'status', 'worker_name')
+  local status, worker = state[1], state[2]
+  if status == 'queued' or status == 'scheduled' or status == 'deferred' then
+    return {0, current}
+  end
+  if status == 'started' and worker and worker ~= '' and redis.call('EXISTS', ARGV[3] .. worker) == 1 then
+    return {0, current}
+  end
+end
+redis.call('SET', KEYS[1], ARGV[4] .. ARGV[1], 'PX', ARGV[5])
+return {1, current or false}
+"""
+# Written in the same transaction as the job itself: the marker names the job unless the job has already
+# claimed it (it cannot have: it is not on a queue before this transaction), or another caller took it.
+NAME_JOB = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+  return 1
+end
+return 0
+"""
+# Clear a marker only while it still holds what was read, so a marker taken meanwhile is left alone.
+CLEAR_IF = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+# Sent by their digest (EVALSHA), loaded once per server: the webhook's common case is one small round trip.
+# NAME_JOB goes inside the job's transaction as plain EVAL: an unknown digest there would fail inside EXEC.
+_TAKE_MARKER = Script(None, TAKE_MARKER.encode())
+_CLEAR_IF = Script(None, CLEAR_IF.encode())
 
 
 def enqueue_once(key: str, task: Callable[..., Any] | str, *args: Any, queue: str = "default",
                  delay: float = 0, **kwargs: Any) -> bool:
-    """Queue a task unless one with this key is queued and not yet started; tell whether it queued one.
+    """Queue a task unless a live job with this key is queued and not yet started; tell whether it queued one.
 
     A started job does not count: work that arrives while it runs needs another run. The task calls
-    `claim_once(key)` as it starts. The marker expires, so a job lost with its worker cannot block the key.
+    `claim_once(key)` as it starts. The key's marker names its job, so a marker whose job was lost (a worker
+    killed before claiming it, a job deleted) never blocks the key: it is replaced at once.
     With `delay`, the job is queued that many seconds from now (RQ's scheduler, or a timer in-process).
+    """
+    job_id = kwargs.pop("job_id", None) or uuid.uuid4().hex
+    url = current_app.config["REDIS_URL"]
+    if not url:
+        runner = in_process_runner(current_app._get_current_object())
+        with runner.lock:
+            held = runner.queued_keys.get(key)
+            if held is not None and _in_process_live(runner, held):
+                return False
+            runner.queued_keys[key] = job_id
+        if delay > 0:
+            runner.submit(task_name(task), args, kwargs, job_id, delay=delay)
+        else:
+            enqueue(task, *args, queue=queue, job_id=job_id, **kwargs)
+        return True
+
+    marker = ONCE_PREFIX + key
+    with redis_client() as connection:
+        taken, _previous = _TAKE_MARKER(keys=[marker], client=connection, args=[
+            job_id, Job.redis_job_namespace_prefix, Worker.redis_worker_namespace_prefix, CLAIMING, CLAIMING_TTL_MS])
+        if not taken:
+            return False
+        with connection.pipeline() as pipe:
+            if delay > 0:
+                _enqueue_in(connection, delay, task, args, kwargs, queue, job_id, pipe)
+            else:
+                _enqueue_rq(connection, task, args, kwargs, queue, job_id, 600, pipe)
+            pipe.eval(NAME_JOB, 1, marker, CLAIMING + job_id, job_id, ONCE_TTL_SECONDS)
+            pipe.execute()
+    return True
+
+
+def _in_process_live(runner: InProcessRunner, job_id: str) -> bool:
+    job = runner.jobs.get(job_id)
+    return job is not None and job.status in ("queued", "started")
+
+
+def marker_state(key: str) -> str | None:
+    """Return the id of the live job queued under `key`, or None when there is none (no marker, or a stale one)."""
+    url = current_app.config["REDIS_URL"]
+    if not url:
+        runner = in_process_runner(current_app._get_current_object())
+        held = runner.queued_keys.get(key)
+        return held if held is not None and _in_process_live(runner, held) else None
+    with redis_client() as connection:
+        value = connection.get(ONCE_PREFIX + key)
+        if value is None:
+            return None
+        value = value.decode()
+        return value if value.startswith(CLAIMING) or _rq_live(connection, value) else None
+
+
+def _rq_live(connection: Any, job_id: str) -> bool:
+
+    status, worker = connection.hmget(Job.key_for(job_id), "status", "worker_name")
+    status = status.decode() if status else None
+    if status in ("queued", "scheduled", "deferred"):
+        return True
+    return status == "started" and bool(worker) and bool(
+        connection.exists(Worker.redis_worker_namespace_prefix + worker.decode()))
+
+
+def clear_stale_markers(prefix: str = "") -> int:
+    """Delete the enqueue_once markers (under `prefix`) whose job is not live any more; return how many.
+
+    The pending sweeper calls this: a stale marker never blocks anything (enqueue_once replaces it), but one
+    left behind would make the queue look busier than it is.
     """
     url = current_app.config["REDIS_URL"]
     if not url:
         runner = in_process_runner(current_app._get_current_object())
         with runner.lock:
-            if key in runner.queued_keys:
-                return False
-            runner.queued_keys.add(key)
-    elif not redis_connection(url).set(ONCE_PREFIX + key, "1", nx=True, ex=ONCE_TTL_SECONDS):
-        return False
-    if delay > 0:
-        enqueue_in(delay, task, *args, queue=queue, **kwargs)
-    else:
-        enqueue(task, *args, queue=queue, **kwargs)
-    return True
+            stale = [key for key, held in runner.queued_keys.items()
+                     if key.startswith(prefix) and not _in_process_live(runner, held)]
+            for key in stale:
+                del runner.queued_keys[key]
+        return len(stale)
+    cleared = 0
+    with redis_client() as connection:
+        for marker in connection.scan_iter(match=ONCE_PREFIX + prefix + "*", count=500):
+            value = connection.get(marker)
+            if value is None or value.startswith(CLAIMING.encode()) or _rq_live(connection, value.decode()):
+                continue
+            cleared += _CLEAR_IF(keys=[marker], args=[value], client=connection)
+    return cleared
 
 
 def enqueue_in(delay: float, task: Callable[..., Any] | str, *args: Any, queue: str = "default", **kwargs: Any) -> None:
     """Queue a task `delay` seconds from now, without holding a worker meanwhile."""
+    job_id = kwargs.pop("job_id", None) or uuid.uuid4().hex
     url = current_app.config["REDIS_URL"]
     if not url:
-        in_process_runner(current_app._get_current_object()).submit(task_name(task), args, kwargs, uuid.uuid4().hex,
-                                                                    delay=delay)
+        in_process_runner(current_app._get_current_object()).submit(task_name(task), args, kwargs, job_id, delay=delay)
         return
-    from datetime import timedelta
+    with redis_client() as connection:
+        _enqueue_in(connection, delay, task, args, kwargs, queue, job_id)
 
-    from rq import Queue
 
-    Queue(queue, connection=redis_connection(url)).enqueue_in(timedelta(seconds=delay), task_name(task), *args, **kwargs)
+def _enqueue_in(connection: Any, delay: float, task: Callable[..., Any] | str, args: tuple[Any, ...],
+                kwargs: dict[str, Any], queue: str, job_id: str, pipeline: Any = None) -> None:
+    Queue(queue, connection=connection).enqueue_in(timedelta(seconds=delay), task_name(task), *args, job_id=job_id,
+                                                   pipeline=pipeline, **kwargs)
 
 
 def claim_once(key: str) -> None:
@@ -208,13 +433,14 @@ def claim_once(key: str) -> None:
     if not url:
         runner = in_process_runner(current_app._get_current_object())
         with runner.lock:
-            runner.queued_keys.discard(key)
+            runner.queued_keys.pop(key, None)
     else:
-        redis_connection(url).delete(ONCE_PREFIX + key)
+        with redis_client() as connection:
+            connection.delete(ONCE_PREFIX + key)
 
 
 def enqueue(task: Callable[..., Any] | str, *args: Any, queue: str = "default", job_id: str | None = None,
-            timeout: int = 600, **kwargs: Any) -> JobStatus:
+            timeout: int = 600, owner: str | None = None, **kwargs: Any) -> JobStatus:
     """Queue a task (taking ids and plain values) and return its status; a live job with the same id is reused."""
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r}; use one of {', '.join(QUEUES)}")
@@ -222,23 +448,34 @@ def enqueue(task: Callable[..., Any] | str, *args: Any, queue: str = "default", 
     given_id = job_id is not None
     job_id = job_id or uuid.uuid4().hex
     url = current_app.config["REDIS_URL"]
+    meta = {OWNER_META: owner} if owner is not None else {}
     if not url:
-        return in_process_runner(current_app._get_current_object()).submit(name, args, kwargs, job_id)
-    from rq import Queue
-    from rq.exceptions import NoSuchJobError
-    from rq.job import Job
+        runner = in_process_runner(current_app._get_current_object())
+        status = runner.submit(name, args, kwargs, job_id)
+        runner.jobs[status.id].meta.update(meta)
+        status.meta.update(meta)
+        return status
 
-    connection = redis_connection(url)
-    if given_id:
-        try:
-            existing = Job.fetch(job_id, connection=connection)
-            if existing.get_status(refresh=True) not in TERMINAL:
-                return _rq_status(existing)
-        except NoSuchJobError:
-            pass
-    job = Queue(queue, connection=connection).enqueue(name, *args, job_id=job_id, job_timeout=timeout, **kwargs)
+    with redis_client() as connection:
+        if given_id:
+            try:
+                existing = Job.fetch(job_id, connection=connection)
+                if existing.get_status(refresh=True) not in TERMINAL:
+                    return _rq_status(existing)
+            except NoSuchJobError:
+                pass
+        job = _enqueue_rq(connection, name, args, kwargs, queue, job_id, timeout, meta=meta)
     # Just queued: its status is known without asking Redis again (the webhook's hot path comes through here).
-    return JobStatus(job.id, name, "queued", {}, enqueued_at=job.enqueued_at)
+    return JobStatus(job.id, name, "queued", dict(meta), enqueued_at=job.enqueued_at)
+
+
+def _enqueue_rq(connection: Any, task: Callable[..., Any] | str, args: tuple[Any, ...], kwargs: dict[str, Any],
+                queue: str, job_id: str, timeout: int, pipeline: Any = None, meta: dict[str, Any] | None = None) -> Any:
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}; use one of {', '.join(QUEUES)}")
+
+    return Queue(queue, connection=connection).enqueue(task_name(task), *args, job_id=job_id, job_timeout=timeout,
+                                                       pipeline=pipeline, meta=meta or None, **kwargs)
 
 
 def job_status(job_id: str) -> JobStatus | None:
@@ -246,13 +483,12 @@ def job_status(job_id: str) -> JobStatus | None:
     url = current_app.config["REDIS_URL"]
     if not url:
         return in_process_runner(current_app._get_current_object()).status(job_id)
-    from rq.exceptions import NoSuchJobError
-    from rq.job import Job
 
-    try:
-        return _rq_status(Job.fetch(job_id, connection=redis_connection(url)))
-    except NoSuchJobError:
-        return None
+    with redis_client() as connection:
+        try:
+            return _rq_status(Job.fetch(job_id, connection=connection))
+        except NoSuchJobError:
+            return None
 
 
 def _rq_status(job: Any) -> JobStatus:

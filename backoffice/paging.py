@@ -17,10 +17,14 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, false, func, literal, or_, select, true, tuple_
 from sqlalchemy.orm import Session
+from sqlalchemy.types import NullType, TypeEngine
 
 RowT = TypeVar("RowT")
 # Lists that can hold millions of rows stop counting here (fetch_page's count_limit): "more than 10,000".
 LONG_LIST_COUNT_CAP = 10_000
+# A cursor holds a few key values; anything much longer is not one of ours, and is not worth parsing.
+MAX_CURSOR_LENGTH = 2_000
+BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
 
 
 class PageOutOfRange(ValueError):
@@ -105,15 +109,52 @@ def encode_cursor(values: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, length: int) -> list[Any]:
-    """Return the sort-key values of a cursor, or raise BadCursor."""
+def decode_cursor(cursor: str, keys: Sequence[SortKey]) -> list[Any]:
+    """Return the sort-key values of a cursor made for these keys, or raise BadCursor."""
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise BadCursor("the cursor is too long")
     try:
         raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(raw, list) or len(raw) != length:
+        if not isinstance(raw, list) or len(raw) != len(keys):
             raise BadCursor("the cursor does not fit this list's sort order")
-        return [_decode_value(value) for value in raw]
+        values = [_decode_value(value) for value in raw]
     except (binascii.Error, ValueError, UnicodeDecodeError) as error:
         raise BadCursor(str(error)) from error
+    for key, value in zip(keys, values, strict=True):
+        if not _fits(value, key.expression.type):
+            raise BadCursor(f"the cursor's {value!r} is no value of {key.expression}")
+    return values
+
+
+def _python_type(sql_type: TypeEngine[Any]) -> type:
+    """The Python type of a key's values; `object` for an untyped expression (give it `type_=`)."""
+    if isinstance(sql_type, NullType):
+        return object
+    try:
+        return sql_type.python_type
+    except NotImplementedError:
+        return object
+
+
+def _fits(value: Any, sql_type: TypeEngine[Any]) -> bool:
+    """Whether the database can compare the key with `value`: a cursor is the client's text, and a value of
+    another type (text against a timestamp) or one PostgreSQL cannot hold (a NUL in text) is an error there."""
+    if value is None:
+        return True  # keys may be nullable; after_condition treats NULL itself
+    expected = _python_type(sql_type)
+    if expected is bool or isinstance(value, bool):  # a bool is an int to Python, never to PostgreSQL
+        return isinstance(value, bool) and expected in (bool, object)
+    if expected is int:
+        return isinstance(value, int) and BIGINT_MIN <= value <= BIGINT_MAX
+    if expected is Decimal:
+        return isinstance(value, Decimal) and value.is_finite()
+    if expected is datetime:
+        return isinstance(value, datetime)
+    if expected is date:
+        return isinstance(value, date) and not isinstance(value, datetime)
+    if isinstance(value, str) and "\x00" in value:
+        return False
+    return expected is object or isinstance(value, expected)
 
 
 def after_condition(keys: Sequence[SortKey], values: Sequence[Any]) -> ColumnElement[bool]:
@@ -175,7 +216,7 @@ def fetch_page(session: Session, query: Select, keys: Sequence[SortKey], *, page
     width = len(keys)
     ordered = query.order_by(*order_by(keys)).limit(per_page + 1)
     if after:
-        ordered = ordered.where(after_condition(keys, decode_cursor(after, width)))
+        ordered = ordered.where(after_condition(keys, decode_cursor(after, keys)))
     else:
         ordered = ordered.offset((page - 1) * per_page)
     total: int | None = None

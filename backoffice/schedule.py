@@ -12,6 +12,12 @@ class PeriodicJob:
     queue: str
     interval_seconds: int
     args: tuple = ()
+    name: str = "startup"
+
+    @property
+    def job_id(self) -> str:
+        """The id that keeps one such job queued at a time, across every process that queues it."""
+        return f"{self.name}-" + self.task.replace(".", "-")
 
 
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
@@ -30,3 +36,8 @@ TASK_MODULES: tuple[str, ...] = (
     "backoffice.housekeeping", "backoffice.billing.replay.tasks", "backoffice.billing.reconcile.tasks")
 # Enqueued once when a worker starts (deduplicated by job id across workers).
 STARTUP_JOBS: tuple[PeriodicJob, ...] = (PeriodicJob("backoffice.billing.replay.tasks.refresh_catalog", "low", 0),)
+# Enqueued when a worker or the scheduler reaches Redis again, and when a worker sees PostgreSQL come back: a sweep
+# of everything pending however young (events archived while Redis was away were never queued; replays that failed
+# on the database are pending again), on the high queue so it runs before the backlog it queues.
+CATCH_UP_JOBS: tuple[PeriodicJob, ...] = (
+    PeriodicJob("backoffice.billing.replay.tasks.sweep_pending", "high", 0, (0,), name="catch-up"),)

@@ -1,6 +1,7 @@
 """Benchmark `flask billing replay --all`: a large archive replayed into the ledger on one worker.
 
     python -m benchmarks.bench_replay [--tenants 1000] [--months 24] [--copies 10] [--template NAME] [--fingerprint]
+                                      [--kill-every SECONDS] [--redis URL]
 
 The archive comes from the demo generator (the sandbox in this process, no webhooks), then is copied
 `--copies` times under fresh ids (customers, tenants, events, invoices, charges), so that 1,000 tenants
@@ -12,6 +13,13 @@ Prints events per second and the process's peak memory before and after the repl
 clone of it instead of generating: the run is then replay-only, so its peak RSS is the replay's own (drop
 NAME when done). `--fingerprint` prints digests of what the replay wrote, minus its random ids and clocks,
 to compare two versions of the replayer on the same archive.
+
+`--kill-every SECONDS` replays the production way instead, and unkindly: one replay per customer queued on Redis
+(`--redis`, emptied before and after), `worker.py --burst` as a subprocess, SIGKILLed SECONDS after it starts
+making progress and restarted, again and again, then left to finish (the pending sweeper re-queues what a kill
+lost). A clean in-process `replay --all` of a clone of the same archive follows; `flask billing verify` must be
+clean on the killed run's books and every table's fingerprint equal to the clean run's.
+tests/billing/test_worker_sigkill.py runs the same function, at test size.
 """
 from __future__ import annotations
 
@@ -19,25 +27,36 @@ import argparse
 import hashlib
 import json
 import logging
+import os
+import random
 import re
 import resource
+import signal
+import subprocess
+import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import psycopg
+from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from backoffice.billing.intake.webhook import read_envelope
-from backoffice.billing.replay.tasks import replay_all
+from backoffice.billing.replay.tasks import replay_all, replay_platform_events, sweep_pending
 from backoffice.demo.generator import MONTH, DatasetBuilder, plan_tenants
 from backoffice.demo.stripe_demo import StripeDemo
 from backoffice.dev import create_app
 from backoffice.extensions import db
 from backoffice.stripe_sandbox import Sandbox, SandboxSettings
 from backoffice.stripe_sandbox.server import SandboxServer
-from benchmarks.common import scratch_database
+from benchmarks.common import as_runtime_role, scratch_database
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # Ids that must stay unique per copy; the prefix stays so that ids still look like Stripe's.
 COPIED_IDS = re.compile(r'"(evt|cus|in|ch|re|cn|py|inpay|pi|pm|sub|sub_sched|di|si|ten)_')
@@ -121,6 +140,85 @@ def fingerprint() -> dict[str, str]:
     return digests
 
 
+def pending_events(database_url: str) -> int:
+    with psycopg.connect(make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False),
+                         autocommit=True) as conn:
+        return conn.execute("SELECT count(*) FROM stripe_events WHERE status = 'pending'").fetchone()[0]
+
+
+@dataclass
+class KilledReplay:
+    """How a replay through workers went: SIGKILLs that landed mid-replay, worker starts, sweeps, seconds."""
+
+    kills: int = 0
+    starts: int = 0
+    sweeps: int = 0
+    seconds: float = 0.0
+
+
+def replay_through_workers(app: Flask, database_url: str, redis_url: str, *, kill_every: float | None = None,
+                           kills: int = 0, seed: int = 1, round_limit: int = 200) -> KilledReplay:
+    """Replay the archive as production does, through `worker.py` on a real Redis queue, killing it on the way.
+
+    The pending sweeper queues one replay per customer with pending events; a burst worker (a subprocess, as the
+    Procfile's) drains the queue. Up to `kills` times, `kill_every` seconds (give or take a third, from `seed`)
+    after the worker has visibly started replaying, it is SIGKILLed and a new one started. When a burst worker
+    ends with events still pending (their job died with a killed worker) the sweeper queues them again, as the
+    scheduler's minute sweep would. Returns once nothing is pending.
+    """
+    jitter = random.Random(seed)
+    environment = {**os.environ, "DATABASE_URL": make_url(database_url).set(drivername="postgresql")
+                   .render_as_string(hide_password=False), "REDIS_URL": redis_url, "SECRET_KEY": "replay",
+                   "SETTLE_SECONDS": "0", "LOG_LEVEL": "WARNING", "LOG_FORMAT": "json"}
+    for name in ("MIGRATION_DATABASE_URL", "STRIPE_SECRET_KEY", "STRIPE_API_BASE"):
+        environment.pop(name, None)
+    outcome = KilledReplay()
+    began = time.perf_counter()
+    with app.app_context():
+        sweep_pending(0)
+    for _ in range(round_limit):
+        before = pending_events(database_url)
+        if before == 0:
+            break
+        with tempfile.TemporaryFile("w+") as errors:  # a file, not a pipe: a full pipe would stall the worker
+            worker = subprocess.Popen([sys.executable, "worker.py", "--burst"], cwd=ROOT, env=environment,
+                                      stdout=subprocess.DEVNULL, stderr=errors)
+            outcome.starts += 1
+            if kill_every and outcome.kills < kills and _replaying(worker, database_url, before):
+                try:
+                    worker.wait(timeout=kill_every * jitter.uniform(0.67, 1.33))
+                except subprocess.TimeoutExpired:
+                    worker.send_signal(signal.SIGKILL)
+                    outcome.kills += pending_events(database_url) > 0
+            try:
+                worker.wait(timeout=600)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                raise
+            if worker.returncode not in (0, -signal.SIGKILL):
+                errors.seek(0)
+                raise RuntimeError(f"worker.py ended with {worker.returncode}: {errors.read()[-3000:]}")
+        if worker.returncode == 0:
+            # A burst worker ends on an empty queue: whatever is pending lost its job to a kill.
+            with app.app_context():
+                sweep_pending(0)
+            outcome.sweeps += 1
+    else:
+        raise RuntimeError(f"{pending_events(database_url)} events still pending after {round_limit} worker runs")
+    outcome.seconds = time.perf_counter() - began
+    return outcome
+
+
+def _replaying(worker: subprocess.Popen, database_url: str, before: int, timeout: float = 60) -> bool:
+    """Wait until the worker has replayed something (its start-up is not what a kill should land on)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and worker.poll() is None:
+        if pending_events(database_url) < before:
+            return True
+        time.sleep(0.02)
+    return False
+
+
 def from_template(uri: str, template: str) -> bool:
     """Replace the new, still empty scratch database by a clone of `template`; False when there is none yet."""
     url = make_url(uri)
@@ -142,6 +240,66 @@ def save_template(uri: str, template: str) -> None:
         conn.execute(f'CREATE DATABASE "{template}" TEMPLATE "{url.database}"')
 
 
+def replay_killed(app: Flask, uri: str, total: int, options: argparse.Namespace) -> None:
+    """The --kill-every run: workers killed on the way on this archive, a clean replay on a clone, compared."""
+    from redis import Redis
+
+    # Catalog events first, as `replay --all` does, so that both runs price every customer alike.
+    replay_platform_events()
+    db.session.remove()
+    db.engine.dispose()
+    clean_uri = clone_database(uri, "clean")
+    # The workers connect as the app's runtime role (migration 0016 granted it this database), as in production.
+    worker_uri = as_runtime_role(uri)
+    queue = Redis.from_url(options.redis)
+    queue.flushdb()
+    try:
+        killed_app = create_app({"LOG_LEVEL": "WARNING", "SQLALCHEMY_DATABASE_URI": uri, "SETTLE_SECONDS": 0,
+                                 "REDIS_URL": options.redis, "STRIPE_SECRET_KEY": None, "STRIPE_API_BASE": None})
+        run = replay_through_workers(killed_app, worker_uri, options.redis, kill_every=options.kill_every,
+                                     kills=options.kills, seed=options.seed)
+        print(f"replay through worker.py as {make_url(worker_uri).username}, SIGKILLed {run.kills} times mid-replay "
+              f"(every ~{options.kill_every:g} s of work), {run.starts} worker starts, {run.sweeps} sweeps: "
+              f"{run.seconds:.1f} s, {total / run.seconds:,.0f} events/s")
+        verified = killed_app.test_cli_runner().invoke(args=["billing", "verify"])
+        print(f"  verify: exit {verified.exit_code}, {verified.output.strip().splitlines()[-1]}")
+        with killed_app.app_context():
+            killed = fingerprint()
+            db.engine.dispose()
+        clean_app = create_app({"LOG_LEVEL": "WARNING", "SQLALCHEMY_DATABASE_URI": clean_uri, "SETTLE_SECONDS": 0,
+                                "REDIS_URL": None, "STRIPE_SECRET_KEY": None, "STRIPE_API_BASE": None})
+        with clean_app.app_context():
+            began = time.perf_counter()
+            replay_all()
+            print(f"clean replay --all of a clone in-process: {time.perf_counter() - began:.1f} s")
+            clean = fingerprint()
+            db.engine.dispose()
+        for name in FINGERPRINTS:
+            print(f"  {name:<14} {'same' if killed[name] == clean[name] else 'DIFFERENT'}  {killed[name]}"
+                  + ("" if killed[name] == clean[name] else f" (clean: {clean[name]})"))
+        print("killed run = clean run, table by table" if killed == clean else "the runs DIFFER")
+    finally:
+        queue.flushdb()
+        drop_database(clean_uri)
+
+
+def clone_database(uri: str, suffix: str) -> str:
+    """Copy database `uri` (nobody connected) to `<name>_<suffix>` beside it; return the copy's URL."""
+    url = make_url(uri)
+    name = f"{url.database}_{suffix}"
+    admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{url.database}"')
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(uri: str) -> None:
+    url = make_url(uri)
+    admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tenants", type=int, default=1000)
@@ -150,12 +308,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--template", help="database keeping the loaded archive, reused when it exists")
     parser.add_argument("--fingerprint", action="store_true", help="print digests of what the replay wrote")
+    parser.add_argument("--kill-every", type=float, metavar="SECONDS",
+                        help="replay through worker.py on Redis, SIGKILLing it this often (see above)")
+    parser.add_argument("--kills", type=int, default=10, help="how many SIGKILLs with --kill-every")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/14",
+                        help="the queue of --kill-every's workers (emptied before and after)")
     options = parser.parse_args()
     logging.getLogger("stripe").setLevel(logging.WARNING)
 
     with scratch_database() as uri:
-        app = create_app({"LOG_LEVEL": "WARNING", "SQLALCHEMY_DATABASE_URI": uri, "SETTLE_SECONDS": 0,
-                          "REDIS_URL": None, "STRIPE_SECRET_KEY": None, "STRIPE_API_BASE": None})
+        app = create_app({"LOG_LEVEL": "WARNING", "SQLALCHEMY_DATABASE_URI": uri, "MIGRATION_DATABASE_URI": uri,
+                          "SETTLE_SECONDS": 0, "REDIS_URL": None, "STRIPE_SECRET_KEY": None, "STRIPE_API_BASE": None})
         with app.app_context():
             if options.template and from_template(uri, options.template):
                 total = db.session.scalar(text("SELECT count(*) FROM stripe_events WHERE status = 'pending'"))
@@ -177,6 +340,10 @@ def main() -> None:
                       f"{time.perf_counter() - loading:.1f} s; peak RSS so far {peak_mib():.0f} MiB")
                 if options.template:
                     save_template(uri, options.template)
+            if options.kill_every:
+                replay_killed(app, uri, total, options)
+                db.engine.dispose()
+                return
             replaying = time.perf_counter()
             totals = replay_all()
             seconds = time.perf_counter() - replaying

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import psycopg
 
-from benchmarks.common import scratch_database
+from benchmarks.common import as_runtime_role, scratch_database
 
 SECRET = "whsec_benchmark"
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,7 +145,9 @@ def main() -> None:
     queue.flushdb()
 
     with scratch_database() as url:
-        env = {**os.environ, "DATABASE_URL": url.replace("postgresql+psycopg://", "postgresql://"),
+        # Migrated as the owner, served as the app's runtime role (migration 0016), as the Procfile runs them.
+        env = {**os.environ, "DATABASE_URL": as_runtime_role(url).replace("postgresql+psycopg://", "postgresql://"),
+               "MIGRATION_DATABASE_URL": url.replace("postgresql+psycopg://", "postgresql://"),
                "STRIPE_WEBHOOK_SECRETS": SECRET, "LOG_LEVEL": "WARNING", "SECRET_KEY": "bench",
                "REDIS_URL": options.redis}
         subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi:app", "db", "upgrade"], env=env, cwd=ROOT,

@@ -15,6 +15,8 @@ mkdir -p instance
 SANDBOX_VAT_RATES=${SANDBOX_VAT_RATES:-$("$BIN/python" -c 'from backoffice.demo.commands import DEMO_VAT_RATES; print(DEMO_VAT_RATES)')}
 export SANDBOX_VAT_RATES
 
+# As the embedded server's owner (backoffice.dev sets MIGRATION_DATABASE_URL); everything after runs as its runtime
+# role, backoffice_app, which owns nothing and cannot switch the ledger's append-only triggers off.
 "$BIN/flask" db upgrade
 tenants=$("$BIN/python" - <<'PY'
 from backoffice.dev import create_app

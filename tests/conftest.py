@@ -31,13 +31,17 @@ BASE_CONFIG = {
     # Jobs without Redis wait until a test drains them (`run_deferred`), as a burst worker would.
     "IN_PROCESS_JOBS": "deferred",
     "LOG_LEVEL": "WARNING",
+    # The test client and the e2e server speak plain http.
+    "SESSION_COOKIE_SECURE": False,
 }
 
 
 def _migrate(url: str) -> None:
+    """Migrate the database at `url` as the owner, as the release step does with MIGRATION_DATABASE_URL."""
     from flask_migrate import upgrade
 
-    app = create_app({**BASE_CONFIG, "SQLALCHEMY_DATABASE_URI": pg.sqlalchemy_url(url)})
+    owner = pg.sqlalchemy_url(url)
+    app = create_app({**BASE_CONFIG, "SQLALCHEMY_DATABASE_URI": owner, "MIGRATION_DATABASE_URI": owner})
     with app.app_context():
         upgrade()
         db.engine.dispose()
@@ -49,13 +53,34 @@ def pg_server() -> str:
 
 
 @pytest.fixture(scope="session")
-def database_url(pg_server: str):
-    """Yield the URL of this test process's own database, cloned from the migrated template."""
+def run_database(pg_server: str):
+    """Yield the name of this test process's own database, cloned from the migrated template."""
     template = pg.ensure_template(pg_server, _migrate)
     label = os.environ.get("PYTEST_XDIST_WORKER", "main")
     name = pg.create_run_database(pg_server, template, label)
-    yield pg.sqlalchemy_url(pg.with_database(pg_server, name))
+    yield name
     pg.drop_database(pg_server, name)
+
+
+@pytest.fixture(scope="session")
+def database_url(pg_server: str, run_database: str) -> str:
+    """The run database's URL as the runtime role, which owns nothing: the app under test is held to what
+    production's is (it cannot switch a trigger off)."""
+    return pg.app_url(pg_server, run_database)
+
+
+@pytest.fixture
+def owner_connection(pg_server: str, run_database: str):
+    """A connection to the run database as its owner, in a transaction rolled back after the test: for what
+    only an owner may do (DDL, the triggers themselves)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(pg.sqlalchemy_url(pg.with_database(pg_server, run_database)),
+                              poolclass=sa.pool.NullPool)
+    with engine.connect() as connection, connection.begin() as transaction:
+        yield connection
+        transaction.rollback()
+    engine.dispose()
 
 
 @pytest.fixture(scope="session")

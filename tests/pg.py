@@ -17,6 +17,10 @@ TEMPLATE_PREFIX = "backoffice_template_"
 RUN_PREFIX = "backoffice_test_"
 # The module that registers every table (migrations/env.py compares the database with its metadata).
 MODELS = "backoffice.models"
+# The tests' app connects as this login in the runtime group, as production does (migration 0016); the template
+# is migrated as the server's own user, the owner. Roles are server-wide: one login serves every run database.
+RUNTIME_ROLE = "backoffice_test_runtime"
+RUNTIME_PASSWORD = "backoffice-test-runtime"  # for a TEST_DATABASE_URL server that asks for one; loopback only
 
 
 def server_url() -> str:
@@ -99,9 +103,28 @@ def ensure_template(server: str, migrate) -> str:
                 migrate(with_database(server, name))
                 conn.execute(sql.SQL("ALTER DATABASE {} WITH is_template true").format(sql.Identifier(name)))
                 _drop_stale_templates(conn, keep=name)
+            _ensure_runtime_role(conn)
         finally:
             conn.execute("SELECT pg_advisory_unlock(hashtext('backoffice-test-template'))")
     return name
+
+
+def _ensure_runtime_role(conn: psycopg.Connection) -> None:
+    """Make the tests' runtime login when it is missing (under the template lock: role DDL does not like races)."""
+    from backoffice.database_roles import RUNTIME_GROUP, create_runtime_role
+
+    ready = conn.execute("SELECT pg_has_role(%s, %s, 'MEMBER') FROM pg_roles WHERE rolname = %s"
+                         " AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %s)",
+                         (RUNTIME_ROLE, RUNTIME_GROUP, RUNTIME_ROLE, RUNTIME_GROUP)).fetchone()
+    if not (ready and ready[0]):
+        create_runtime_role(conn, RUNTIME_ROLE, RUNTIME_PASSWORD)
+
+
+def app_url(server: str, name: str) -> str:
+    """Return the SQLAlchemy URL of database `name` as the runtime role: what the tests' app connects with."""
+    from backoffice.database_roles import url_as
+
+    return url_as(sqlalchemy_url(with_database(server, name)), RUNTIME_ROLE, RUNTIME_PASSWORD)
 
 
 def _drop_stale_templates(conn: psycopg.Connection, keep: str) -> None:

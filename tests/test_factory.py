@@ -192,7 +192,8 @@ def test_development_entry_point_starts_an_embedded_database_and_keeps_a_key(tmp
 
     database, url, key = run()
     assert database == "backoffice"
-    assert url.startswith("postgresql+psycopg://postgres@/backoffice?host=")
+    # The app connects as the embedded server's runtime role (it owns nothing; the migrations run as postgres).
+    assert url.startswith("postgresql+psycopg://backoffice_app@/backoffice?host=")
     assert (tmp_path / "postgres").is_dir()
     assert len(key) == 64 and (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
     # A second start joins the same data directory and reads the same key: sessions outlive a restart.

@@ -65,8 +65,9 @@ NAME_KEY = literal_column(NAME_KEY_SQL.format(t="users."), Text)
 ROLE_RANK = literal_column(ROLE_RANK_SQL.format(t="users."), Integer)
 SEEN_DESC = literal_column(SEEN_DESC_SQL.format(t="users."), DateTime)
 SEEN_ASC = literal_column(SEEN_ASC_SQL.format(t="users."), DateTime)
-EMAIL_KEY = func.lower(USERS.c.email)
-LOGIN_EMAIL_KEY = func.lower(LOGINS.c.email)
+# Typed, so that a cursor's value is checked against text (backoffice.paging); lower() says no type of its own.
+EMAIL_KEY = func.lower(USERS.c.email, type_=Text)
+LOGIN_EMAIL_KEY = func.lower(LOGINS.c.email, type_=Text)
 
 
 def user_sort_keys(sort: str, descending: bool) -> list[SortKey]:

@@ -7,9 +7,11 @@ recovery are audited by their job instead, once they have an outcome (the log is
 """
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 from flask import current_app
+from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -44,14 +46,27 @@ def _customer_of(session: Session, tenant_id: str) -> str:
     return customer_id
 
 
-def replay_account(session: Session, tenant_id: str, operator_id: str, reason: str) -> str:
-    """Queue a replay of the account's archived events into the ledger, audited; return its customer."""
+class ReplayQueued(enum.Enum):
+    """What asking for a replay found: a job queued now, a live one already queued, or no queue to ask."""
+
+    QUEUED = "queued"
+    ALREADY_QUEUED = "already_queued"
+    QUEUE_UNAVAILABLE = "queue_unavailable"
+
+
+def replay_account(session: Session, tenant_id: str, operator_id: str, reason: str) -> ReplayQueued:
+    """Queue a replay of the account's archived events into the ledger, audited; say whether a job is queued.
+
+    ALREADY_QUEUED only when a live job is queued: a marker whose job was lost is replaced by a new job (QUEUED).
+    """
     _require_reason(reason)
     customer_id = _customer_of(session, tenant_id)
     record_action(session, operator_id, "replay", reason, tenant_id=tenant_id, parameters={"customer": customer_id})
     session.commit()
-    request_replay(customer_id)
-    return customer_id
+    try:
+        return ReplayQueued.QUEUED if request_replay(customer_id) else ReplayQueued.ALREADY_QUEUED
+    except RedisError:
+        return ReplayQueued.QUEUE_UNAVAILABLE
 
 
 def restate_account(session: Session, tenant_id: str, operator_id: str, reason: str) -> restatement.Restatement:
@@ -108,7 +123,7 @@ def _sync_target(session: Session, tenant_id: str) -> SyncTarget:
 
 
 def _queue_sync(tenant_id: str, operator_id: str, reason: str, cutoff: str | None = None) -> str:
-    return enqueue(reconcile_tasks.sync_job, tenant_id, operator_id, reason, cutoff, queue="high").id
+    return enqueue(reconcile_tasks.sync_job, tenant_id, operator_id, reason, cutoff, queue="high", owner=operator_id).id
 
 
 def start_sweep(session: Session, operator_id: str, reason: str) -> None:
@@ -147,5 +162,7 @@ def retry_failed_event(session: Session, event_id: str, operator_id: str, reason
 
 def queue_replay(customer_id: str | None) -> bool:
     """Queue the replay a newly archived Stripe event asks for; tell whether one was queued (the webhook's door to
-    the replay queue: one Redis call, no query; Stripe acts here, not an operator, so nothing is audited)."""
+    the replay queue: one Redis call when one is queued already, no query; Stripe acts here, not an operator, so
+    nothing is audited). Redis slow or away raises RedisError within REDIS_SOCKET_TIMEOUT, or at once while its
+    circuit is open: the event is archived pending all the same, and the pending sweeper queues it later."""
     return request_replay(customer_id)

@@ -19,18 +19,19 @@ class Identity:
     is_admin: bool
 
 
-def parse_principal_claims(encoded: str | None) -> list[tuple[str, str]]:
-    """Return the (type, value) claims of a base64 JSON principal; anything malformed gives none."""
-    if not encoded:
+def parse_principal_claims(encoded: str | None) -> list[tuple[str, str]] | None:
+    """Return the (type, value) claims of a base64 JSON principal: none when there is no principal, None when it
+    is malformed."""
+    if not encoded or not encoded.strip():
         return []
     try:
         padded = encoded.strip() + "=" * (-len(encoded.strip()) % 4)
         document = json.loads(base64.b64decode(padded, validate=True).decode("utf-8"))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        return []
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
+        return None
     claims = document.get("claims") if isinstance(document, dict) else None
     if not isinstance(claims, list):
-        return []
+        return None
     return [
         (claim["typ"], claim["val"])
         for claim in claims
@@ -46,11 +47,14 @@ def identity_from_headers(
     principal_header: str,
     admins_group_id: str | None,
 ) -> Identity | None:
-    """Build the identity from the proxy's headers, or None when the principal name is absent."""
+    """Build the identity from the proxy's headers, or None when the principal name is absent or the principal
+    is malformed (a proxy that sends claims sends them whole: anything else is not the proxy speaking)."""
     name = (headers.get(name_header) or "").strip()
     if not name:
         return None
     claims = parse_principal_claims(headers.get(principal_header))
+    if claims is None:
+        return None
     groups = tuple(value for kind, value in claims if kind == "groups")
     display_name = next((value for kind, value in claims if kind == "name" and value.strip()), name)
     principal_id = (headers.get(id_header) or "").strip() or name

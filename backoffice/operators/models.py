@@ -23,6 +23,8 @@ OPERATOR_ACTIONS = (
     "rebuild_rollups",
     "restate",
 )
+# An audit entry is kept forever (append-only): a reason says why in a few sentences, not in a pasted log.
+MAX_REASON_LENGTH = 1_000
 
 
 class Operator(db.Model):

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from redis import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from backoffice.stripe_gateway.client import StripeGateway
 from backoffice.stripe_gateway.errors import StripeNotConfigured
@@ -22,7 +24,7 @@ TEST_RATE_LIMIT = 25
 
 _shared_lock = threading.Lock()
 _in_process_buckets: dict[tuple[str, float], InProcessTokenBucket] = {}
-_redis_clients: dict[str, Redis] = {}
+_redis_clients: dict[tuple[str, float | None], Redis] = {}
 
 
 def gateway_from_config(config: Mapping[str, Any]) -> StripeGateway:
@@ -31,7 +33,8 @@ def gateway_from_config(config: Mapping[str, Any]) -> StripeGateway:
     if not secret_key:
         raise StripeNotConfigured("STRIPE_SECRET_KEY is not set: Stripe features are off")
     rate = rate_budget(config)
-    return StripeGateway(secret_key, config.get("STRIPE_API_BASE"), shared_bucket(secret_key, rate, config.get("REDIS_URL")))
+    bucket = shared_bucket(secret_key, rate, config.get("REDIS_URL"), config.get("REDIS_SOCKET_TIMEOUT"))
+    return StripeGateway(secret_key, config.get("STRIPE_API_BASE"), bucket)
 
 
 def rate_budget(config: Mapping[str, Any]) -> float | None:
@@ -47,14 +50,20 @@ def default_rate_limit(secret_key: str) -> int:
     return LIVE_RATE_LIMIT if secret_key.startswith(("sk_live_", "rk_live_")) else TEST_RATE_LIMIT
 
 
-def shared_bucket(secret_key: str, rate: float, redis_url: str | None) -> TokenBucket:
-    """Return the bucket of this key's account: in Redis when there is one, else this process's own."""
+def shared_bucket(secret_key: str, rate: float, redis_url: str | None, timeout: float | None = None) -> TokenBucket:
+    """Return the bucket of this key's account: in Redis when there is one, else this process's own.
+
+    With `timeout` (REDIS_SOCKET_TIMEOUT: short in the web, longer in workers), a slow or frozen Redis fails the
+    take within that long and is not retried, instead of holding a request for redis-py's default retries.
+    """
     account = hashlib.sha256(secret_key.encode()).hexdigest()[:16]  # names the budget without revealing the key
     with _shared_lock:
         if redis_url:
-            client = _redis_clients.get(redis_url)
+            client = _redis_clients.get((redis_url, timeout))
             if client is None:
-                client = _redis_clients[redis_url] = Redis.from_url(redis_url)
+                options = {} if timeout is None else {
+                    "socket_timeout": timeout, "socket_connect_timeout": timeout, "retry": Retry(NoBackoff(), 0)}
+                client = _redis_clients[(redis_url, timeout)] = Redis.from_url(redis_url, **options)
             return RedisTokenBucket(client, rate, name=f"stripe:{account}")
         bucket = _in_process_buckets.get((account, rate))
         if bucket is None:

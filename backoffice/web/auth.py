@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import wraps
@@ -15,6 +16,8 @@ from flask_login import UserMixin, current_user
 from backoffice.extensions import login_manager
 from backoffice.operators.identity import Identity, encode_principal, identity_from_headers
 from backoffice.operators.operations import record_operator
+from backoffice.web.htmx import current_page_url, is_htmx_request, send_browser_to
+from backoffice.web.security import peer_address
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -23,6 +26,9 @@ DEV_IDENTITIES = {
     "operator": ("operator@backoffice.local", "Oscar Operator", False),
 }
 DEV_ADMINS_GROUP = "backoffice-admins"
+# Longer than any real principal id, e-mail or display name; anything longer is not a principal we believe.
+MAX_IDENTITY_FIELD = 512
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class Operator(UserMixin):
@@ -76,7 +82,8 @@ def proxy_is_trusted(req: Request, config: dict[str, Any]) -> bool:
     addresses = config["TRUSTED_PROXY_ADDRESSES"]
     if addresses:
         try:
-            remote = ipaddress.ip_address(req.remote_addr or "")
+            # The proxy is whoever opened the connection, not the client ProxyFix reads from X-Forwarded-For.
+            remote = ipaddress.ip_address(peer_address(req.environ) or "")
         except ValueError:
             return False
         if not any(remote in ipaddress.ip_network(network, strict=False) for network in addresses):
@@ -119,9 +126,15 @@ def load_operator(req: Request) -> Operator | None:
         principal_header=config["IDENTITY_PRINCIPAL_HEADER"],
         admins_group_id=config["BACKOFFICE_ADMINS_GROUP_ID"],
     )
-    if identity is None:
+    if identity is None or not _plausible(identity):
         return None
     return Operator(identity, record_operator(identity, datetime.now(UTC)))
+
+
+def _plausible(identity: Identity) -> bool:
+    """A principal with control characters (PostgreSQL refuses NUL in text) or absurd lengths is no one."""
+    fields = (identity.principal_id, identity.name, identity.display_name, *identity.groups)
+    return all(len(value) <= MAX_IDENTITY_FIELD and not CONTROL_CHARACTERS.search(value) for value in fields)
 
 
 def login_url(next_path: str) -> str:
@@ -132,10 +145,29 @@ def login_url(next_path: str) -> str:
 
 
 def unauthorized() -> Any:
-    """Send browsers to sign in and answer 401 to everything else."""
+    """Send browsers to sign in and answer 401 to everything else; htmx is told to take the page there too."""
     if wants_html(request):
         return redirect(login_url(request.full_path.rstrip("?")))
-    return jsonify(error="authentication required"), 401
+    response = jsonify(error="authentication required")
+    response.status_code = 401
+    if is_htmx_request():
+        # The session ended under an open page, and htmx would swallow the 401: the browser goes to sign in and
+        # comes back to the page it showed (not to the partial it asked for).
+        send_browser_to(response, login_url(page_path(current_page_url(), request.host)))
+    return response
+
+
+def page_path(url: str | None, host: str) -> str:
+    """The path and query of an address on this host, or / for anything else."""
+    if not url:
+        return "/"
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "/"
+    if parts.scheme not in {"http", "https"} or parts.netloc != host:
+        return "/"
+    return safe_next(parts.path + (f"?{parts.query}" if parts.query else ""))
 
 
 def require_operator() -> Any:
@@ -150,10 +182,17 @@ def require_operator() -> Any:
 
 def safe_next(target: str | None) -> str:
     """Return a same-site path to go back to, never another host."""
-    if not target:
+    if not target or not target.startswith("/") or target.startswith("//"):
         return "/"
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    # Browsers read a backslash as a slash and drop tabs and newlines, so `/\\evil` and `/\t/evil` mean `//evil`;
+    # CR/LF would also split the Location header.
+    if "\\" in target or CONTROL_CHARACTERS.search(target):
+        return "/"
+    try:
+        parts = urlsplit(target)
+    except ValueError:
+        return "/"
+    if parts.scheme or parts.netloc:
         return "/"
     return target
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 from flask import Flask
 from flask_babel import (
@@ -177,11 +178,26 @@ def plan_name(plan: str | None) -> str:
     return plan.replace("_", " ").title() if plan else "—"
 
 
+def https_url(url: str | None) -> str | None:
+    """The URL when it is an https address with a host, else None: Stripe-supplied links never run script."""
+    if not url or url != url.strip():
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    # urlsplit lowercases the scheme, so `JAVASCRIPT:` and `HTTPS:` are judged alike; control characters, which
+    # browsers strip before reading the scheme, make the URL no link at all.
+    if parts.scheme != "https" or not parts.hostname or any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in url):
+        return None
+    return url
+
+
 def init_app(app: Flask) -> None:
     """Register the filters."""
     app.jinja_env.filters.update(
         money=money, signed_money=signed_money, number=number, flag=flag, country_name=country_name,
-        relative=relative, day=day, moment=moment, plan_name=plan_name,
+        relative=relative, day=day, moment=moment, plan_name=plan_name, https_url=https_url,
         account_status=lambda value: label(value, ACCOUNT_STATUS_LABELS),
         role=lambda value: label(value, ROLE_LABELS),
         login_method=lambda value: label(value, LOGIN_METHOD_LABELS),

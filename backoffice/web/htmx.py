@@ -19,6 +19,22 @@ def is_partial_request() -> bool:
     )
 
 
+def is_htmx_request() -> bool:
+    """Tell whether htmx sent the request, whatever kind (partial, boosted, history restore)."""
+    return request.headers.get("HX-Request") == "true"
+
+
+def current_page_url() -> str | None:
+    """The address the browser showed when htmx made this request (HX-Current-URL), unchecked."""
+    return request.headers.get("HX-Current-URL")
+
+
+def send_browser_to(response: Response, url: str) -> Response:
+    """Make htmx load `url` as a whole page, even from an error response (it reads HX-Redirect before the status)."""
+    response.headers["HX-Redirect"] = url
+    return response
+
+
 def render_page_or_partial(page_template: str, partial_template: str, /, **context: Any) -> str:
     """Render the whole page, or only its partial for an htmx request."""
     return render_template(partial_template if is_partial_request() else page_template, **context)

@@ -19,6 +19,8 @@ from backoffice.paging import BadCursor, PageOutOfRange
 
 PER_PAGE_DEFAULT, PER_PAGE_MIN, PER_PAGE_MAX = 25, 10, 100
 PER_PAGE_CHOICES = (10, 25, 50, 100)
+# Far past any list's last page, and small enough that page × per_page stays an offset PostgreSQL takes (bigint).
+PAGE_MAX = 1_000_000_000
 MAX_VALUES_PER_FILTER = 10
 PageT = TypeVar("PageT")
 
@@ -43,13 +45,14 @@ def _bad(message: str):
     abort(400, description=message)
 
 
-def _whole_number(args: MultiDict, name: str, default: int, low: int, high: int | None = None) -> int:
+def _whole_number(args: MultiDict, name: str, default: int, low: int, high: int) -> int:
     raw = args.get(name, "")
     if raw == "":
         return default
-    if not raw.isdigit() or int(raw) < low or (high is not None and int(raw) > high):
-        limit = f"{low}–{high}" if high is not None else f"≥ {low}"
-        _bad(_("%(name)s must be a whole number %(limit)s", name=name, limit=limit))
+    # ASCII digits only: str.isdigit() also takes "²" and "٣", which int() then refuses; and a bound on the
+    # length before int(), which refuses thousands of digits with an error of its own.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= len(str(high))) or not low <= int(raw) <= high:
+        _bad(_("%(name)s must be a whole number %(limit)s", name=name, limit=f"{low}–{high}"))
     return int(raw)
 
 
@@ -117,7 +120,7 @@ class ListParams:
         after = args.get("after") or None
         return cls(spec=spec, q=(raw_q or "").strip() or None, multi=multi, single=single,
                    flags=flags, sort=sort.removeprefix("-"), descending=descending,
-                   page=_whole_number(args, "page", 1, 1),
+                   page=_whole_number(args, "page", 1, 1, PAGE_MAX),
                    per_page=_whole_number(args, "per_page", PER_PAGE_DEFAULT, PER_PAGE_MIN, PER_PAGE_MAX),
                    after=after, view_args=dict(request.view_args or {}))
 

@@ -23,7 +23,7 @@ def empty_app(pg_server):
     template = pg.ensure_template(pg_server, _migrate)
     name = pg.create_run_database(pg_server, template, "prove")
     application = create_app({**BASE_CONFIG, "PLATFORM_CURRENCY": "EUR",
-                              "SQLALCHEMY_DATABASE_URI": pg.sqlalchemy_url(pg.with_database(pg_server, name))})
+                              "SQLALCHEMY_DATABASE_URI": pg.app_url(pg_server, name)})
     yield application
     with application.app_context():
         db.session.remove()

@@ -17,7 +17,7 @@ from tests.conftest import _migrate, run_burst_worker
 def committed_database(pg_server):
     """A database of this test's own: the worker is another process, so nothing can be rolled back."""
     name = pg.create_run_database(pg_server, pg.ensure_template(pg_server, _migrate), f"rq{uuid.uuid4().hex[:8]}")
-    yield pg.sqlalchemy_url(pg.with_database(pg_server, name))
+    yield pg.app_url(pg_server, name)
     pg.drop_database(pg_server, name)
 
 

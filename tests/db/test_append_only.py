@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from backoffice.billing.models import (
@@ -22,7 +22,9 @@ from backoffice.billing.models import (
     StripeEventDivergence,
     effective_billing_events,
 )
+from backoffice.database_roles import RUNTIME_GROUP
 from backoffice.operators.models import Operator, OperatorAction
+from tests import pg
 from tests.factories import (
     CORRECTED_AT,
     OCCURRED_AT,
@@ -135,9 +137,13 @@ def test_delete_is_refused(db_session: Session, table: str) -> None:
 
 
 @pytest.mark.parametrize("table", [*sorted(APPEND_ONLY), "stripe_events"])
-def test_truncate_is_refused(db_session: Session, table: str) -> None:
+def test_truncate_is_refused_even_to_the_owner(owner_connection: sa.Connection, table: str) -> None:
+    # The app's role may not truncate at all (below); the trigger is the wall left for the owner.
     # CASCADE gets past the foreign keys of dependent tables; the named table's trigger fires first.
-    assert_refused(db_session, f"TRUNCATE {table} CASCADE", f"TRUNCATE on {table} is refused")
+    with pytest.raises(IntegrityError) as error, owner_connection.begin_nested():
+        owner_connection.execute(sa.text(f"TRUNCATE {table} CASCADE"))
+    assert error.value.orig is not None and error.value.orig.sqlstate == RESTRICT_VIOLATION
+    assert f"TRUNCATE on {table} is refused" in str(error.value.orig)
 
 
 def test_ledger_rows_survive_a_refused_update(db_session: Session) -> None:
@@ -357,3 +363,91 @@ def test_every_archive_column_is_guarded_or_allowed(db_session: Session) -> None
     separate = {"payload"}  # its own trigger, fired only when an UPDATE sets it
     unguarded = {c for c in columns - allowed - separate if f"NEW.{c} IS DISTINCT FROM OLD.{c}" not in definition}
     assert unguarded == set()
+
+
+# --- the app's role cannot step around the triggers (migration 0016) -----------------------------
+
+INSUFFICIENT_PRIVILEGE = "42501"
+GUARDED = ("billing_events", "stripe_events", "billing_event_corrections", "stripe_event_divergences",
+           "operator_actions")
+
+
+def assert_not_allowed(session: Session, statement: str) -> None:
+    """Assert that PostgreSQL refuses the statement to the app's role for want of a privilege."""
+    with pytest.raises(DBAPIError) as error, session.begin_nested():
+        session.execute(sa.text(statement))
+    assert getattr(error.value.orig, "sqlstate", None) == INSUFFICIENT_PRIVILEGE, error.value.orig
+
+
+def _triggers(session: Session, table: str) -> list[str]:
+    return list(session.scalars(sa.text(
+        "SELECT tgname FROM pg_trigger WHERE tgrelid = CAST(:table AS regclass) AND NOT tgisinternal ORDER BY 1"),
+        {"table": table}))
+
+
+def test_the_app_connects_as_the_runtime_role(db_session: Session) -> None:
+    """The suite's app is held to production's role: a login in the group that owns nothing and holds no power."""
+    role = db_session.scalar(sa.text("SELECT current_user"))
+    assert role == pg.RUNTIME_ROLE
+    assert db_session.scalar(sa.text("SELECT pg_has_role(current_user, :group, 'MEMBER')"),
+                             {"group": RUNTIME_GROUP})
+    powers = db_session.execute(sa.text(
+        "SELECT rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls FROM pg_roles"
+        " WHERE rolname = current_user")).one()
+    assert not any(powers)
+    owned = db_session.scalar(sa.text(
+        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = 'public' AND pg_has_role(current_user, c.relowner, 'MEMBER')"))
+    assert owned == 0
+
+
+def test_the_runtime_role_cannot_turn_replication_mode_on(db_session: Session) -> None:
+    """`replica` would skip every ordinary trigger, the append-only guards with them."""
+    assert_not_allowed(db_session, "SET session_replication_role = replica")
+    assert_not_allowed(db_session, "SET LOCAL session_replication_role = replica")
+
+
+@pytest.mark.parametrize("table", GUARDED)
+def test_the_runtime_role_cannot_disable_or_drop_a_trigger(db_session: Session, table: str) -> None:
+    names = _triggers(db_session, table)
+    assert names, f"{table} has no trigger to guard it"
+    assert_not_allowed(db_session, f"ALTER TABLE {table} DISABLE TRIGGER ALL")
+    assert_not_allowed(db_session, f"ALTER TABLE {table} DISABLE TRIGGER USER")
+    for name in names:
+        assert_not_allowed(db_session, f'ALTER TABLE {table} DISABLE TRIGGER "{name}"')
+        assert_not_allowed(db_session, f'DROP TRIGGER "{name}" ON {table}')
+    assert_not_allowed(db_session, f"ALTER TABLE {table} OWNER TO CURRENT_USER")
+    assert_not_allowed(db_session, f"DROP TABLE {table} CASCADE")
+    assert _triggers(db_session, table) == names
+
+
+@pytest.mark.parametrize("table", GUARDED)
+def test_the_runtime_role_cannot_truncate(db_session: Session, table: str) -> None:
+    assert_not_allowed(db_session, f"TRUNCATE {table} CASCADE")
+
+
+def test_the_runtime_role_cannot_replace_a_guard_function(db_session: Session) -> None:
+    """A trigger calls its function by name: rewriting the function would empty the guard without touching it."""
+    assert_not_allowed(db_session, "CREATE OR REPLACE FUNCTION guard_stripe_event_update() RETURNS trigger"
+                                   " LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$")
+
+
+def test_the_runtime_role_cannot_become_the_owner(db_session: Session) -> None:
+    owner = db_session.scalar(sa.text(
+        "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = CAST('billing_events' AS regclass)"))
+    assert_not_allowed(db_session, f'SET ROLE "{owner}"')
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE billing_events SET position = position + 1",
+    "DELETE FROM billing_events",
+    "UPDATE billing_event_corrections SET reason = 'edited'",
+    "DELETE FROM billing_event_corrections",
+    "DELETE FROM stripe_events",
+    "UPDATE stripe_events SET payload = '{}'::jsonb",
+])
+def test_the_triggers_refuse_the_runtime_role(db_session: Session, statement: str) -> None:
+    """The privileges the app needs (its own UPDATE of an event's status) leave these to the triggers."""
+    make_correction(db_session, make_billing_event(db_session))
+    make_stripe_event(db_session)
+    assert_refused(db_session, statement)

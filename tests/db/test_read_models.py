@@ -198,16 +198,16 @@ def _catalog(session) -> tuple[set[str], set[tuple[str, str, str]]]:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_the_modules_sql_is_what_the_migrations_left(db_session, name):
+def test_the_modules_sql_is_what_the_migrations_left(owner_connection, name):
     """Run the module's SQL over the migrated database (rolled back): it must change no definition, modulo
-    whitespace, and create nothing the module does not list."""
+    whitespace, and create nothing the module does not list. DDL, so as the owner, as a migration runs it."""
     (model,) = select_models((name,))
-    migrated, catalog = _definitions(db_session, model), _catalog(db_session)
+    migrated, catalog = _definitions(owner_connection, model), _catalog(owner_connection)
     assert all(migrated.values()), {what for what, definition in migrated.items() if definition is None}
     for statement in model.sql:
-        db_session.execute(text(statement))
-    assert _definitions(db_session, model) == migrated
-    assert _catalog(db_session) == catalog
+        owner_connection.execute(text(statement))
+    assert _definitions(owner_connection, model) == migrated
+    assert _catalog(owner_connection) == catalog
 
 
 def test_every_trigger_and_function_belongs_to_a_read_model_or_guards_the_ledger(db_session):

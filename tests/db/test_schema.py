@@ -100,13 +100,13 @@ def _catalog(connection: sa.Connection, schema: str, table: str) -> dict[str, An
     }
 
 
-def test_migration_creates_exactly_what_the_models_declare(db_session: Session) -> None:
+def test_migration_creates_exactly_what_the_models_declare(owner_connection: sa.Connection) -> None:
     """Compare PostgreSQL's own DDL of the migrated tables with the models' tables created beside them.
 
     Autogenerate does not compare CHECK constraints, partial-index predicates, index methods or
-    operator classes; PostgreSQL's canonical definitions cover those.
+    operator classes; PostgreSQL's canonical definitions cover those. The copy is DDL: the owner's to write.
     """
-    connection = db_session.connection()
+    connection = owner_connection
     connection.execute(sa.text(f"CREATE SCHEMA {MODEL_SCHEMA}"))
     model_copy = sa.MetaData()
     for table in db.metadata.sorted_tables:

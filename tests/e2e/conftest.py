@@ -66,7 +66,7 @@ def own_database(pg_server):
 
     template = pg.ensure_template(pg_server, _migrate)
     name = pg.create_run_database(pg_server, template, "e2e")
-    yield pg.sqlalchemy_url(pg.with_database(pg_server, name))
+    yield pg.app_url(pg_server, name)
     pg.drop_database(pg_server, name)
 
 

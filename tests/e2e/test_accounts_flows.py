@@ -72,7 +72,7 @@ def test_search_filters_sort_and_pages(accounts_server, page):
 
     page.get_by_label("Search accounts").fill("nordic")
     page.wait_for_url(re.compile(r"q=nordic"))
-    page.wait_for_function("document.querySelectorAll('[data-testid=accounts] tbody tr').length === 3")
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=accounts] tbody tr').length === 3")
     assert all("Nordic" in name for name in row_names(page))
 
     page.goto(f"{accounts_server}/accounts")
@@ -85,20 +85,21 @@ def test_search_filters_sort_and_pages(accounts_server, page):
     page.get_by_label("Active", exact=True).check()
     page.locator("[data-filter=status]").get_by_role("button", name="Apply").click()
     page.wait_for_url(re.compile(r"status=active"))
-    page.wait_for_function("document.querySelector('[data-testid=result-count]').innerText.startsWith('18 results')")
+    page.wait_for_function("() => document.querySelector('[data-testid=result-count]').innerText.startsWith('18 results')")
     page.get_by_label("Rows").select_option("10")
     page.wait_for_url(re.compile(r"per_page=10"))
     page.get_by_role("link", name="Next").click()
     page.wait_for_url(re.compile(r"page=2"))
     assert "plan=standard&plan=premium" in page.url and "status=active" in page.url
-    page.wait_for_function("document.querySelectorAll('[data-testid=accounts] tbody tr').length === 8")
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=accounts] tbody tr').length === 8")
     screenshot(page, "accounts-filtered-page-2")
 
     page.get_by_role("link", name="Clear filters").first.click()
     page.wait_for_url(re.compile(r"/accounts(\?per_page=10)?$"))
     page.locator("th a[data-sort=name]").click()
     page.wait_for_url(re.compile(r"sort=-name"))
-    page.wait_for_function("document.querySelector('[data-testid=accounts] tbody td.name-cell a').innerText.startsWith('Tundra')")
+    page.wait_for_function("() => document.querySelector('[data-testid=accounts] tbody td.name-cell a')"
+                           ".innerText.startsWith('Tundra')")
     page.locator("th a[data-sort=name]").click()
     page.wait_for_url(re.compile(r"/accounts(\?per_page=10)?$"))
     assert row_names(page)[0] == XSS  # "<" sorts first, and shows as text
@@ -115,9 +116,9 @@ def test_pane_by_keyboard_detail_tabs_and_escaping(accounts_server, page):
     pane.wait_for()
     assert pane.locator("h2").inner_text() == XSS
     page.keyboard.press("ArrowDown")
-    page.wait_for_function("document.querySelector('[data-testid=account-pane] h2').innerText.startsWith('Granite')")
+    page.wait_for_function("() => document.querySelector('[data-testid=account-pane] h2').innerText.startsWith('Granite')")
     second = rows.nth(1).get_attribute("data-account")
-    page.wait_for_function(f"location.search.includes('pane={second}')")
+    page.wait_for_function(f"() => location.search.includes('pane={second}')")
     screenshot(page, "accounts-pane")
     page.keyboard.press("Enter")
     page.wait_for_url(f"{accounts_server}/accounts/{second}")

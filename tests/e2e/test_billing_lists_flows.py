@@ -53,15 +53,15 @@ def test_billing_events_flows(server, page):
     pick(page, server, "lens-pills", "All", "/billing-events")
     page.get_by_role("searchbox").fill("tundra")
     page.wait_for_url(f"{server}/billing-events?q=tundra")
-    page.wait_for_function("document.querySelectorAll('[data-testid=billing-events] tbody tr').length === 2")
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=billing-events] tbody tr').length === 2")
     assert set(names(page, "billing-events")) == {"Tundra Labs", "Tundra Works"}
     screenshot(page, "billing-events-search")
     page.get_by_role("searchbox").fill("")
     page.wait_for_url(f"{server}/billing-events")
-    page.wait_for_function("document.querySelectorAll('[data-testid=billing-events] tbody tr').length === 20")
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=billing-events] tbody tr').length === 20")
     page.locator("[data-testid=billing-events] thead").get_by_role("link", name="Account").click()
     page.wait_for_url(f"{server}/billing-events?sort=account")
-    page.wait_for_function("document.querySelector('[data-testid=billing-events] tbody tr td:nth-child(3)')"
+    page.wait_for_function("() => document.querySelector('[data-testid=billing-events] tbody tr td:nth-child(3)')"
                            ".innerText.startsWith('Granite')")
     listed = names(page, "billing-events")
     assert listed == sorted(listed, key=str.lower)
@@ -82,6 +82,6 @@ def test_invoices_pills_and_search(server, page):
     pick(page, server, "kind-pills", "Invoices", "/invoices?kind=invoices")
     page.get_by_role("searchbox").fill("quartz")
     page.wait_for_url(f"{server}/invoices?q=quartz&kind=invoices")
-    page.wait_for_function("document.querySelectorAll('[data-testid=invoices] tbody tr').length === 2")
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=invoices] tbody tr').length === 2")
     assert "€" in page.get_by_test_id("invoice-totals").inner_text()
     screenshot(page, "invoices")

@@ -15,7 +15,7 @@ from tests.factories import new_id
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("browser")]
 
-LOADED = "[...document.querySelectorAll('[data-card]')].every(card => card.dataset.state === 'loaded')"
+LOADED = "() => [...document.querySelectorAll('[data-card]')].every(card => card.dataset.state === 'loaded')"
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +134,7 @@ def test_a_failed_card_holds_up_no_other_and_offers_to_try_again(dashboard_serve
     failed = page.locator('[data-card="revenue-trend"][data-state="error"]')
     failed.wait_for()
     assert "This card could not be loaded." in failed.inner_text()
-    others = ("[...document.querySelectorAll('[data-card]:not([data-card=revenue-trend])')]"
+    others = ("() => [...document.querySelectorAll('[data-card]:not([data-card=revenue-trend])')]"
               ".every(c => c.dataset.state === 'loaded')")
     page.wait_for_function(others)
     released.append(True)

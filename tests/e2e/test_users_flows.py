@@ -69,10 +69,10 @@ def test_search_filters_sort_and_the_pane(users_server, page):
 
     page.get_by_label("Search users").fill("harbor")
     page.wait_for_url(re.compile(r"q=harbor"))
-    page.wait_for_function("document.querySelector('[data-testid=result-count]').innerText.startsWith('13 results')")
+    page.wait_for_function("() => document.querySelector('[data-testid=result-count]').innerText.startsWith('13 results')")
     page.get_by_label("Search users").fill("clara dahl")
     page.wait_for_url(re.compile(r"q=clara\+dahl"))
-    page.wait_for_function("document.querySelectorAll('[data-testid=users] tbody tr').length === 4")
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=users] tbody tr').length === 4")
     assert all(email.startswith("clara.dahl") for email in emails(page))
 
     page.goto(f"{users_server}/users?activity=24h")
@@ -81,7 +81,7 @@ def test_search_filters_sort_and_the_pane(users_server, page):
     page.get_by_label("Owner").check()
     page.locator("[data-filter=role]").get_by_role("button", name="Apply").click()
     page.wait_for_url(re.compile(r"activity=24h&role=owner|role=owner&activity=24h"))
-    page.wait_for_function("document.querySelectorAll('[data-testid=users] tbody tr').length === 2")
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=users] tbody tr').length === 2")
     screenshot(page, "users-filtered")
     page.locator("[data-filter-value='activity=24h']").click()
     page.wait_for_url(f"{users_server}/users?role=owner")
@@ -89,11 +89,11 @@ def test_search_filters_sort_and_the_pane(users_server, page):
     page.goto(f"{users_server}/users")
     page.locator("th a[data-sort=name]").click()
     page.wait_for_url(re.compile(r"sort=name"))
-    page.wait_for_function("document.querySelector('[data-testid=users] tbody td.name-cell a').innerText === 'Alma Lund'")
+    page.wait_for_function("() => document.querySelector('[data-testid=users] tbody td.name-cell a').innerText === 'Alma Lund'")
 
     page.get_by_label("Search users").fill("astrid")
     page.wait_for_url(re.compile(r"q=astrid"))
-    page.wait_for_function("document.querySelectorAll('[data-testid=users] tbody tr').length === 2")
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=users] tbody tr').length === 2")
     page.wait_for_load_state("networkidle")  # the debounced search has settled: the rows stay put
     rows = page.locator("[data-testid=users] tbody tr")
     rows.nth(0).focus()
@@ -101,7 +101,7 @@ def test_search_filters_sort_and_the_pane(users_server, page):
     pane.wait_for()
     assert pane.locator("h2").inner_text() == "Astrid Lund" and "Harbor Works" in pane.inner_text()
     first = rows.nth(0).get_attribute("data-user")
-    page.wait_for_function(f"location.search.includes('pane={first}')")
+    page.wait_for_function(f"() => location.search.includes('pane={first}')")
     screenshot(page, "users-pane")
     assert alerts == []
 
@@ -135,7 +135,7 @@ def test_a_person_and_each_tab(users_server, page):
     screenshot(page, "user-tab-logins")
     page.get_by_role("link", name="Next").click()
     page.wait_for_url(re.compile(r"/logins\?page=2&after="))
-    page.wait_for_function("document.querySelector('[data-testid=logins] tbody tr').dataset.login === 'lgn_astrid_25'")
+    page.wait_for_function("() => document.querySelector('[data-testid=logins] tbody tr').dataset.login === 'lgn_astrid_25'")
 
     page.get_by_role("tab", name="Sessions").click()
     page.get_by_test_id("tab-sessions").wait_for()

@@ -53,10 +53,16 @@ def test_no_admins_group_configured_means_nobody_is_admin(client, settings, admi
 
 @pytest.mark.parametrize(
     "garbage",
-    ["%%%not-base64%%%", base64.b64encode(b"{not json").decode(), base64.b64encode(b"[1,2]").decode(), ""],
+    ["%%%not-base64%%%", base64.b64encode(b"{not json").decode(), base64.b64encode(b"[1,2]").decode(),
+     base64.b64encode(b'{"claims": "no list"}').decode()],
 )
-def test_garbage_principal_is_treated_as_no_claims(client, garbage):
-    headers = {"X-MS-CLIENT-PRINCIPAL-NAME": "g@example.com", "X-MS-CLIENT-PRINCIPAL": garbage}
+def test_a_malformed_principal_is_anonymous(client, garbage):
+    headers = {"X-MS-CLIENT-PRINCIPAL-NAME": "g@example.com", "X-MS-CLIENT-PRINCIPAL": garbage, **JSON}
+    assert client.get("/me", headers=headers).status_code == 401
+
+
+def test_a_name_without_claims_is_an_operator_without_groups(client):
+    headers = {"X-MS-CLIENT-PRINCIPAL-NAME": "g@example.com", "X-MS-CLIENT-PRINCIPAL": ""}
     response = client.get("/me", headers=headers)
     assert response.status_code == 200
     assert response.get_json() == {"displayName": "g@example.com", "email": "g@example.com", "isAdmin": False, "groups": []}
@@ -160,3 +166,57 @@ def test_post_with_csrf_header_is_accepted(client, operator_headers):
     response = client.post("/preferences/kiosk", headers={**operator_headers, "X-CSRFToken": token}, data={"next": "/users"})
     assert (response.status_code, response.headers["Location"]) == (303, "/users")
     assert 'class="kiosk"' in client.get("/", headers=operator_headers).get_data(as_text=True)
+
+
+HTMX = {"HX-Request": "true", "Accept": "*/*"}
+
+
+def test_an_htmx_request_without_a_session_sends_the_page_to_sign_in_and_back(client):
+    response = client.get("/accounts?q=ab", headers={**HTMX, "HX-Current-URL": "http://localhost/accounts?plan=premium"})
+    assert response.status_code == 401 and response.get_json() == {"error": "authentication required"}
+    # Back to the page the browser showed, not to the partial htmx asked for.
+    assert response.headers["HX-Redirect"] == "/.auth/login/aad?post_login_redirect_uri=%2Faccounts%3Fplan%3Dpremium"
+
+
+def test_the_dev_login_takes_an_htmx_request_back_too(client, settings):
+    settings(BACKOFFICE_DEV_LOGIN=True, TRUST_PROXY_HEADERS=False)
+    response = client.get("/dashboard/cards/kpis", headers={**HTMX, "HX-Current-URL": "http://localhost/?period=90"})
+    assert response.status_code == 401 and response.headers["HX-Redirect"] == "/dev/login?next=%2F%3Fperiod%3D90"
+
+
+@pytest.mark.parametrize("current", [
+    "http://evil.example/accounts", "https://evil.example/", "javascript:alert(1)", "//evil.example/x",
+    "http://localhost@evil.example/", "http://localhost:81/x", "", "http://[::1/", "http://localhost//evil.example/",
+])
+def test_an_htmx_redirect_never_leaves_the_site(client, current):
+    response = client.get("/accounts", headers={**HTMX, "HX-Current-URL": current})
+    assert response.headers["HX-Redirect"] == "/.auth/login/aad?post_login_redirect_uri=%2F"
+
+
+def test_a_non_htmx_json_request_gets_no_redirect_header(client):
+    assert "HX-Redirect" not in client.get("/accounts", headers=JSON).headers
+
+
+@pytest.mark.parametrize("target", [
+    "//evil.example/x", "/\\evil.example/x", "\\\\evil.example", "https://evil.example/", "javascript:alert(1)",
+    "/accounts\r\nSet-Cookie: x=1", "/\t/evil.example", "/\n/evil.example", "/x\x00y", "accounts", "", None,
+    "http:/evil.example", "/\x7f",
+])
+def test_safe_next_refuses_anything_but_a_same_site_path(target):
+    from backoffice.web.auth import safe_next
+
+    assert safe_next(target) == "/"
+
+
+@pytest.mark.parametrize("target", ["/", "/accounts?q=%2F%2Fx&plan=premium", "/users/usr_1/logins", "/søg?q=æøå"])
+def test_safe_next_keeps_same_site_paths(target):
+    from backoffice.web.auth import safe_next
+
+    assert safe_next(target) == target
+
+
+def test_dev_login_refuses_a_crlf_next(client, settings):
+    settings(BACKOFFICE_DEV_LOGIN=True, WTF_CSRF_ENABLED=False, TRUST_PROXY_HEADERS=False)
+    response = client.post("/dev/login", data={"identity": "operator", "next": "/accounts\r\nX-Evil: 1"})
+    assert (response.status_code, response.headers["Location"]) == (303, "/")
+    assert "X-Evil" not in response.headers

@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +25,13 @@ from backoffice.billing.models import StripeEvent, StripeEventDivergence
 from backoffice.billing.reconcile import drift
 
 TOLERANCE_SECONDS = 300
+# Stripe's events nest 8 levels at most (../shared/stripe-fixtures); past 64 is no event, and far short of the
+# depth at which json.dumps in SQLAlchemy, deeper in the stack than our json.loads, would recurse out of it.
+MAX_DEPTH = 64
+# A Stripe `created` is seconds since 1970; one outside these bounds names no real event and overflows datetime.
+CREATED_MIN, CREATED_MAX = 1, 4_102_444_800  # 2100-01-01
+# The JSON escapes that can make a string jsonb refuses: NUL, and the surrogates (harmless only in pairs).
+SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
 
 
 class WebhookRejected(ValueError):
@@ -76,19 +85,27 @@ def verify_signature(payload: bytes, header: str | None, secrets: Sequence[str],
 
 
 def read_envelope(payload: bytes) -> Envelope:
-    """Parse the event envelope, refusing anything that is not a Stripe event with an id."""
+    """Parse the event envelope, refusing anything that is not a Stripe event with an id, or that the archive
+    (PostgreSQL's jsonb) cannot hold."""
     try:
-        event = json.loads(payload)
+        event = _DECODER.decode(payload.decode(json.detect_encoding(payload), "surrogatepass"))
+    except RecursionError:
+        raise WebhookRejected(f"body is nested too deeply: at most {MAX_DEPTH} levels") from None
     except (UnicodeDecodeError, ValueError):
         raise WebhookRejected("body is not JSON") from None
+    problem = _unstorable(event, payload)
+    if problem is not None:
+        raise WebhookRejected(problem)
     if not isinstance(event, dict) or event.get("object") != "event" or not isinstance(event.get("data"), dict) \
             or not isinstance(event["data"].get("object"), dict):
         raise WebhookRejected("body is not a Stripe event object")
     event_id, event_type, created = event.get("id"), event.get("type"), event.get("created")
     if not isinstance(event_id, str) or not event_id:
         raise WebhookRejected("event has no id")
-    if not isinstance(event_type, str) or not isinstance(created, int):
+    if not isinstance(event_type, str) or not isinstance(created, int) or isinstance(created, bool):
         raise WebhookRejected("event lacks its type or created time")
+    if not CREATED_MIN <= created < CREATED_MAX:
+        raise WebhookRejected(f"event created time {created} is out of range ({CREATED_MIN} to {CREATED_MAX - 1})")
     obj = event["data"]["object"]
     return Envelope(
         id=event_id,
@@ -99,6 +116,72 @@ def read_envelope(payload: bytes) -> Envelope:
         subscription_id=_subscription_id(obj),
         payload=event,
     )
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # Python's json takes NaN and Infinity; jsonb (and JSON) does not
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"{text} is out of range")  # 1e400: a float infinity, which jsonb refuses
+    return number
+
+
+def _unstorable(event: Any, payload: bytes) -> str | None:
+    """Why jsonb would refuse the parsed body, or None: a NUL (\\u0000) or a lone surrogate in a string or a key,
+    or nesting deeper than MAX_DEPTH. On the hot path, so the body is walked only when its bytes allow either: an
+    escape that can make one, or more containers than MAX_DEPTH (Stripe's own events have at most about 50)."""
+    if SUSPECT_ESCAPE.search(payload) and not _all_text_storable(event):
+        return "a string or key holds a NUL character or a lone surrogate, which the archive cannot store"
+    if payload.count(b"[") + payload.count(b"{") > MAX_DEPTH and _deeper_than(event, MAX_DEPTH):
+        return f"body is nested too deeply: at most {MAX_DEPTH} levels"
+    return None
+
+
+def _children(value: Any) -> list[Any]:
+    items = value.values() if isinstance(value, dict) else value
+    return [item for item in items if isinstance(item, (dict, list))]
+
+
+def _deeper_than(event: Any, limit: int) -> bool:
+    """Whether the body nests deeper than `limit`, level by level (no recursion: the body may be deep)."""
+    level, depth = [event], 1
+    while level:
+        if depth > limit:
+            return True
+        level, depth = [child for value in level for child in _children(value)], depth + 1
+    return False
+
+
+def _all_text_storable(event: Any) -> bool:
+    stack = [event]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            if not all(_storable_text(key) for key in value):
+                return False
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, str) and not _storable_text(value):
+            return False
+    return True
+
+
+def _storable_text(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # a lone surrogate: JSON allows its escape, UTF-8 has no such character
+        return False
+    return True
+
+
+# Built once: json.loads with hooks would build a decoder per delivery.
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
 
 
 def _customer_id(obj: dict[str, Any]) -> str | None:

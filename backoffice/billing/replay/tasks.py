@@ -7,11 +7,12 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import Engine, func, select, update
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from backoffice.billing.models import StripeEvent
 from backoffice.billing.replay import Payloads, ReadAhead, Replayer, ReplayReport, ReplaySettings, Restore
 from backoffice.extensions import db
-from backoffice.jobs import claim_once, enqueue_once, report_progress
+from backoffice.jobs import claim_once, clear_stale_markers, enqueue_in, enqueue_once, report_progress
 
 log = logging.getLogger(__name__)
 EVENTS = StripeEvent.__table__
@@ -19,8 +20,29 @@ PLATFORM = "replay:platform"
 REPLAY_BATCH = 50
 
 
+REPLAY_KEYS = "replay:"
+# A job that found PostgreSQL away tries again after 1, 2, 4… seconds, never more than this apart, so the backlog
+# drains soon after the database returns rather than at the next minute's sweep.
+RETRY_CAP_SECONDS = 8
+
+
 def replay_key(customer_id: str) -> str:
-    return f"replay:{customer_id}"
+    return f"{REPLAY_KEYS}{customer_id}"
+
+
+def retry_delay(attempt: int) -> float:
+    """Seconds before the next try of a job that found the database away (attempt 0 is the first retry)."""
+    return float(min(2 ** attempt, RETRY_CAP_SECONDS))
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """Whether an error (or one it came from) says PostgreSQL could not be reached, rather than a bug or bad data."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, OperationalError) or (isinstance(seen, DBAPIError) and seen.connection_invalidated):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def request_replay(customer_id: str | None) -> bool:
@@ -40,18 +62,29 @@ def gateway() -> Any:
         return None
 
 
-def replay_customer(customer_id: str) -> dict[str, Any]:
+def replay_customer(customer_id: str, attempt: int = 0) -> dict[str, Any]:
     """Replay one customer once its newest arrival has settled (DESIGN §4.4); record a failure on its events.
 
-    Not settled yet: the job queues itself again for when it will be, rather than holding a worker.
+    Not settled yet: the job queues itself again for when it will be, rather than holding a worker. PostgreSQL
+    away: the events stay pending and the job queues itself again after a short, growing pause.
     """
     claim_once(replay_key(customer_id))
-    wait = _unsettled_for(customer_id)
-    if wait > 0:
-        enqueue_once(replay_key(customer_id), replay_customer, customer_id, delay=wait)
-        return {"customer": customer_id, "settling": round(wait, 3)}
-    replayer = Replayer(db.session, ReplaySettings.from_config(current_app.config), gateway())
-    report = run_replay(replayer, customer_id)
+    try:
+        wait = _unsettled_for(customer_id)
+        if wait > 0:
+            enqueue_once(replay_key(customer_id), replay_customer, customer_id, delay=wait)
+            return {"customer": customer_id, "settling": round(wait, 3)}
+        replayer = Replayer(db.session, ReplaySettings.from_config(current_app.config), gateway())
+        report = run_replay(replayer, customer_id)
+    except SQLAlchemyError as error:
+        if not database_unavailable(error):
+            raise
+        db.session.rollback()
+        delay = retry_delay(attempt)
+        log.warning("replay of customer %s put off %.0f s, PostgreSQL unavailable: %s", customer_id, delay,
+                    type(error).__name__)
+        enqueue_once(replay_key(customer_id), replay_customer, customer_id, attempt + 1, delay=delay)
+        return {"customer": customer_id, "database_unavailable": True, "retry_in": delay}
     return report.as_dict()
 
 
@@ -159,11 +192,26 @@ def replay_all(customer_ids: list[str] | None = None, *, progress: Any = None) -
 SWEEP_AFTER_SECONDS = 30
 
 
-def sweep_pending(older_than: float = SWEEP_AFTER_SECONDS) -> dict[str, int]:
-    """Queue a replay for every customer whose archived events waited too long (Redis was down, a job was lost)."""
+def sweep_pending(older_than: float = SWEEP_AFTER_SECONDS, attempt: int = 0) -> dict[str, Any]:
+    """Queue a replay for every customer whose archived events waited too long (Redis was down, a job was lost),
+    and clear the queued-replay markers whose job is gone. The archive is the truth of what is pending: a marker
+    only says a job is on its way, and one whose job was lost is replaced, never obeyed.
+
+    PostgreSQL away: the sweep queues itself again after a short, growing pause rather than waiting a minute.
+    """
     cutoff = datetime.now(UTC) - timedelta(seconds=older_than)
-    customers = _customers_with(EVENTS.c.status == "pending", EVENTS.c.received_at < cutoff)
-    return {"queued": sum(request_replay(customer) for customer in customers)}
+    try:
+        customers = _customers_with(EVENTS.c.status == "pending", EVENTS.c.received_at <= cutoff)
+    except SQLAlchemyError as error:
+        if not database_unavailable(error):
+            raise
+        db.session.rollback()
+        delay = retry_delay(attempt)
+        log.warning("pending sweep put off %.0f s, PostgreSQL unavailable: %s", delay, type(error).__name__)
+        enqueue_in(delay, sweep_pending, older_than, attempt + 1, queue="high", job_id=f"sweep-retry-{attempt + 1}")
+        return {"queued": 0, "database_unavailable": True, "retry_in": delay}
+    stale = clear_stale_markers(REPLAY_KEYS)
+    return {"queued": sum(request_replay(customer) for customer in customers), "stale_markers": stale}
 
 
 def recheck_ignored() -> dict[str, int]:

@@ -19,13 +19,15 @@ from flask_babel.speaklater import LazyString
 from backoffice.billing import operations
 from backoffice.billing.reconcile import sync as reconcile
 from backoffice.extensions import db
-from backoffice.jobs import job_status
 from backoffice.read import account_list
 from backoffice.web.accounts.common import bp, plan_order
 from backoffice.web.actions import acting_operator, reason_or_flash
 from backoffice.web.auth import admin_required
 from backoffice.web.formatting import sync_refusal
 from backoffice.web.htmx import stop_polling
+from backoffice.web.jobs.access import visible_job
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # An action's view, once its reason is known: (tenant id, reason) → response.
 ActionView = Callable[[str, str], Any]
@@ -58,11 +60,17 @@ def _asks_reason(prompt: LazyString, *, live: bool = True) -> Callable[[ActionVi
 def replay(tenant_id: str, reason: str):
     """Replay the account's archived Stripe events into the ledger again, audited with the admin's reason."""
     try:
-        operations.replay_account(db.session, tenant_id, acting_operator(), reason)
+        queued = operations.replay_account(db.session, tenant_id, acting_operator(), reason)
     except operations.NoStripeCustomer:
         flash(_("This account has no Stripe customer, so there is nothing to replay."), "error")
         return _back_to(tenant_id)
-    flash(_("Replay queued: the ledger and projection are rebuilt from the archive in a moment."), "success")
+    if queued is operations.ReplayQueued.QUEUE_UNAVAILABLE:
+        flash(_("The job queue cannot be reached, so no replay was queued. Try again in a minute."), "error")
+    elif queued is operations.ReplayQueued.ALREADY_QUEUED:
+        flash(_("A replay of this account is already queued: the ledger and projection are rebuilt from the archive "
+                "in a moment."), "success")
+    else:
+        flash(_("Replay queued: the ledger and projection are rebuilt from the archive in a moment."), "success")
     return _back_to(tenant_id)
 
 
@@ -138,16 +146,19 @@ def _utc_moment(value: str) -> datetime | None:
     """A moment typed as ISO 8601 (a datetime-local field sends no zone: it is UTC), or None when it is not one."""
     try:
         moment = datetime.fromisoformat(value.strip())
-    except ValueError:
+        # Near year 1 or 9999 an offset moves the moment out of datetime's range (OverflowError).
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    # Stripe's times are seconds since 1970: a cutoff before that names no moment of any account's history.
+    return moment if moment >= EPOCH else None
 
 
 @bp.get("/accounts/<tenant_id>/sync/<job_id>")
 def sync_progress(tenant_id: str, job_id: str):
     """The Sync's progress element (it replaces itself each second), then its result; 286 and a reload of the
     page once it has ended."""
-    status = job_status(job_id)
+    status = visible_job(job_id)
     if status is None:
         abort(404, description=_("No sync %(id)s: it may have finished long ago.", id=job_id))
     body = render_template("accounts/_sync.html", job=status, tenant_id=tenant_id, steps=reconcile.STEPS)

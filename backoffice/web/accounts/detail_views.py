@@ -11,10 +11,10 @@ from backoffice.accounts.models import USER_ROLES
 from backoffice.billing.lists import history, invoices
 from backoffice.billing.reconcile import sync as reconcile
 from backoffice.extensions import db
-from backoffice.jobs import job_status
 from backoffice.read import account_overview
 from backoffice.web.accounts.common import billing_enabled, bp, overview_or_404
 from backoffice.web.htmx import is_partial_request, render_list
+from backoffice.web.jobs.access import visible_job
 from backoffice.web.listing import ListParams, ListSpec, fetch_or_400
 
 TABS = ("overview", "users", "invoices", "billing_events")
@@ -66,7 +66,7 @@ def _detail(tenant_id: str, tab: str):
     context = _tab_context(tenant_id, tab)
     canonical = context["params"].current_url() if "params" in context else request.path
     drift = account_overview.drift_state(db.session, tenant_id) if billing_enabled() else None
-    sync_job = job_status(request.args["sync"]) if billing_enabled() and request.args.get("sync") else None
+    sync_job = visible_job(request.args["sync"]) if billing_enabled() and request.args.get("sync") else None
     offer = (account_overview.recovery_state(db.session, tenant_id, datetime.now(UTC))
              if billing_enabled() and current_user.is_admin and not is_partial_request() else None)
     return render_list("accounts/detail.html", "accounts/_tab.html", canonical, overview=overview, tab=tab,
