@@ -102,6 +102,9 @@ RULES = {
         [path for path in files("backoffice") if not within(module_of(path), "backoffice.read_models",
                                                             "backoffice.cli", "backoffice.billing.commands")],
         ("backoffice.read_models",), ()),
+    # The worker and scheduler processes run jobs; they serve no page, so they lean on no view nor page read.
+    "the worker processes import no web layer nor read layer": (
+        files("backoffice.workers"), ("backoffice.web", *READ), ()),
     # A migration creates what it says: it reads no live code, so editing the code never rewrites old history.
     "migrations import nothing of Backoffice": (files("migrations"), BACKOFFICE, ()),
     # The CLI registers the demo's commands; the demo never reaches back into the CLI (no loop).

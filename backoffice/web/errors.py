@@ -5,6 +5,7 @@ import psycopg
 from flask import Flask, g, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
@@ -78,9 +79,21 @@ def handle_database_error(error: Exception):
     return jsonify(error=message, status=503), 503, headers
 
 
+def handle_queue_error(error: RedisError):
+    """Answer 503 when Redis (the job queue) fails a request: a Sync or sweep cannot be queued or followed now, and
+    the request path never waits for it (backoffice/jobs.py gives up after REDIS_SOCKET_TIMEOUT)."""
+    log.warning("job queue unreachable during %s %s: %s", request.method, request.path, type(error).__name__)
+    message = _("The job queue cannot be reached. Try again shortly.")
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if wants_html(request) and not is_partial_request():
+        return render_template("errors/error.html", code=503, message=message), 503, headers
+    return jsonify(error=message, status=503), 503, headers
+
+
 def init_app(app: Flask) -> None:
-    """Handle every HTTP error the same way, and a database out of reach as a 503."""
+    """Handle every HTTP error the same way, and a database or job queue out of reach as a 503."""
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(DBAPIError, handle_database_error)
     app.register_error_handler(PoolTimeoutError, handle_database_error)
     app.register_error_handler(psycopg.Error, handle_database_error)
+    app.register_error_handler(RedisError, handle_queue_error)

@@ -16,8 +16,8 @@ from sqlalchemy import select
 from backoffice.billing.models import StripeEvent
 from backoffice.billing.replay.tasks import replay_key, request_replay, sweep_pending
 from backoffice.jobs import CLAIMING_TTL_MS, RedisUnavailable, circuit_for, marker_state
+from backoffice.workers.rq_worker import build_worker_class
 from tests.web.test_stripe_webhook import SECRET, sign
-from worker import build_worker_class
 
 BUDGET_SECONDS = 0.100
 
@@ -125,3 +125,21 @@ def test_the_stripe_budget_in_redis_waits_no_longer_than_the_request_path_timeou
     finally:
         redis_server.thaw()
     assert elapsed < BUDGET_SECONDS  # redis-py's default would retry three times with backoff
+
+
+def test_a_page_that_needs_the_frozen_queue_answers_503_at_once(client, redis_server, settings, admin_headers):
+    """Following a Sync asks Redis for the job: with Redis frozen it is a 503 that says so, in ~the timeout."""
+    settings(REDIS_URL=redis_server.url, REDIS_CIRCUIT_SECONDS=0.5)
+    url = "/accounts/ten_any/sync/" + "0" * 32
+    redis_server.freeze()
+    try:
+        for accept in ("text/html", "application/json"):
+            started = time.monotonic()
+            response = client.get(url, headers={**admin_headers, "Accept": accept})
+            elapsed = time.monotonic() - started
+            assert response.status_code == 503, response.get_data(as_text=True)
+            assert response.headers["Retry-After"] == "10"
+            assert "job queue cannot be reached" in response.get_data(as_text=True)
+            assert elapsed < 1.0, elapsed
+    finally:
+        redis_server.thaw()
