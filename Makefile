@@ -37,7 +37,7 @@ demo: install
 
 # Forget the demo's database, sandbox state and pictures (the next `make demo` loads afresh).
 demo-reset:
-	rm -rf instance/postgres instance/sandbox.json instance/blobs instance/webhook-secret
+	rm -rf instance/postgres instance/sandbox.json instance/sandbox.log instance/migrate.log instance/blobs instance/webhook-secret
 
 services:
 	bash scripts/ensure-services.sh
@@ -73,6 +73,7 @@ bench: install
 	$(BIN)/python -m benchmarks.bench_dashboard
 	$(BIN)/python -m benchmarks.bench_prove
 	$(BIN)/python -m benchmarks.bench_outage
+	$(BIN)/python -m benchmarks.bench_global_search
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -17,7 +17,8 @@ export SANDBOX_VAT_RATES
 
 # As the embedded server's owner (backoffice.dev sets MIGRATION_DATABASE_URL); everything after runs as its runtime
 # role, backoffice_app, which owns nothing and cannot switch the ledger's append-only triggers off.
-"$BIN/flask" db upgrade
+if ! "$BIN/flask" db upgrade > instance/migrate.log 2>&1; then cat instance/migrate.log >&2; exit 1; fi
+echo "Database migrated (instance/migrate.log)"
 tenants=$("$BIN/python" - <<'PY'
 from backoffice.dev import create_app
 from backoffice.accounts.models import Tenant
@@ -34,10 +35,25 @@ elif [ "$tenants" = 0 ] || [ ! -e "$STATE" ]; then
   exit 1
 fi
 
-"$BIN/flask" sandbox serve --port "$SANDBOX_PORT" --state "$STATE" &
+# The sandbox's own lines (its address, an export line the script has already done) go to its log.
+"$BIN/flask" sandbox serve --port "$SANDBOX_PORT" --state "$STATE" > instance/sandbox.log 2>&1 &
 sandbox=$!
-trap 'kill "$sandbox" 2>/dev/null; wait "$sandbox" 2>/dev/null' EXIT
+app=
+trap 'kill $sandbox $app 2>/dev/null; wait 2>/dev/null' EXIT
 export STRIPE_API_BASE="http://127.0.0.1:$SANDBOX_PORT" STRIPE_SECRET_KEY=sk_test_sandbox
 # The sandbox's webhook endpoint signs with this secret; the app checks deliveries against it.
 if [ -e "$SECRET_FILE" ]; then STRIPE_WEBHOOK_SECRETS=$(cat "$SECRET_FILE"); export STRIPE_WEBHOOK_SECRETS; fi
-"$BIN/flask" run --host 127.0.0.1 --port 5000
+"$BIN/flask" run --host 127.0.0.1 --port 5000 &
+app=$!
+# The last line the operator reads says where to go, once the app answers there.
+"$BIN/python" - <<'PY'
+import time, urllib.request
+for _ in range(120):
+    try:
+        urllib.request.urlopen("http://127.0.0.1:5000/healthz", timeout=1)
+        break
+    except OSError:
+        time.sleep(0.5)
+PY
+echo "Open http://127.0.0.1:5000 — sign in as admin or operator (Ctrl-C stops the demo)"
+wait "$app"

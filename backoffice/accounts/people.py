@@ -49,8 +49,11 @@ LOGINS = Login.__table__
 SESSIONS = UserSession.__table__
 
 USER_SORTS = ("name", "email", "role", "last_seen", "created")
-ACTIVITIES = ("24h", "7d", "30d", "inactive")
-ACTIVITY_WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+ACTIVITIES = ("24h", "7d", "30d", "90d", "inactive")
+# "Nd" is the last N UTC days including today, as the dashboard's periods count active users (by UTC day in the
+# user_seen_daily rollup), so that its tile and the list it opens hold the same users.
+ACTIVITY_DAYS = {"7d": 7, "30d": 30, "90d": 90}
+ACTIVITY_WINDOWS = {"24h": timedelta(hours=24), **{name: timedelta(days=days) for name, days in ACTIVITY_DAYS.items()}}
 # Inactive: not seen for longer than this, or never seen.
 INACTIVE_AFTER = timedelta(days=30)
 RECENT_LOGINS = timedelta(days=30)
@@ -96,6 +99,8 @@ class UserFilter:
     roles: tuple[str, ...] = ()
     activities: tuple[str, ...] = ()
     now: datetime | None = None
+    # The accounts a pasted Stripe id names, looked up by the caller (billing.lists.lookup: accounts knows no billing).
+    accounts: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -142,16 +147,24 @@ def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None)
 
 
+def activity_since(activity: str, now: datetime) -> datetime:
+    """The earliest moment a user may have been seen to count as active for `activity` ("24h", "7d", …)."""
+    if activity in ACTIVITY_DAYS:
+        first = now.astimezone(UTC).date() - timedelta(days=ACTIVITY_DAYS[activity] - 1)
+        return datetime(first.year, first.month, first.day, tzinfo=UTC)
+    return now - ACTIVITY_WINDOWS[activity]
+
+
 def _activity(activity: str, now: datetime, descending: bool) -> ColumnElement[bool]:
     """The activity as a range of the seen key the list walks (never seen is its earliest or latest moment)."""
     if descending:
         if activity == "inactive":
             return SEEN_DESC < _utc(now - INACTIVE_AFTER)
-        return SEEN_DESC >= _utc(now - ACTIVITY_WINDOWS[activity])
+        return SEEN_DESC >= _utc(activity_since(activity, now))
     never = _utc(datetime(9999, 12, 31, tzinfo=UTC))  # never seen, in the ascending key
     if activity == "inactive":
         return or_(SEEN_ASC < _utc(now - INACTIVE_AFTER), SEEN_ASC == never)
-    return and_(SEEN_ASC >= _utc(now - ACTIVITY_WINDOWS[activity]), SEEN_ASC < never)
+    return and_(SEEN_ASC >= _utc(activity_since(activity, now)), SEEN_ASC < never)
 
 
 def _narrowing(criteria: UserFilter, seen_descending: bool) -> list[ColumnElement[bool]]:
@@ -167,7 +180,8 @@ def _narrowing(criteria: UserFilter, seen_descending: bool) -> list[ColumnElemen
     return conditions
 
 
-def _search(session: Session, text: str, narrowing: list[ColumnElement[bool]]) -> tuple[Select, int]:
+def _search(session: Session, text: str, narrowing: list[ColumnElement[bool]],
+            named_accounts: frozenset[str] = frozenset()) -> tuple[Select, int]:
     """The list's query for the users of live accounts whose email, name ("first last") or account name contains
     the text, and how many they are (up to SEARCH_SORT_LIMIT + 1).
 
@@ -189,7 +203,12 @@ def _search(session: Session, text: str, narrowing: list[ColumnElement[bool]]) -
     in_account = USERS.c.tenant_id == any_(accounts)
     # A hashed list of the few deleted accounts (an index of their own): a join per match would cost more.
     deleted_accounts = select(TENANTS.c.id).where(TENANTS.c.deleted_at.is_not(None))
-    matches = or_(in_name, in_account)
+    if search.looks_like_id(text):
+        # A pasted user or account id is an equality on a key, never a fragment of a name; a Stripe id finds the
+        # users of the account it names.
+        matches = or_(USERS.c.id == text, USERS.c.tenant_id.in_(sorted(named_accounts | {text})))
+    else:
+        matches = or_(in_name, in_account)
     found = list(session.scalars(select(USERS.c.id).where(matches, USERS.c.tenant_id.not_in(deleted_accounts),
                                                           *narrowing).limit(SEARCH_SORT_LIMIT + 1)))
     if len(found) <= SEARCH_SORT_LIMIT:
@@ -204,7 +223,7 @@ def _filtered(session: Session, criteria: UserFilter, sort: str, descending: boo
     narrowing = _narrowing(criteria, seen_descending=descending or sort != "last_seen")
     if not criteria.search:
         return _live_users().where(*narrowing), None
-    query, found = _search(session, criteria.search, narrowing)
+    query, found = _search(session, criteria.search, narrowing, criteria.accounts)
     # Up to SEARCH_SORT_LIMIT the count is exact; past it, it is a bound, which names the total when that is
     # past COUNT_LIMIT too.
     return query, (found if found <= SEARCH_SORT_LIMIT or found > COUNT_LIMIT else None)

@@ -14,11 +14,12 @@ from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
 from backoffice.accounts.models import Tenant
-from backoffice.billing.models import Subscription
+from backoffice.billing.models import StripeEvent, Subscription
 from backoffice.billing.replay.tasks import replay_all
 from backoffice.blobs import BlobStore
 from backoffice.demo.delivery import local_webhook, wait_until_archived
 from backoffice.demo.generator import MONTH, DatasetBuilder, plan_tenants
+from backoffice.demo.progress import phase
 from backoffice.demo.stripe_demo import StripeDemo
 from backoffice.demo.vat import parse_vat_rates
 from backoffice.demo.writer import write_records
@@ -103,13 +104,14 @@ def load_command(tenants: int, months: int, seed: int, sandbox_state: str | None
             click.echo(f"Webhook endpoint {endpoint} → {target}")
             builder = DatasetBuilder(demo, plans, start, seed, webhook_endpoint=endpoint)
             total = sum(len(plan.actions) for plan in plans)
-            with click.progressbar(length=total, label="Stripe lifecycles") as bar:
-                report = builder.run(progress=lambda done, _total: bar.update(done - bar.pos))
-            demo.advance_to(start + months * MONTH)
+            with phase("Stripe lifecycles", total) as advance:
+                report = builder.run(progress=lambda done, _total: advance(done))
+            advance_clock(demo, start + months * MONTH)
             if sandbox is not None:
-                sandbox.webhooks.wait_idle(timeout=3600)
+                deliver_remaining(sandbox)
             archived = wait_until_archived(None) if not webhook_url else None
             keep_endpoint(demo, endpoint, secret, webhook_secret_file, serve_url)
+            click.echo("Writing the accounts' users, sign-ins, sessions, logos and avatars")
             counts = write_records(db.session, [plan.records for plan in plans],
                                    BlobStore(current_app.config["BLOB_DIR"]))
             db.session.commit()
@@ -121,6 +123,32 @@ def load_command(tenants: int, months: int, seed: int, sandbox_state: str | None
                 check_drift()
     finally:
         app.config.update(saved)
+
+
+def advance_clock(demo: StripeDemo, end: int) -> None:
+    """Move the sandbox's clock to `end` a month at a time (each month's renewals, invoices and payments happen
+    as it passes), so that the longest phase of the load says how far it got."""
+    now = demo.now()
+    months = max(0, -(-(end - now) // MONTH))
+    with phase("Advancing the sandbox's clock to today (renewals, invoices, payments)", months) as advance:
+        for month in range(1, months + 1):
+            demo.advance_to(min(now + month * MONTH, end))
+            advance(month)
+
+
+def deliver_remaining(sandbox: Any, *, report_every: float = 10.0, timeout: float = 3600.0) -> None:
+    """Wait until the sandbox has delivered every webhook, saying every few seconds how far the archive got."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            sandbox.webhooks.wait_idle(timeout=report_every)
+            return
+        except TimeoutError:
+            if time.monotonic() > deadline:
+                raise
+            archived = db.session.scalar(select(func.count()).select_from(StripeEvent))
+            db.session.commit()  # a read, ended so that no transaction stays open across the webhook's writes
+            click.echo(f"Delivering webhooks: {archived} events archived so far")
 
 
 def check_drift() -> None:
@@ -143,8 +171,8 @@ def replay_into_ledger(app: Any, archived: int, customers: int) -> None:
     """Replay the archive once per customer (the jobs the webhook queued meanwhile are this same work)."""
     runner = in_process_runner(app)
     runner.forget()
-    with click.progressbar(length=max(customers, 1), label="Replaying into the ledger") as bar:
-        totals = replay_all(progress=lambda done, _total: bar.update(done - bar.pos))
+    with phase("Replaying into the ledger", customers) as advance:
+        totals = replay_all(progress=lambda done, _total: advance(done))
     click.echo(f"{archived} Stripe events archived; ledger: {totals['appended']} rows for "
                f"{totals['customers']} customers ({totals['ignored']} events ignored, {totals['failed']} failed, "
                f"{totals['waiting']} waiting for prices or coupons)")

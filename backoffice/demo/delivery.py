@@ -6,6 +6,7 @@ exactly as in production; the replay itself runs once at the end, one pass per c
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 from backoffice.billing.models import StripeEvent
 from backoffice.extensions import db
+from backoffice.logs import REQUEST_LOGGER
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -28,15 +30,21 @@ class QuietHandler(WSGIRequestHandler):
 
 @contextmanager
 def local_webhook(app: Flask) -> Iterator[str]:
-    """Serve `app` on 127.0.0.1 (one request at a time) and yield its webhook URL."""
+    """Serve `app` on 127.0.0.1 (one request at a time) and yield its webhook URL.
+
+    Meanwhile the app's own request log says only what goes wrong: one line per delivery would bury the phases.
+    """
     server = make_server("127.0.0.1", 0, app, threaded=False, request_handler=QuietHandler)
     thread = threading.Thread(target=server.serve_forever, name="demo-webhook", daemon=True)
+    level = REQUEST_LOGGER.level
+    REQUEST_LOGGER.setLevel(max(level, logging.WARNING))
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}/webhooks/stripe"
     finally:
         server.shutdown()
         server.server_close()
+        REQUEST_LOGGER.setLevel(level)
 
 
 def wait_until_archived(expected: int | None, *, quiet_seconds: float = 3.0, timeout: float = 600.0) -> int:

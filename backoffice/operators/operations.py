@@ -14,7 +14,7 @@ from backoffice.operators.models import Operator
 # The operators row is a record of who used the console, not a session store: a minute is fresh enough.
 SEEN_RESOLUTION = timedelta(minutes=1)
 
-PREFERENCE_KEYS = {"kiosk", "locale"}
+PREFERENCE_KEYS = {"kiosk", "locale", "theme"}
 
 
 def record_operator(identity: Identity, now: datetime) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from backoffice import search
 from backoffice.accounts.models import AccountIndex, Tenant
 from backoffice.billing.ledger.vocabulary import free_plan
+from backoffice.billing.lists.lookup import Carriers, find_carriers
 from backoffice.billing.models import ACCOUNT_STATUSES, LedgerTip, Subscription
 from backoffice.billing.reconcile.health import TOLERANCE, mrr_mismatch_tenants
 from backoffice.paging import Page, SortKey, fetch_page, nulls_last, stream_rows, with_keys
@@ -38,6 +39,8 @@ class AccountFilter:
     unsynced: bool = False
     drift_detected: bool = False
     mrr_mismatch: bool = False  # forward MRR differs from the ledger's latest committed MRR (billing.health)
+    carriers: Carriers | None = None  # what the search names, when the caller has looked it up already
+    created_since: datetime | None = None  # created at or after (the dashboard's "+N new" tile opens exactly these)
 
 
 @dataclass(frozen=True)
@@ -111,9 +114,12 @@ def _to_account(row: Any) -> AccountRow:
 INDEX = AccountIndex.__table__
 
 
-def _filtered(query: Select, criteria: AccountFilter, plan_order: Sequence[str]) -> Select:
-    """Narrow a query over account_index (the list's read model) by the filter."""
-    if criteria.search:
+def _filtered(query: Select, criteria: AccountFilter, plan_order: Sequence[str], carriers: Carriers | None) -> Select:
+    """Narrow a query over account_index (the list's read model) by the filter; a whole id or email (`carriers`)
+    finds the accounts that carry it by equality, a fragment matches names."""
+    if carriers is not None:
+        query = query.where(INDEX.c.tenant_id.in_(sorted(carriers.tenants)))
+    elif criteria.search:
         query = query.where(or_(search.contains(INDEX.c.name_key, criteria.search), INDEX.c.tenant_id == criteria.search))
     if criteria.plans:
         plans = INDEX.c.plan.in_(criteria.plans)
@@ -124,6 +130,8 @@ def _filtered(query: Select, criteria: AccountFilter, plan_order: Sequence[str])
         query = query.where(INDEX.c.priced, ~INDEX.c.ledgered)
     if criteria.drift_detected:
         query = query.where(INDEX.c.drift.is_(True))
+    if criteria.created_since is not None:
+        query = query.where(INDEX.c.created_at >= criteria.created_since)
     if criteria.mrr_mismatch:
         query = query.where(INDEX.c.tenant_id.in_(mrr_mismatch_tenants()))
     return query
@@ -158,10 +166,11 @@ def account_sort_keys(sort: str, descending: bool, plan_order: Sequence[str], *,
     return by_field[sort]
 
 
-def _ordering_query(criteria: AccountFilter, keys: list[SortKey], plan_order: Sequence[str]) -> Select:
+def _ordering_query(criteria: AccountFilter, keys: list[SortKey], plan_order: Sequence[str],
+                    carriers: Carriers | None) -> Select:
     """Only what finds and orders the accounts (the id and the sort keys), from the list's read model."""
     query = select(INDEX.c.tenant_id).where(~INDEX.c.deleted)  # the form of the indexes' predicate
-    return with_keys(_filtered(query, criteria, plan_order), keys)
+    return with_keys(_filtered(query, criteria, plan_order, carriers), keys)
 
 
 def _hydrator(session: Session, plan_order: Sequence[str]):
@@ -178,7 +187,8 @@ def list_accounts(session: Session, criteria: AccountFilter, *, sort: str = "nam
                   plan_order: Sequence[str]) -> Page[AccountRow]:
     """One page of the accounts list, with the count of all rows that match."""
     keys = account_sort_keys(sort, descending, plan_order, searching=bool(criteria.search))
-    return fetch_page(session, _ordering_query(criteria, keys, plan_order), keys, page=page, per_page=per_page,
+    carriers = find_carriers(session, criteria.search, criteria.carriers)
+    return fetch_page(session, _ordering_query(criteria, keys, plan_order, carriers), keys, page=page, per_page=per_page,
                       after=after, to_row=_to_account, hydrate=_hydrator(session, plan_order),
                       count_in_page=bool(criteria.search))
 
@@ -187,7 +197,8 @@ def stream_accounts(session: Session, criteria: AccountFilter, *, sort: str = "n
                     plan_order: Sequence[str]) -> Iterator[AccountRow]:
     """Every matching account in the list's order, read in keyset chunks (the CSV export)."""
     keys = account_sort_keys(sort, descending, plan_order, searching=bool(criteria.search))
-    return stream_rows(session, _ordering_query(criteria, keys, plan_order), keys, to_row=_to_account,
+    carriers = find_carriers(session, criteria.search, criteria.carriers)
+    return stream_rows(session, _ordering_query(criteria, keys, plan_order, carriers), keys, to_row=_to_account,
                        hydrate=_hydrator(session, plan_order))
 
 

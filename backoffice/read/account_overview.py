@@ -92,10 +92,12 @@ class AccountOverview:
 
 
 def account_overview(session: Session, tenant_id: str, *, plan_order: Sequence[str], platform_currency: str,
-                     now: datetime, stripe_secret_key: str | None = None) -> AccountOverview | None:
+                     now: datetime, stripe_secret_key: str | None = None,
+                     stripe_api_base: str | None = None) -> AccountOverview | None:
     """The account's summary; lifetime value by the one net-revenue query, in the account's currency.
 
-    The secret key only tells test mode from live: Stripe's dashboard shows test customers under `/test`.
+    The secret key only tells test mode from live: Stripe's dashboard shows test customers under `/test`; an API
+    base other than Stripe's (the sandbox) has no dashboard to link to.
     """
     account = get_account(session, tenant_id, plan_order=plan_order)
     if account is None:
@@ -106,7 +108,7 @@ def account_overview(session: Session, tenant_id: str, *, plan_order: Sequence[s
         account=account, counts=user_counts(session, tenant_id, now), owners=owners(session, tenant_id),
         recent_members=recent_members(session, tenant_id), last_invoice=last_invoice(session, tenant_id),
         lifetime_value=lifetime_value(session, currency, tenant_id), currency=currency,
-        stripe_url=customer_url(stripe_secret_key, customer) if customer else None,
+        stripe_url=customer_url(stripe_secret_key, customer, stripe_api_base) if customer else None,
     )
 
 

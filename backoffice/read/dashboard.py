@@ -40,6 +40,8 @@ PERIODS = (7, 30, 90)
 DEFAULT_PERIOD = 30
 ZERO = Decimal("0.00")
 MOVEMENT_ORDER = ("new", "expansion", "reactivation", "contraction", "churn", "other")
+# A period longer than this shows its counts per week: 90 daily bars are hairlines nobody can read.
+WEEKLY_AFTER = 31
 TENANTS = Tenant.__table__
 # Live accounts are counted from the accounts list's read model: its indexes hold plan and creation.
 ACCOUNTS = AccountIndex.__table__
@@ -69,6 +71,11 @@ class Window:
     def prior_first(self) -> date:
         return self.first - timedelta(days=self.days)
 
+    @property
+    def start(self) -> datetime:
+        """The period's first moment: midnight UTC of its first day."""
+        return _start_of(self.first)
+
     def current_days(self) -> list[date]:
         return [self.first + timedelta(days=offset) for offset in range(self.days)]
 
@@ -83,6 +90,7 @@ class Trend:
     days: list[date]
     current: list[Any]
     prior: list[Any]
+    bucket_days: int = 1  # each value covers this many days from its day on (7: a week)
 
     @property
     def last(self) -> Any:
@@ -164,16 +172,22 @@ def _start_of(day: date) -> datetime:
     return datetime.combine(day, time(), UTC)
 
 
+def period_start(days: int, now: datetime | None = None) -> datetime:
+    """Midnight UTC of the first of the last `days` UTC days: where a list opened from a tile starts."""
+    return window(days, now).start
+
+
 # --- tiles ------------------------------------------------------------------------------------------------
 def kpis(session: Session, currency: str, period: Window) -> Kpis:
     """The five tiles' figures for the period."""
-    now, span = period.now, timedelta(days=period.days)
+    now = period.now
     live = ~ACCOUNTS.c.deleted
     total = sum(_accounts_per_plan(session).values())
+    # By UTC day, as every card counts: the accounts list's `created` filter opens exactly the new ones.
     new, new_prior = session.execute(select(
-        func.count().filter(ACCOUNTS.c.created_at >= now - span),
-        func.count().filter(ACCOUNTS.c.created_at < now - span),
-    ).where(live, ACCOUNTS.c.created_at >= now - 2 * span)).one()
+        func.count().filter(ACCOUNTS.c.created_at >= period.start),
+        func.count().filter(ACCOUNTS.c.created_at < period.start),
+    ).where(live, ACCOUNTS.c.created_at >= _start_of(period.prior_first))).one()
     forward = session.scalar(select(func.coalesce(func.sum(Subscription.forward_mrr), ZERO))
                              .where(Subscription.current_price_currency == currency))
     # Users last seen on one of the period's days, from the rollup: a row per day, however many users.
@@ -238,8 +252,16 @@ def _per_day(session: Session, column: Any, where: Iterable[Any], period: Window
 
 
 def account_growth(session: Session, period: Window) -> Trend:
-    """New accounts per day (soft-deleted ones left out)."""
-    return _per_day(session, TENANTS.c.created_at, [TENANTS.c.deleted_at.is_(None)], period)
+    """New accounts per day, or per week past WEEKLY_AFTER days (soft-deleted ones left out)."""
+    daily = _per_day(session, TENANTS.c.created_at, [TENANTS.c.deleted_at.is_(None)], period)
+    return by_week(daily) if period.days > WEEKLY_AFTER else daily
+
+
+def by_week(trend: Trend) -> Trend:
+    """Sum a daily count per 7 days from the period's first day; the last week ends today, so may be shorter."""
+    starts = range(0, len(trend.days), 7)
+    return Trend([trend.days[i] for i in starts], [sum(trend.current[i:i + 7]) for i in starts],
+                 [sum(trend.prior[i:i + 7]) for i in starts], bucket_days=7)
 
 
 def login_activity(session: Session, period: Window) -> Trend:

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from sqlalchemy import Select, func, select
 
-from backoffice.billing.models import InvoiceListRow, InvoiceTotal
+from backoffice.billing.models import COUNTED_PAYMENT_STATUSES, InvoiceListRow, InvoiceTotal
 from backoffice.read_models.model import ReadModel
 
-# The rows whose money counts: a paid invoice (a refunded one included) and every reversal row.
-COUNTED = ("succeeded", "refunded")
+COUNTED = COUNTED_PAYMENT_STATUSES
 
 FROM_ROWS = """
 CREATE OR REPLACE FUNCTION invoice_totals_from_rows() RETURNS trigger LANGUAGE plpgsql AS $$

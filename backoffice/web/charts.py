@@ -52,6 +52,8 @@ class Chart:
     height: float = HEIGHT
     baseline: float = HEIGHT - BOTTOM
     step: float = 0.0  # the width of one day's hover column
+    row_heading: str = ""  # what a row of the numbers' table is ("Week"); "" for a day
+    axis_note: str = ""  # said under the chart when the value axis does not start at 0
 
     @property
     def has_prior(self) -> bool:
@@ -88,6 +90,21 @@ def _nice_top(value: float, whole: bool) -> float:
     return 10 * magnitude * TICKS
 
 
+def _scaled_axis(low: float, high: float, whole: bool) -> tuple[float, float]:
+    """An axis (bottom, top) of TICKS round steps around the data alone, for a series far from 0 (MRR from 6.6k
+    to 8.3k drawn from 0 is a flat line)."""
+    span = (high - low) or abs(high) * 0.1 or 1.0
+    if high == low:  # a flat series sits mid-axis, not on its floor
+        low, high = low - span / 2, high + span / 2
+    step = _nice_top(span, whole) / TICKS
+    for _ in range(8):  # a bottom rounded down can leave the top short of the data: widen the step
+        bottom = math.floor(low / step) * step
+        if bottom + step * TICKS >= high:
+            break
+        step = _nice_top(high - bottom, whole) / TICKS
+    return bottom, bottom + step * TICKS
+
+
 def integer(value: Number) -> str:
     return format_decimal(value, format="#,##0")
 
@@ -98,12 +115,16 @@ def signed(value: Number, shown: Callable[[Number], str]) -> str:
 
 def trend_chart(chart_id: str, title: str, days: Sequence[date], current: Sequence[Number],
                 prior: Sequence[Number], shown: Callable[[Number], str], *, kind: str = "line",
-                value_heading: str, prior_heading: str) -> Chart:
-    """A chart of one value per day with the prior period's value on the matching day."""
+                value_heading: str, prior_heading: str, from_zero: bool = True, bucket_days: int = 1) -> Chart:
+    """A chart of one value per day (or per `bucket_days` from each day) with the prior period's value on the
+    matching day; without `from_zero` a line's axis spans the data only, and says where it starts."""
     count = len(days)
     whole = not any(isinstance(value, Decimal) for value in current)
     top = _nice_top(float(max([*current, *prior, 0])), whole) if any([*current, *prior]) else float(TICKS)
     bottom = min(0.0, float(min([*current, *prior, 0])))
+    scaled = not from_zero and kind == "line" and min([*current, *prior]) > 0
+    if scaled:
+        bottom, top = _scaled_axis(float(min([*current, *prior])), float(max([*current, *prior])), whole)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
     def y_of(value: Number) -> float:
@@ -114,8 +135,10 @@ def trend_chart(chart_id: str, title: str, days: Sequence[date], current: Sequen
     for index, (day, value, before) in enumerate(zip(days, current, prior, strict=True)):
         x = LEFT + step * (index + 0.5) if kind == "bar" else LEFT + step * index
         delta = value - before
+        label = (gettext("Week of %(day)s", day=format_date(day, "medium")) if bucket_days == 7
+                 else format_date(day, "medium"))
         points.append(Point(
-            label=format_date(day, "medium"), value=value, shown=shown(value), x=x, y=y_of(value), prior=before,
+            label=label, value=value, shown=shown(value), x=x, y=y_of(value), prior=before,
             prior_shown=shown(before), prior_y=y_of(before), delta_shown=signed(delta, shown),
             direction="up" if delta > 0 else "down" if delta < 0 else "", width=step * (0.7 if kind == "bar" else 1)))
     y_ticks = [(y_of(bottom + (top - bottom) * i / TICKS), shown(_tick_value(bottom + (top - bottom) * i / TICKS, current)))
@@ -130,8 +153,11 @@ def trend_chart(chart_id: str, title: str, days: Sequence[date], current: Sequen
         gettext("%(title)s from %(first_day)s to %(last_day)s: %(total)s in all, %(prior)s in the prior period.",
                 title=title, first_day=points[0].label, last_day=points[-1].label,
                 total=shown(sum(current)), prior=shown(sum(prior)))
+    axis_note = gettext("The axis starts at %(value)s, not at 0.", value=shown(_tick_value(bottom, current))) \
+        if scaled else ""
     return Chart(chart_id, title, kind, points, summary, value_heading, prior_heading, y_ticks, x_ticks,
-                 baseline=y_of(max(bottom, 0.0)), step=step)
+                 baseline=y_of(bottom if scaled else max(bottom, 0.0)), step=step,
+                 row_heading=gettext("Week") if bucket_days == 7 else "", axis_note=axis_note)
 
 
 def _tick_value(value: float, like: Sequence[Number]) -> Number:

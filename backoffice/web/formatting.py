@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from urllib.parse import urlsplit
 
+from babel.numbers import format_percent
 from flask import Flask
 from flask_babel import (
     format_currency,
@@ -16,6 +17,7 @@ from flask_babel import (
     gettext,
 )
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
 
 from backoffice.billing.ledger.vocabulary import AccountStatus, EventType, Movement
 
@@ -75,6 +77,55 @@ OPERATOR_ACTION_LABELS = {
     "rebuild_rollups": _l("Rebuild MRR rollups"),
     "restate": _l("Restate the ledger"),
 }
+# Statuses as Stripe spells them (subscriptions, archived events) and the drift checks' "missing": shown beside
+# translated badges, so they are translated here once; a value not listed (a plan key, an event type) shows as is.
+STRIPE_STATUS_LABELS = {
+    "active": _l("Active"),
+    "trialing": _l("Trial"),
+    "past_due": _l("Past due"),
+    "unpaid": _l("Unpaid"),
+    "canceled": _l("Canceled"),
+    "incomplete": _l("Incomplete"),
+    "incomplete_expired": _l("Incomplete, expired"),
+    "paused": _l("Paused"),
+    "missing": _l("Missing"),
+    "pending": _l("Pending"),
+    "processed": _l("Processed"),
+    "ignored": _l("Ignored"),
+    "failed": _l("Failed"),
+}
+# The keys operator actions write into the audit log's parameters and results (operators.audit.record_action).
+AUDIT_FIELD_LABELS = {
+    "customer": _l("Stripe customer"),
+    "customers": _l("Stripe customers"),
+    "stripe_event_id": _l("Stripe event"),
+    "kinds": _l("Drift kinds"),
+    "acknowledged": _l("Acknowledged"),
+    "requeued": _l("Requeued"),
+    "cutoff": _l("Cutoff"),
+    "recovered": _l("Missed events recovered"),
+    "appended": _l("Ledger rows appended"),
+    "discrepancies": _l("Discrepancies"),
+    "recovery": _l("Disaster recovery"),
+    "gaps": _l("Gaps"),
+    "baseline": _l("Baseline per month"),
+    "currency": _l("Currency"),
+    "refused": _l("Refused"),
+    "platform": _l("Platform currency"),
+    "failed": _l("Failed"),
+    "outcome": _l("Outcome"),
+    "skipped": _l("Skipped"),
+    "differences": _l("Differences"),
+    "corrected": _l("Corrected"),
+    "rowless": _l("Customers without rows"),
+    "unpriced": _l("Unpriced customers"),
+    "changes": _l("Changes"),
+    "checked": _l("Checked"),
+    "due": _l("Due"),
+    "pages": _l("Pages"),
+    "sweep": _l("Sweep"),
+    "error": _l("Error"),
+}
 SEVERITY_LABELS = {"Critical": _l("Critical"), "Warning": _l("Warning")}
 # MRR movements (DESIGN §4.9).
 MOVEMENT_LABELS = {Movement.NEW: _l("New"), Movement.EXPANSION: _l("Expansion"),
@@ -132,17 +183,34 @@ def flag(country: str | None) -> str:
     return "".join(chr(0x1F1E6 + ord(letter) - ord("A")) for letter in country.upper())
 
 
+# Vendored from the npm package flag-icons (MIT), 4x3 SVGs: emoji flags are empty boxes in Debian's Chromium.
+FLAG_DIRECTORY = "vendor/flags/flag-icons-7.5.0"
+# Babel's territory codes that flag-icons draws no flag for (pseudo-regions and unknown): these show the name.
+FLAGLESS_TERRITORIES = frozenset({"AC", "CQ", "EA", "EZ", "QO", "TA", "XA", "XB", "ZZ"})
+
+
+def flag_svg(country: str | None) -> str | None:
+    """The static path of a country's vendored SVG flag, or None when the code is not an ISO 3166 alpha-2."""
+    if not country or len(country) != 2 or not country.isascii() or not country.isalpha():
+        return None
+    if country.upper() in FLAGLESS_TERRITORIES or country.upper() not in get_locale().territories:
+        return None
+    return f"{FLAG_DIRECTORY}/{country.lower()}.svg"
+
+
 def country_name(country: str | None) -> str:
     if not country:
         return ""
     return get_locale().territories.get(country.upper(), country.upper())
 
 
-def relative(moment: datetime | None) -> str:
-    """How long ago (or until) a moment is, in the operator's language."""
+def relative(moment: datetime | None) -> Markup | str:
+    """How long ago (or until) a moment is, in the operator's language, with the absolute time on hover."""
     if moment is None:
         return "—"
-    return format_timedelta(moment - datetime.now(UTC), add_direction=True)
+    # "1 week ago" alone cannot be checked against Stripe or a log: the <time> carries the instant and its zone.
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(
+        _iso(moment), moment_text(moment), format_timedelta(moment - datetime.now(UTC), add_direction=True))
 
 
 def day(moment: datetime | None) -> str:
@@ -162,9 +230,43 @@ def signed_money(amount: Decimal | None, currency: str | None) -> str:
     return sign + format_currency(abs(amount), currency.upper())
 
 
-def moment(value: datetime | None) -> str:
-    """A date and time to the second, in the operator's locale (UTC)."""
-    return format_datetime(value, "medium") if value is not None else "—"
+def moment_text(value: datetime | None) -> str:
+    """A date and time to the second in the locale's one style, with its zone: `6. dec. 2026 20.41.07 UTC`."""
+    if value is None:
+        return "—"
+    # Babel's medium style names no zone; "z" names the one flask-babel converts to (BABEL_DEFAULT_TIMEZONE).
+    return f"{format_datetime(value, 'medium')} {format_datetime(value, 'z')}"
+
+
+def moment(value: datetime | None) -> Markup | str:
+    """`moment_text` in a <time> element a machine can read; plain text for attributes is `moment_text`."""
+    if value is None:
+        return "—"
+    return Markup('<time datetime="{}">{}</time>').format(_iso(value), moment_text(value))
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def field_text(value: str) -> Markup | str:
+    """An audit field's text: a timestamp the operation stored as ISO 8601 is shown as every other time."""
+    if "T" in value:
+        try:
+            stamp = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        if stamp.tzinfo is not None:
+            return moment(stamp)
+    return value
+
+
+def percent(value: int | Decimal | None) -> str:
+    """A percentage (17 or 8.2, already ×100) in the locale's way: `8.2%` in English, `8,2 %` in Danish."""
+    if value is None:
+        return "—"
+    # Quantization off: the figure keeps the decimals it was rounded to upstream, not the pattern's none.
+    return format_percent(Decimal(value) / 100, locale=get_locale(), decimal_quantization=False)
 
 
 def label(value: str | None, labels: dict[str, object]) -> str:
@@ -196,8 +298,10 @@ def https_url(url: str | None) -> str | None:
 def init_app(app: Flask) -> None:
     """Register the filters."""
     app.jinja_env.filters.update(
-        money=money, signed_money=signed_money, number=number, flag=flag, country_name=country_name,
-        relative=relative, day=day, moment=moment, plan_name=plan_name, https_url=https_url,
+        money=money, signed_money=signed_money, number=number, flag=flag, flag_svg=flag_svg, country_name=country_name,
+        relative=relative, day=day, moment=moment, moment_text=moment_text, percent=percent, plan_name=plan_name,
+        https_url=https_url, stripe_status=lambda value: label(value, STRIPE_STATUS_LABELS),
+        audit_field=lambda value: label(value, AUDIT_FIELD_LABELS), field_text=field_text,
         account_status=lambda value: label(value, ACCOUNT_STATUS_LABELS),
         role=lambda value: label(value, ROLE_LABELS),
         login_method=lambda value: label(value, LOGIN_METHOD_LABELS),

@@ -98,6 +98,8 @@ def test_demo_load_cli_writes_tenants_and_keeps_the_sandbox(cli, db_session, tmp
                              .where(BillingEvent.event_type == "Unclassified")) == 0
     # The load ends with one drift check of every account, so the banners speak from the first page.
     assert "drift check: " in result.output and " accounts checked" in result.output
+    # Not a terminal here: each phase still says it is moving, one line per tenth of the way.
+    assert "Stripe lifecycles: 100 %" in result.output and "Replaying into the ledger: done in" in result.output
     assert db_session.scalar(select(func.count()).select_from(Subscription)
                              .where(Subscription.drift_checked_at.is_(None))) == 0
     assert not [o for o in saved["store"]["objects"].values() if o["object"] == "webhook_endpoint"]

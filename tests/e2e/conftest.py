@@ -83,12 +83,20 @@ def browser():
         chromium.close()
 
 
+@contextmanager
+def browser_tab(browser, width: int = 1280, height: int = 800):
+    """A page in a fresh context (no cookies) of the given viewport, closed afterwards."""
+    context = browser.new_context(locale="en-US", viewport={"width": width, "height": height})
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 800})
-    tab = context.new_page()
-    yield tab
-    context.close()
+    with browser_tab(browser) as tab:
+        yield tab
 
 
 def screenshot(page, name: str) -> None:

@@ -72,6 +72,9 @@ def test_each_period_changes_every_card_and_the_url(dashboard_server, page):
     page.wait_for_url(f"{dashboard_server}/?period=90")
     page.wait_for_function(LOADED)
     assert page.locator('[data-chart="user-logins"] .hit').count() == 90
+    # Ninety daily bars are hairlines: account growth is drawn per week past 31 days.
+    assert page.locator('[data-chart="account-growth"] .hit').count() == 13
+    assert page.locator('[data-chart="account-growth"] .hit').first.get_attribute("data-label").startswith("Week of")
 
 
 def test_tooltips_tiles_and_view_all_navigate(dashboard_server, page):
@@ -140,3 +143,33 @@ def test_a_failed_card_holds_up_no_other_and_offers_to_try_again(dashboard_serve
     released.append(True)
     failed.get_by_role("button", name="Try again").click()
     page.locator('[data-card="revenue-trend"][data-state="loaded"]').wait_for()
+
+
+@pytest.mark.parametrize("period", [7, 30, 90])
+def test_each_tile_opens_exactly_the_rows_it_counts(dashboard_server, page, period):
+    open_dashboard(page, dashboard_server, f"?period={period}")
+    delta = page.get_by_test_id("new-accounts-delta").inner_text()
+    assert f"new sign-ups vs the previous {period} days" in delta or delta == "no prior period to compare"
+    for kpi, rows in (("new-accounts", "[data-testid=accounts] tbody tr[data-account]"),
+                      ("active-users", "tbody tr[data-user]")):
+        open_dashboard(page, dashboard_server, f"?period={period}")
+        tile = page.locator(f'[data-kpi="{kpi}"]')
+        counted = int(tile.get_attribute("data-value"))
+        tile.click()
+        page.wait_for_load_state()
+        # The list's own count of the rows it holds (over every page), and the rows of its first page.
+        listed = page.get_by_test_id("result-count")
+        total = int(listed.inner_text().split()[0]) if listed.count() else 0
+        assert total == counted and page.locator(rows).count() == min(counted, 25), (kpi, page.url)
+    assert f"activity={period}d" in page.url
+
+
+def test_the_mrr_axis_starts_near_the_data_and_says_so(dashboard_server, page):
+    open_dashboard(page, dashboard_server, "?period=30")
+    chart = page.locator('[data-chart="mrr-trend"]')
+    note = chart.get_by_test_id("axis-note")
+    # The seeded MRR stays above 0 throughout the period and the prior one: the axis spans the data alone.
+    assert note.inner_text().startswith("The axis starts at") and chart.locator("line.baseline").count() == 1
+    lowest = chart.locator("text.tick[text-anchor=end]").first.text_content()
+    assert lowest != "€0.00" and lowest in note.inner_text()
+    screenshot(page, "dashboard-mrr-axis")

@@ -107,7 +107,10 @@ def test_admin_syncs_lost_webhooks_then_a_divergence_raises_the_banner(stripe_wo
     signature = sign(body, stripe_world["endpoint"].secret, int(time.time()))
     headers = {"Stripe-Signature": signature, "Content-Type": "application/json"}
     assert page.request.post(f"{url}/webhooks/stripe", data=body, headers=headers).status == 200
-    assert "StripeEventPayloadDivergence" in sync_from_menu(page, "check the divergent delivery")
+    result = sync_from_menu(page, "check the divergent delivery")
+    # Listed once: the result box counts and points at the drift panel, which groups them with their actions.
+    assert "StripeEventPayloadDivergence" not in result and "see the drift panel" in result
+    assert "StripeEventPayloadDivergence" in page.get_by_test_id("drift-panel").inner_text()
     page.goto(f"{url}/accounts")
     banner = page.locator("[data-banner=drift]")
     banner.wait_for(timeout=10000)
@@ -153,7 +156,9 @@ def test_admin_recovers_an_account_whose_history_stripe_no_longer_lists(stripe_w
     wait_for(lambda: linked("standard"))
 
     sign_in_as_admin(page, url, f"/accounts/{gap}")
-    assert "MissingHistoricalEventUnrecoverable" in sync_from_menu(page, "MRR looks wrong")
+    sync_from_menu(page, "MRR looks wrong")
+    unrecoverable = page.locator('[data-testid=drift-kind][data-kind="MissingHistoricalEventUnrecoverable"]')
+    assert unrecoverable.get_by_test_id("drift-recovery-link").is_visible()
     page.goto(f"{url}/accounts/{gap}")
     panel = page.get_by_test_id("recovery-panel")
     # The subscription and its first invoice: neither has an archived event.
@@ -170,3 +175,73 @@ def test_admin_recovers_an_account_whose_history_stripe_no_longer_lists(stripe_w
     assert page.get_by_test_id("recovery-panel").count() == 0 and page.get_by_test_id("drift-panel").count() == 0
     assert page.get_by_text("Ledger baseline").first.is_visible()
     screenshot(page, "account-disaster-recovery-result")
+
+
+def test_a_sync_with_stripe_unreachable_says_so_and_retries(stripe_world, page):
+    """Stripe away: one sentence (what failed, what was kept, what to do), the exception folded for admins, and a
+    Retry that, once Stripe is back, syncs."""
+    from tests.throwaway_servers import free_port
+
+    url, app = stripe_world["url"], stripe_world["app"]
+    sign_in_as_admin(page, url, f"/accounts/{T}")
+    api_base = app.config["STRIPE_API_BASE"]
+    app.config["STRIPE_API_BASE"] = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    try:
+        page.get_by_test_id("actions-menu").locator("summary").click()
+        page.get_by_test_id("sync-form").get_by_role("textbox").fill("customer says the plan is wrong")
+        page.get_by_test_id("sync-form").get_by_role("button", name="Sync").click()
+        failure = page.get_by_test_id("sync-failure")
+        failure.wait_for(timeout=60000)
+    finally:
+        app.config["STRIPE_API_BASE"] = api_base
+    assert failure.inner_text() == ("Stripe could not be reached, so the sync stopped. Nothing was changed. Retry in a "
+                                    "few minutes; if it keeps failing, check that the worker can reach Stripe.")
+    detail = page.get_by_test_id("sync-detail")
+    assert detail.is_visible() and not detail.locator("pre").is_visible()  # folded
+    assert "support@stripe.com" not in page.get_by_test_id("sync-result").locator("p").first.inner_text()
+    detail.locator("summary").click()
+    assert "StripeUnavailable" in detail.locator("pre").inner_text()
+    screenshot(page, "account-sync-failed")
+    retry = page.get_by_test_id("sync-retry")
+    retry.get_by_role("textbox").fill("retry once Stripe is back")
+    retry.get_by_role("button", name="Retry").click()
+    page.wait_for_url(f"{url}/accounts/{T}?sync=*")
+    page.get_by_test_id("sync-result").wait_for(timeout=30000)
+    page.wait_for_function("() => !document.querySelector('[data-testid=sync-failure]') && "
+                           "document.querySelector('[data-testid=sync-result]')?.innerText.includes('ledger row')",
+                           timeout=30000)
+    page.goto(f"{url}/audit")
+    log = page.get_by_test_id("audit-log").inner_text()
+    assert "Stripe could not be reached, so the sync stopped" in log and "support@stripe.com" not in log
+
+
+def test_discrepancies_are_grouped_per_ledger_row_once_with_their_actions(stripe_world, page):
+    """Sixteen field-level discrepancies of eight stale rows: one group, eight rows of two fields, one Restate."""
+    from backoffice.billing.models import Subscription as Sub
+
+    url, app = stripe_world["url"], stripe_world["app"]
+    stale = "ten_e2e_stale"
+    with app.app_context():
+        make_tenant(db.session, id=stale, name="Stale Rows ApS", country="DK")
+        db.session.flush()
+        found = [{"kind": "BillingEventDenormalizationStale", "severity": "WARNING", "event_id": f"evt_stale_{row}",
+                  "field": name, "message": f"{name} differs from a fresh replay", "actual": "39.00", "expected": "49.00"}
+                 for row in range(8) for name in ("amount_delta", "committed_mrr")]
+        found.append({"kind": "SubscriptionStateMismatch", "severity": "CRITICAL", "message": "plan differs",
+                      "expected": "premium", "actual": "standard"})
+        db.session.add(Sub(id="sub_e2e_stale", tenant_id=stale, stripe_customer_id="cus_e2e_stale",
+                           has_drift_detected=True, drift_discrepancies=found))
+        db.session.commit()
+    sign_in_as_admin(page, url, f"/accounts/{stale}")
+    panel = page.get_by_test_id("drift-panel")
+    restate = panel.locator('[data-action="restate"]')
+    assert restate.get_by_test_id("drift-row").count() == 16
+    assert restate.locator("th[rowspan='2']").count() == 8
+    assert restate.get_by_test_id("restate-stale").get_by_role("button", name="Restate").is_visible()
+    acknowledge = panel.locator('[data-action="acknowledge"]')
+    assert acknowledge.get_by_role("link", name="Acknowledge").is_visible()
+    assert page.get_by_text("evt_stale_3").count() == 1  # shown once on the page
+    height = panel.bounding_box()["height"]
+    print(f"drift panel with 16 field-level discrepancies of 8 rows: {height:.0f} px tall at 1280 px")
+    assert height < 1600
+    screenshot(page, "account-drift-grouped")

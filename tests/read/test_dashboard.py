@@ -44,7 +44,8 @@ def test_the_window_is_the_last_n_utc_days_and_the_n_before():
 
 def test_tiles_count_live_accounts_users_and_sessions_and_keep_deleted_tenants_in_the_money(db_session):
     s = db_session
-    for created in (NOW - timedelta(days=7), NOW - timedelta(days=1), NOW - timedelta(hours=1)):  # the boundary counts
+    # The period is the last 7 UTC days: from midnight of 25 March on (the boundary counts), as the list it opens.
+    for created in (datetime(2026, 3, 25, tzinfo=UTC), NOW - timedelta(days=1), NOW - timedelta(hours=1)):
         make_tenant(s, created_at=created)
     for created in (NOW - timedelta(days=8), NOW - timedelta(days=13)):
         make_tenant(s, created_at=created)
@@ -269,3 +270,17 @@ def test_recent_signups_are_the_newest_live_accounts(db_session):
     names = [make_tenant(s, name=f"T{i}", created_at=NOW - timedelta(days=i)).name for i in range(8)]
     make_tenant(s, name="Deleted", created_at=NOW, deleted_at=NOW)
     assert [row.name for row in queries.recent_signups(s)] == names[:6]
+
+
+def test_account_growth_is_summed_per_week_past_31_days_and_keeps_its_total(db_session):
+    s = db_session
+    for days_ago in (0, 6, 7, 40, 89, 90, 100, 179):
+        make_tenant(s, created_at=NOW - timedelta(days=days_ago))
+    s.flush()
+    daily = queries.account_growth(s, queries.window(30, NOW))
+    assert daily.bucket_days == 1 and len(daily.days) == 30
+    weekly = queries.account_growth(s, queries.window(90, NOW))
+    # 90 days: twelve weeks from the period's first day, then the six days up to today.
+    assert weekly.bucket_days == 7 and len(weekly.days) == 13 and weekly.days[0] == queries.window(90, NOW).first
+    assert sum(weekly.current) == 5 and sum(weekly.prior) == 3
+    assert weekly.current[-1] == 1 and weekly.current[-2] == 2  # today; then 6 and 7 days ago (19–25 March)

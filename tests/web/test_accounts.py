@@ -128,10 +128,10 @@ def test_the_mrr_column_strikes_the_current_price_while_downgrading(client, oper
 def test_csv_export_has_every_filtered_row_in_order(client, operator_headers, accounts):
     response = client.get("/accounts.csv?sort=-name&plan=premium", headers=operator_headers)
     assert response.status_code == 200 and response.mimetype == "text/csv"
-    table = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    table = list(csv.reader(io.StringIO(response.data.decode("utf-8-sig"))))
     assert table[0][:4] == ["id", "name", "plan", "status"]
     assert [row[1] for row in table[1:]] == ["Birch & Co", "Aurora Analytics"]
-    assert table[1][4] == "49.00" and table[1][-1] == "True"
+    assert table[1][4] == "49.00" and table[1][-1] == "true"
     text = client.get("/accounts?plan=premium&sort=-name", headers=operator_headers).get_data(as_text=True)
     assert 'href="/accounts.csv?plan=premium&amp;sort=-name"' in text
 
@@ -180,6 +180,13 @@ def test_the_detail_page(client, operator_headers, admin_headers, accounts):
     assert "https://dashboard.stripe.com/customers/cus_" in text
     admin_text = client.get(url, headers=admin_headers).get_data(as_text=True)
     assert 'data-testid="actions-menu"' in admin_text
+
+
+def test_a_sandbox_customer_gets_no_link_into_stripes_dashboard(client, settings, operator_headers, accounts):
+    """The sandbox's customers do not exist at dashboard.stripe.com: the link would open "not found"."""
+    settings(STRIPE_API_BASE="http://127.0.0.1:12111")
+    text = client.get(f"/accounts/{accounts['premium']}", headers=operator_headers).get_data(as_text=True)
+    assert 'data-testid="open-in-stripe"' not in text and "dashboard.stripe.com" not in text
 
 
 def test_users_tab_searches_and_filters_by_role(client, operator_headers, accounts):

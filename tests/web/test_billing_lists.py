@@ -80,7 +80,7 @@ def test_every_type_at_once_is_allowed(client, operator_headers, books):
 
 def test_billing_events_csv_has_the_filtered_rows(client, operator_headers, books):
     response = client.get("/billing-events.csv?lens=other", headers=operator_headers)
-    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    rows = list(csv.reader(io.StringIO(response.data.decode("utf-8-sig"))))
     assert rows[0][:3] == ["occurred_at", "event_type", "account_id"]
     assert [row[1] for row in rows[1:]] == ["SubscriptionRenewed"]
 
@@ -104,7 +104,7 @@ def test_invoices_pills_rows_totals_and_csv(client, operator_headers, books):
     reversals = client.get("/invoices?kind=reversals", headers={**operator_headers, **HX}).get_data(as_text=True)
     assert 'data-kind="invoice"' not in reversals and 'data-kind="refund"' in reversals
     rows = list(csv.DictReader(io.StringIO(client.get("/invoices.csv?sort=amount", headers=operator_headers)
-                                           .get_data(as_text=True))))
+                                           .data.decode("utf-8-sig"))))
     assert [row["kind"] for row in rows] == ["refund", "invoice", "invoice"]  # by amount, ascending
     assert all(row["row_key"].endswith(":" + row["kind"]) for row in rows)
     assert client.get("/invoices?kind=credit", headers=operator_headers).status_code == 400
@@ -137,12 +137,12 @@ def test_a_missing_plan_shows_as_a_dash_and_exports_empty_never_as_basis(client,
         assert shown == {"SubscriptionRenewed": ["—", "→", "Standard"], "Unclassified": ["—"],
                          "SubscriptionExpired": ["Premium", "→", "Basis"], "PaymentFailed": ["Standard"]}
     exported = {row["event_type"]: (row["from_plan"], row["to_plan"]) for row in csv.DictReader(io.StringIO(
-        client.get("/billing-events.csv", headers=operator_headers).get_data(as_text=True)))}
+        client.get("/billing-events.csv", headers=operator_headers).data.decode("utf-8-sig")))}
     assert exported == {"SubscriptionRenewed": ("", "standard"), "Unclassified": ("", ""),
                         "SubscriptionExpired": ("premium", "basis"), "PaymentFailed": ("standard", "standard")}
     invoices_page = client.get("/invoices", headers=operator_headers).get_data(as_text=True)
     plan_cell = re.search(r'data-kind="invoice">(?:\s*<td>.*?</td>){4}\s*<td>(.*?)</td>', invoices_page, re.S).group(1)
     assert re.sub(r"<[^>]+>", "", plan_cell).strip() == "—" and "Basis" not in plan_cell
     invoice_rows = list(csv.DictReader(io.StringIO(client.get("/invoices.csv", headers=operator_headers)
-                                                   .get_data(as_text=True))))
+                                                   .data.decode("utf-8-sig"))))
     assert [row["plan"] for row in invoice_rows] == [""]

@@ -94,3 +94,90 @@ def test_kiosk_mode_refreshes_the_dashboard_every_five_minutes(client, operator_
     client.post("/preferences/kiosk", headers={**operator_headers, "X-CSRFToken": csrf}, data={"next": "/"})
     kiosk = client.get("/", headers=operator_headers).get_data(as_text=True)
     assert '<meta http-equiv="refresh" content="300">' in kiosk and 'class="kiosk"' in kiosk
+
+
+@pytest.fixture
+def spread(data):
+    """Accounts created and users last seen on either side of each period's first UTC day, and a deleted one."""
+    from datetime import UTC, datetime, timedelta
+
+    from backoffice.accounts.models import User
+    from tests.factories import new_id
+
+    now = datetime.now(UTC)
+    midnight = datetime(now.year, now.month, now.day, tzinfo=UTC)
+    moments = [now, midnight]
+    for days in PERIODS:  # the period's first moment counts; a second before it does not
+        moments += [midnight - timedelta(days=days - 1), midnight - timedelta(days=days - 1, seconds=1)]
+    moments.append(midnight - timedelta(days=150))
+    with data() as session:
+        for index, moment in enumerate(moments):
+            tenant = make_tenant(session, name=f"Spread {index:02d}", created_at=moment)
+            session.add(User(id=new_id("usr"), tenant_id=tenant.id, email=f"spread{index}@example.com",
+                             last_seen_at=moment))
+        gone = make_tenant(session, name="Spread gone", created_at=now, deleted_at=now)
+        session.add(User(id=new_id("usr"), tenant_id=gone.id, email="gone@example.com", last_seen_at=now))
+        session.flush()
+
+
+@pytest.mark.parametrize("period", PERIODS)
+def test_each_tile_opens_exactly_the_rows_it_counts(client, operator_headers, spread, period):
+    import html
+
+    text = client.get(f"/dashboard/cards/kpis?period={period}", headers={**operator_headers, **HX}).get_data(as_text=True)
+    tiles = {kpi: (html.unescape(href), int(value)) for href, kpi, value in re.findall(
+        r'href="([^"]+)" data-kpi="(new-accounts|active-users|total-accounts)" data-value="(\d+)"', text)}
+    assert tiles["new-accounts"][0] == f"/accounts?created={period}&sort=-created"
+    assert tiles["active-users"][0] == f"/users?activity={period}d"
+    # Now, midnight, and each period's first moment and the second before it, within this period.
+    expected = {7: 3, 30: 5, 90: 7}[period]
+    for kpi, row in (("new-accounts", 'data-account="'), ("active-users", 'data-user="'),
+                     ("total-accounts", 'data-account="')):
+        href, count = tiles[kpi]
+        listed = client.get(href, headers=operator_headers).get_data(as_text=True)
+        assert listed.count(row) == count, kpi
+        if kpi == "new-accounts":  # the list says it is narrowed, and how
+            assert f'data-filter-value="created={period}"' in listed and f"Created in the last {period} days" in listed
+    assert tiles["new-accounts"][1] == tiles["active-users"][1] == expected
+
+
+def test_each_delta_says_what_it_compares(client, operator_headers, books):
+    text = client.get("/dashboard/cards/kpis?period=30", headers={**operator_headers, **HX}).get_data(as_text=True)
+    assert "new sign-ups vs the previous 30 days" in text or "no prior period to compare" in text
+    assert "Active users (30 days)" in text
+
+
+@pytest.fixture
+def growing(data):
+    """MRR of 6,600 for months, then 8,300 since three days ago."""
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    with data() as session:
+        subscription = make_subscription(session, tenant_id=make_tenant(session, name="Growing ApS").id,
+                                         plan="premium", forward_mrr=Decimal("8300.00"), current_price_currency="EUR")
+        for at, before, after, movement in ((now - timedelta(days=120), "0", "6600.00", "new"),
+                                            (now - timedelta(days=3), "6600.00", "8300.00", "expansion")):
+            make_billing_event(session, subscription=subscription, event_type="SubscriptionCreated"
+                               if movement == "new" else "SubscriptionUpgraded", previous_amount=Decimal(before),
+                               new_amount=Decimal(after), amount_delta=Decimal(after) - Decimal(before),
+                               committed_mrr=Decimal(after), movement=movement, occurred_at=at)
+        session.flush()
+        rollups.rebuild(session, "EUR")
+
+
+def test_the_mrr_axis_is_scaled_to_the_data_with_its_baseline_said(client, operator_headers, growing):
+    text = client.get("/dashboard/cards/kpis?period=7", headers={**operator_headers, **HX}).get_data(as_text=True)
+    assert "▲ 25.8% MRR vs 7 days ago" in " ".join(text.split())
+    text = client.get("/dashboard/cards/mrr-trend?period=7", headers={**operator_headers, **HX}).get_data(as_text=True)
+    ticks = re.findall(r'<text class="tick" x="58" y="[0-9.]+" text-anchor="end">([^<]+)</text>', text)
+    assert ticks[0] not in ("€0.00", "€0") and '<line class="baseline"' in text
+    assert f"The axis starts at {ticks[0]}, not at 0." in text
+
+
+@pytest.mark.parametrize(("period", "bars"), [(7, 7), (30, 30), (90, 13)])
+def test_account_growth_is_weekly_past_31_days(client, operator_headers, books, period, bars):
+    text = client.get(f"/dashboard/cards/account-growth?period={period}",
+                      headers={**operator_headers, **HX}).get_data(as_text=True)
+    assert len(re.findall(r'<rect class="hit"', text)) == bars
+    assert ("Week of" in text) == (period == 90)

@@ -66,7 +66,7 @@ def test_a_retry_needs_a_reason_and_csrf_and_is_audited(harness, app, client, ad
 def test_failed_events_export_as_csv_and_pages_are_checked(harness, app, client, operator_headers):
     failed = failed_archive(harness, app)
     export = client.get("/failed-events.csv", headers=operator_headers)
-    lines = export.get_data(as_text=True).strip().splitlines()
+    lines = export.data.decode("utf-8-sig").strip().splitlines()
     assert export.mimetype == "text/csv" and lines[0].startswith("id,type,customer_id")
     assert {line.split(",", 1)[0] for line in lines[1:]} == set(failed)
     assert client.get("/failed-events?per_page=5", headers=operator_headers).status_code == 400

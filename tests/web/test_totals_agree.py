@@ -171,7 +171,7 @@ def test_the_mismatch_banner_links_to_exactly_the_accounts_that_differ(client, o
     badge = re.search(r'<a class="badge filter-badge" href="([^"]*)" data-flag="mrrMismatch"[^>]*>([^<]*)', listing)
     assert badge.group(1) == "/accounts" and "MRR differs from the ledger" in badge.group(2)
     rows = list(csv.DictReader(io.StringIO(client.get("/accounts.csv?mrrMismatch=true", headers=operator_headers)
-                                           .get_data(as_text=True))))
+                                           .data.decode("utf-8-sig"))))
     assert {row["id"] for row in rows} == books["differing"] and {row["name"] for row in rows} == books["names"]
 
 

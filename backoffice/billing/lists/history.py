@@ -19,12 +19,14 @@ from backoffice import search
 from backoffice.accounts.models import Tenant
 from backoffice.billing.ledger.vocabulary import EventType
 from backoffice.billing.lists.lenses import lens_predicate
-from backoffice.billing.models import LedgerIndex, effective_billing_events
+from backoffice.billing.lists.lookup import Carriers, find_carriers
+from backoffice.billing.models import BillingEvent, LedgerIndex, effective_billing_events
 from backoffice.paging import LONG_LIST_COUNT_CAP, Page, SortKey, fetch_page, stream_rows, with_keys
 
 LEDGER = effective_billing_events
 INDEX = LedgerIndex.__table__
 TENANTS = Tenant.__table__
+BILLING_EVENTS = BillingEvent.__table__
 
 
 COUNT_CAP = LONG_LIST_COUNT_CAP
@@ -38,6 +40,7 @@ class LedgerFilter:
     lens: str | None = None
     movements: tuple[str, ...] = ()
     since: datetime | None = None  # rows that happened at or after this moment
+    carriers: Carriers | None = None  # what the search names, when the caller has looked it up already
 
 
 @dataclass(frozen=True)
@@ -62,15 +65,21 @@ class LedgerEntry:
         return self.from_plan, self.to_plan
 
 
-def _query(criteria: LedgerFilter, sort: str) -> Select:
-    """The narrow rows that find and order the ledger rows (from the read model `ledger_index`)."""
+def _query(criteria: LedgerFilter, sort: str, carriers: Carriers | None = None) -> Select:
+    """The narrow rows that find and order the ledger rows (from the read model `ledger_index`); a whole id or
+    email (`carriers`) finds the rows of the events it names, or of the account it names, by equality."""
     query = select(INDEX.c.billing_event_id).where(text(f"ledger_index.event_type <> '{EventType.NO_OP}'"))
     if criteria.tenant_id is not None:
         query = query.where(INDEX.c.tenant_id == criteria.tenant_id)
     else:
         # Few accounts are deleted: one hashed list, not a join per row.
         query = query.where(INDEX.c.tenant_id.not_in(select(TENANTS.c.id).where(TENANTS.c.deleted_at.is_not(None))))
-    if criteria.search:
+    if carriers is not None and carriers.events:
+        query = query.where(INDEX.c.billing_event_id.in_(
+            select(BILLING_EVENTS.c.id).where(BILLING_EVENTS.c.stripe_event_id.in_(sorted(carriers.events)))))
+    elif carriers is not None:
+        query = query.where(INDEX.c.tenant_id.in_(sorted(carriers.tenants)))
+    elif criteria.search:
         query = query.where(INDEX.c.tenant_id.in_(select(TENANTS.c.id).where(search.contains(TENANTS.c.name,
                                                                                               criteria.search))))
     if criteria.types:
@@ -117,12 +126,14 @@ def list_ledger(session: Session, criteria: LedgerFilter, *, sort: str = "date",
                 page: int = 1, per_page: int = 25, after: str | None = None) -> Page[LedgerEntry]:
     """One page of ledger rows, newest first by default."""
     keys = _keys(sort, descending)
-    return fetch_page(session, with_keys(_query(criteria, sort), keys), keys, page=page, per_page=per_page,
+    carriers = find_carriers(session, criteria.search, criteria.carriers)
+    return fetch_page(session, with_keys(_query(criteria, sort, carriers), keys), keys, page=page, per_page=per_page,
                       after=after, to_row=_to_entry, hydrate=_hydrate(session), count_limit=COUNT_CAP)
 
 
 def stream_ledger(session: Session, criteria: LedgerFilter, *, sort: str = "date",
                   descending: bool = True) -> Iterator[LedgerEntry]:
     keys = _keys(sort, descending)
-    return stream_rows(session, with_keys(_query(criteria, sort), keys), keys, to_row=_to_entry,
+    carriers = find_carriers(session, criteria.search, criteria.carriers)
+    return stream_rows(session, with_keys(_query(criteria, sort, carriers), keys), keys, to_row=_to_entry,
                        hydrate=_hydrate(session))

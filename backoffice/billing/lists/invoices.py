@@ -27,7 +27,13 @@ from sqlalchemy.orm import Session
 
 from backoffice import search
 from backoffice.accounts.models import Tenant
-from backoffice.billing.models import InvoiceListRow, InvoiceTotal, PaymentTransaction
+from backoffice.billing.lists.lookup import Carriers, find_carriers
+from backoffice.billing.models import (
+    COUNTED_PAYMENT_STATUSES,
+    InvoiceListRow,
+    InvoiceTotal,
+    PaymentTransaction,
+)
 from backoffice.paging import LONG_LIST_COUNT_CAP, Page, SortKey, fetch_page, stream_rows, with_keys
 
 PAYMENTS = PaymentTransaction.__table__
@@ -43,6 +49,7 @@ class InvoiceFilter:
     tenant_id: str | None = None
     search: str | None = None
     kind: str | None = None
+    carriers: Carriers | None = None  # what the search names, when the caller has looked it up already
 
 
 @dataclass(frozen=True)
@@ -85,12 +92,19 @@ def _deleted_accounts() -> Select:
     return select(TENANTS.c.id).where(TENANTS.c.deleted_at.is_not(None))
 
 
-def _conditions(criteria: InvoiceFilter, table: Any = ROWS, *, listed_only: bool = True) -> list[Any]:
-    """The filters, on the read model (or its totals) alone; deleted accounts are left out unless asked for."""
+def _conditions(criteria: InvoiceFilter, carriers: Carriers | None, table: Any = ROWS, *,
+                listed_only: bool = True) -> list[Any]:
+    """The filters, on the read model (or its totals) alone; deleted accounts are left out unless asked for. A whole
+    id or email (`carriers`) finds the invoices it names (their credit-note and refund rows too), or the rows of the
+    account it names, by equality."""
     conditions: list[Any] = [table.c.tenant_id.not_in(_deleted_accounts())] if listed_only else []
     if criteria.tenant_id is not None:
         conditions.append(table.c.tenant_id == criteria.tenant_id)
-    if criteria.search:
+    if carriers is not None and carriers.names_objects:
+        conditions.append(table.c.transaction_id.in_(sorted(carriers.invoices)))
+    elif carriers is not None:
+        conditions.append(table.c.tenant_id.in_(sorted(carriers.tenants)))
+    elif criteria.search:
         conditions.append(table.c.tenant_id.in_(select(TENANTS.c.id).where(search.contains(TENANTS.c.name,
                                                                                           criteria.search))))
     if criteria.kind == "invoices":
@@ -100,9 +114,9 @@ def _conditions(criteria: InvoiceFilter, table: Any = ROWS, *, listed_only: bool
     return conditions
 
 
-def _narrow(criteria: InvoiceFilter) -> Select:
+def _narrow(criteria: InvoiceFilter, carriers: Carriers | None) -> Select:
     """What finds and orders the rows: the read model's key."""
-    return select(ROWS.c.key).where(*_conditions(criteria))
+    return select(ROWS.c.key).where(*_conditions(criteria, carriers))
 
 
 def _keys(sort: str, descending: bool) -> list[SortKey]:
@@ -146,26 +160,33 @@ def list_invoice_rows(session: Session, criteria: InvoiceFilter, *, sort: str = 
                       page: int = 1, per_page: int = 25, after: str | None = None) -> Page[InvoiceRow]:
     """One page of invoice, credit-note and refund rows: found and ordered in the read model, then read whole."""
     keys = _keys(sort, descending)
-    return fetch_page(session, with_keys(_narrow(criteria), keys), keys, page=page, per_page=per_page,
-                      after=after, to_row=_to_row, hydrate=_hydrate(session), count_limit=LONG_LIST_COUNT_CAP)
+    narrow = _narrow(criteria, find_carriers(session, criteria.search, criteria.carriers))
+    return fetch_page(session, with_keys(narrow, keys), keys, page=page, per_page=per_page, after=after,
+                      to_row=_to_row, hydrate=_hydrate(session), count_limit=LONG_LIST_COUNT_CAP)
 
 
 def stream_invoice_rows(session: Session, criteria: InvoiceFilter, *, sort: str = "date",
                         descending: bool = True) -> Iterator[InvoiceRow]:
     keys = _keys(sort, descending)
-    return stream_rows(session, with_keys(_narrow(criteria), keys), keys, to_row=_to_row,
-                       hydrate=_hydrate(session))
+    return stream_rows(session, with_keys(_narrow(criteria, find_carriers(session, criteria.search, criteria.carriers)),
+                                          keys), keys,
+                       to_row=_to_row, hydrate=_hydrate(session))
 
 
 def invoice_totals(session: Session, criteria: InvoiceFilter) -> dict[str, Totals]:
     """Net revenue per currency over the filtered rows: paid invoices less what was taken back (summed per
-    account by the database, migration 0013), with the deleted accounts' share apart."""
-    deleted = TOTALS.c.tenant_id.in_(_deleted_accounts())
+    account by the database, migration 0013), with the deleted accounts' share apart. Named invoices (a pasted
+    invoice, charge, refund or credit-note id) are few rows, summed from the rows themselves."""
+    carriers = find_carriers(session, criteria.search, criteria.carriers)
+    table = ROWS if carriers is not None and carriers.names_objects else TOTALS
+    deleted = table.c.tenant_id.in_(_deleted_accounts())
+    counted = [ROWS.c.status.in_(COUNTED_PAYMENT_STATUSES)] if table is ROWS else []
     rows = session.execute(
-        select(TOTALS.c.currency, func.coalesce(func.sum(TOTALS.c.amount).filter(~deleted), ZERO),
-               func.coalesce(func.sum(TOTALS.c.amount).filter(deleted), ZERO),
-               func.count(distinct(TOTALS.c.tenant_id)).filter(deleted, TOTALS.c.amount != 0))
-        .where(*_conditions(criteria, TOTALS, listed_only=False)).group_by(TOTALS.c.currency)).all()
+        select(table.c.currency, func.coalesce(func.sum(table.c.amount).filter(~deleted), ZERO),
+               func.coalesce(func.sum(table.c.amount).filter(deleted), ZERO),
+               func.count(distinct(table.c.tenant_id)).filter(deleted, table.c.amount != 0))
+        .where(*_conditions(criteria, carriers, table, listed_only=False), *counted)
+        .group_by(table.c.currency)).all()
     return {currency: Totals(listed, gone, accounts) for currency, listed, gone, accounts in rows}
 
 

@@ -12,6 +12,7 @@ from backoffice.billing.models.archive import (  # noqa: F401
 from backoffice.billing.models.columns import (  # noqa: F401
     ACCOUNT_STATUSES,
     BILLING_EVENT_TYPES,
+    COUNTED_PAYMENT_STATUSES,
     MONEY,
     MOVEMENTS,
     PAYMENT_STATUSES,

@@ -60,6 +60,8 @@ class StripeEvent(db.Model):
         sa.Index("ix_stripe_events_no_customer_invoice", payload_object_field("invoice"),
                  postgresql_where=sa.text("stripe_customer_id IS NULL")),
         # A coupon names no customer either: found by its own id.
+        # A pasted id of an invoice, a charge, a refund or a credit note finds its events (migration 0017).
+        sa.Index("ix_stripe_events_object_id", payload_object_field("id")),
         sa.Index("ix_stripe_events_coupon_object_id", payload_object_field("id"),
                  postgresql_where=sa.text("type LIKE 'coupon.%'")),
         # The pending sweeper and the failed-events list look only at the few unsettled rows.

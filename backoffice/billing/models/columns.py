@@ -26,6 +26,8 @@ SUBSCRIPTION_STATUSES = (
 )
 ACCOUNT_STATUSES = tuple(AccountStatus)
 PAYMENT_STATUSES = ("succeeded", "refunded", "failed", "pending", "cancelled")
+# The rows whose money counts: a paid invoice (a refunded one included) and every reversal row of one.
+COUNTED_PAYMENT_STATUSES = ("succeeded", "refunded")
 PRICE_INTERVALS = ("day", "week", "month", "year")
 TAX_BEHAVIORS = ("inclusive", "exclusive", "unspecified")
 

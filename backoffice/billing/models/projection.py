@@ -46,6 +46,8 @@ class Subscription(db.Model):
         sa.Index(None, "forward_mrr"),
         sa.Index(None, "account_status"),
         sa.Index(None, "drift_checked_at"),
+        # A pasted subscription id finds its account (migration 0017).
+        sa.Index(None, "stripe_subscription_id"),
         # Blended MRR sums one currency's forward MRR from the index alone.
         sa.Index("ix_subscriptions_currency_mrr", "current_price_currency", postgresql_include=["forward_mrr"]),
         # The drift banner counts few flagged rows among many.

@@ -61,6 +61,7 @@ class Discrepancy:
     event_id: str | None = None
     # When the event or resource it is about happened (ISO 8601, UTC), where that is known.
     at: str | None = None
+    field: str | None = None  # a stale ledger row's column, so the page can group a row's fields together
 
     def as_json(self) -> dict[str, Any]:
         values = asdict(self)
@@ -273,5 +274,5 @@ def stale_rows(session: Session, customer_id: str, rules: Any) -> list[Discrepan
 
     return [Discrepancy("BillingEventDenormalizationStale", f"{difference.field} differs from a fresh replay",
                         expected=str(difference.recomputed), actual=str(difference.stored),
-                        event_id=difference.stripe_event_id)
+                        event_id=difference.stripe_event_id, field=difference.field)
             for difference in verify_ledger(session, rules, customers=[customer_id])]

@@ -22,6 +22,7 @@ from backoffice.billing.models import BillingEvent, Subscription
 from backoffice.billing.reconcile import drift, recovery
 from backoffice.billing.reconcile.walk import walk_unless_fresh
 from backoffice.billing.replay import Restore
+from backoffice.stripe_gateway.errors import StripeRequestFailed, StripeUnavailable
 
 # The steps a Sync goes through, in order, as the progress element names them.
 STEPS = ("pulling", "fetching", "replaying", "detecting", "done")
@@ -33,6 +34,42 @@ class SyncRefused(ValueError):
     def __init__(self, code: str, message: str, **params: str):
         super().__init__(message)
         self.code, self.params = code, params
+
+
+@dataclass(frozen=True)
+class SyncFailure:
+    """A Sync that stopped part way: `code` what failed, `kept` what stays of it (both worded by the web layer),
+    and `sentence`, the same in English for the audit log, which keeps plain text rather than an exception."""
+
+    code: str  # "stripe_unreachable", "stripe_refused" or "unexpected"
+    kept: str  # "nothing" was stored, the events "pulled" stay archived, or the ledger was also "replayed"
+    sentence: str
+
+
+# What a step has committed by the time it runs: the walk's events from "fetching" on, a replay during "detecting"
+# (a replay that fails rolls back to its savepoint, so "replaying" itself leaves the ledger as it was).
+KEPT_BY_STEP = {"fetching": "pulled", "replaying": "pulled", "detecting": "replayed"}
+KEPT_SAID = {"nothing": "nothing was changed",
+             "pulled": "the missed events already pulled stay in the archive and the ledger is unchanged",
+             "replayed": "the missed events and the replayed ledger are kept, but drift was not checked"}
+
+
+def failure_of(error: BaseException, step: str | None, recovered: int = 0) -> SyncFailure:
+    """Say what failed, what was kept and what to do, for a Sync that raised `error` during `step` after its walk
+    recovered `recovered` missed events."""
+    if isinstance(error, StripeUnavailable):
+        code, failed, todo = ("stripe_unreachable", "Stripe could not be reached",
+                              "Retry in a few minutes; if it keeps failing, check that the worker can reach Stripe.")
+    elif isinstance(error, StripeRequestFailed):
+        code, failed, todo = ("stripe_refused", "Stripe refused a request",
+                              "Retrying will not help until the cause in the technical detail is fixed.")
+    else:
+        code, failed, todo = ("unexpected", "The sync stopped on an unexpected error",
+                              "Retry once; if it fails again, report the technical detail.")
+    kept = KEPT_BY_STEP.get(step or "", "nothing")
+    if kept == "pulled" and not recovered:  # a walk that found nothing (or could not reach Stripe) stored nothing
+        kept = "nothing"
+    return SyncFailure(code, kept, f"{failed}, so the sync stopped: {KEPT_SAID[kept]}. {todo}")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from backoffice.billing.models import Subscription
-from backoffice.billing.reconcile.sync import SyncRefused, check_sync, sync_account
+from backoffice.billing.reconcile.sync import SyncRefused, check_sync, failure_of, sync_account
 from backoffice.billing.reconcile.walk import walk_events
 from backoffice.billing.replay import Replayer, ReplaySettings
 from backoffice.billing.replay.tasks import gateway, request_replay, run_replay
@@ -30,13 +30,18 @@ def sync_job(tenant_id: str, operator_id: str | None = None, reason: str | None 
     stripe = gateway()
     config = current_app.config
     action = ("disaster_recovery", {"cutoff": cutoff}) if cutoff else ("sync", None)
+    reached: dict[str, Any] = {}  # the last step reported, to say what a failure kept
+
+    def progress(**meta: Any) -> None:
+        reached.update(meta)
+        report_progress(**meta)
     try:
         target = check_sync(db.session, tenant_id, stripe_configured=stripe is not None)
         replayer = Replayer(db.session, ReplaySettings.from_config(config), stripe)
         result = sync_account(
             db.session, target, stripe, lambda customer, restore: run_replay(replayer, customer, restore=restore),
             platform_currency=config["PLATFORM_CURRENCY"], plan_order=tuple(config["PLAN_ORDER"]),
-            rules=replayer.rules, now=datetime.now(UTC), progress=report_progress,
+            rules=replayer.rules, now=datetime.now(UTC), progress=progress,
             cutoff=datetime.fromisoformat(cutoff) if cutoff else None)
     except SyncRefused as refused:
         db.session.rollback()
@@ -44,7 +49,10 @@ def sync_job(tenant_id: str, operator_id: str | None = None, reason: str | None 
         report_progress(step="done", refused=refused.code)
     except Exception as error:
         db.session.rollback()
-        _audit(action, tenant_id, operator_id, reason, {"failed": f"{type(error).__name__}: {error}"[:500]})
+        # The page and the audit log say what failed and what was kept; the exception stays on the job for admins.
+        failure = failure_of(error, reached.get("step"), reached.get("recovered") or 0)
+        report_progress(failed=failure.code, kept=failure.kept)
+        _audit(action, tenant_id, operator_id, reason, {"failed": failure.code, "outcome": failure.sentence})
         raise
     for customer in result.get("walk_customers", ()):
         request_replay(customer)

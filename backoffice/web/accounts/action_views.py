@@ -21,6 +21,7 @@ from backoffice.billing.reconcile import sync as reconcile
 from backoffice.extensions import db
 from backoffice.read import account_list
 from backoffice.web.accounts.common import bp, plan_order
+from backoffice.web.accounts.sync_wording import sync_failure
 from backoffice.web.actions import acting_operator, reason_or_flash
 from backoffice.web.auth import admin_required
 from backoffice.web.formatting import sync_refusal
@@ -161,7 +162,8 @@ def sync_progress(tenant_id: str, job_id: str):
     status = visible_job(job_id)
     if status is None:
         abort(404, description=_("No sync %(id)s: it may have finished long ago.", id=job_id))
-    body = render_template("accounts/_sync.html", job=status, tenant_id=tenant_id, steps=reconcile.STEPS)
+    body = render_template("accounts/_sync.html", job=status, tenant_id=tenant_id, steps=reconcile.STEPS,
+                           sync_failure=sync_failure)
     if not status.ended:
         return body
     # A finished Sync changed much of the page (plan, MRR, ledger, drift): the page reloads, the result on top.

@@ -25,7 +25,7 @@ def overview_or_404(tenant_id: str) -> account_overview.AccountOverview:
     config = current_app.config
     overview = account_overview.account_overview(
         db.session, tenant_id, plan_order=plan_order(), platform_currency=config["PLATFORM_CURRENCY"],
-        now=datetime.now(UTC), stripe_secret_key=config["STRIPE_SECRET_KEY"])
+        now=datetime.now(UTC), stripe_secret_key=config["STRIPE_SECRET_KEY"], stripe_api_base=config["STRIPE_API_BASE"])
     if overview is None:
         abort(404, description=_("No account %(id)s.", id=tenant_id))
     return overview

@@ -12,6 +12,7 @@ from backoffice.billing.lists import history, invoices
 from backoffice.billing.reconcile import sync as reconcile
 from backoffice.extensions import db
 from backoffice.read import account_overview
+from backoffice.web.accounts import sync_wording
 from backoffice.web.accounts.common import billing_enabled, bp, overview_or_404
 from backoffice.web.htmx import is_partial_request, render_list
 from backoffice.web.jobs.access import visible_job
@@ -72,7 +73,8 @@ def _detail(tenant_id: str, tab: str):
     return render_list("accounts/detail.html", "accounts/_tab.html", canonical, overview=overview, tab=tab,
                        tabs=tabs, tab_urls={name: tab_url(tenant_id, name) for name in tabs},
                        stripe_url=overview.stripe_url, drift=drift, sync_job=sync_job, steps=reconcile.STEPS,
-                       recovery=offer, **context)
+                       recovery=offer, sync_failure=sync_wording.sync_failure, drift_groups=sync_wording.grouped,
+                       stale_field=sync_wording.stale_field, **context)
 
 
 @bp.get("/accounts/<tenant_id>")

@@ -5,7 +5,7 @@ from flask import redirect, request, url_for
 
 from backoffice.billing.models import ACCOUNT_STATUSES
 from backoffice.extensions import db
-from backoffice.read import account_list
+from backoffice.read import account_list, dashboard
 from backoffice.web.accounts.common import billing_enabled, bp, overview_or_404, plan_order
 from backoffice.web.csv_export import csv_response
 from backoffice.web.formatting import ACCOUNT_STATUS_LABELS, plan_name
@@ -13,6 +13,8 @@ from backoffice.web.htmx import is_partial_request, render_list, render_page_or_
 from backoffice.web.listing import ListParams, ListSpec, fetch_or_400
 
 BILLING_SORTS = ("mrr", "renewal", "status")
+# Created on one of the last N UTC days, as the dashboard's periods count new accounts.
+CREATED_PERIODS = tuple(str(days) for days in dashboard.PERIODS)
 CSV_HEADER = ("id", "name", "plan", "status", "mrr", "current_price", "currency", "renewal_date", "country",
               "created_at", "drift_detected")
 
@@ -25,14 +27,17 @@ def list_spec(endpoint: str = "accounts.index") -> ListSpec:
         sorts=tuple(s for s in account_list.ACCOUNT_SORTS if billing or s not in BILLING_SORTS),
         multi={"plan": plan_order(), **({"status": ACCOUNT_STATUSES} if billing else {})},
         flags=("unsynced", "driftDetected", "mrrMismatch") if billing else (),
+        single={"created": CREATED_PERIODS},
     )
 
 
 def account_filter(params: ListParams) -> account_list.AccountFilter:
+    created = params.choice("created")
     return account_list.AccountFilter(search=params.search, plans=params.values("plan"),
                                       statuses=params.values("status"), unsynced=params.flag("unsynced"),
                                       drift_detected=params.flag("driftDetected"),
-                                      mrr_mismatch=params.flag("mrrMismatch"))
+                                      mrr_mismatch=params.flag("mrrMismatch"),
+                                      created_since=dashboard.period_start(int(created)) if created else None)
 
 
 @bp.get("/accounts")
@@ -61,7 +66,7 @@ def export():
     def values(row: account_list.AccountRow) -> list[object]:
         money = [row.status, row.forward_mrr, row.current_price_amount, row.currency, row.renewal_at]
         return [row.id, row.name, row.plan, *(money if billing else [None] * len(money)), row.country,
-                row.created_at.isoformat(), row.drift_detected if billing else None]
+                row.created_at, row.drift_detected if billing else None]
 
     return csv_response("accounts.csv", CSV_HEADER, (values(row) for row in rows))
 

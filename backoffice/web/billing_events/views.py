@@ -69,7 +69,7 @@ def export():
     params = ListParams.from_request(LIST)
     rows = history.stream_ledger(db.session, ledger_filter(params), sort=params.sort, descending=params.descending)
     return csv_response("billing-events.csv", CSV_HEADER, (
-        [row.occurred_at.isoformat(), row.event_type, row.tenant_id, row.tenant_name, *row.transition,
+        [row.occurred_at, row.event_type, row.tenant_id, row.tenant_name, *row.transition,
          row.amount_delta, row.committed_mrr, row.currency, row.corrected, row.stripe_event_id] for row in rows))
 
 

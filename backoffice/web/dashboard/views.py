@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from backoffice.extensions import db
 from backoffice.read import dashboard
 from backoffice.web.charts import category_chart, integer, trend_chart
-from backoffice.web.formatting import money, plan_name
+from backoffice.web.formatting import money, percent, plan_name
 from backoffice.web.htmx import render_page_or_partial
 
 bp = Blueprint("dashboard", __name__)
@@ -76,14 +76,17 @@ def _kpis(period: dashboard.Window) -> dict[str, Any]:
     return {"kpis": dashboard.kpis(db.session, _currency(), period)}
 
 
-def _trend(chart_id: str, title: str, trend: dashboard.Trend, shown: Callable[[Any], str], kind: str) -> Any:
+def _trend(chart_id: str, title: str, trend: dashboard.Trend, shown: Callable[[Any], str], kind: str,
+           from_zero: bool = True) -> Any:
     return trend_chart(chart_id, title, trend.days, trend.current, trend.prior, shown, kind=kind,
-                       value_heading=_("This period"), prior_heading=_("Prior period"))
+                       value_heading=_("This period"), prior_heading=_("Prior period"), from_zero=from_zero,
+                       bucket_days=trend.bucket_days)
 
 
 def _mrr_trend(period: dashboard.Window) -> dict[str, Any]:
     trend = dashboard.mrr_trend(db.session, _currency(), period)
-    return {"chart": _trend("mrr-trend", _("MRR"), trend, _money(), "line"),
+    # Scaled to the data: MRR moves by a few percent a month, which an axis from 0 flattens into a line.
+    return {"chart": _trend("mrr-trend", _("MRR"), trend, _money(), "line", from_zero=False),
             "current_through": dashboard.data_current_through(db.session)}
 
 
@@ -95,7 +98,8 @@ def _revenue_trend(period: dashboard.Window) -> dict[str, Any]:
 
 def _account_growth(period: dashboard.Window) -> dict[str, Any]:
     trend = dashboard.account_growth(db.session, period)
-    return {"chart": _trend("account-growth", _("New accounts"), trend, integer, "bar")}
+    return {"chart": _trend("account-growth", _("New accounts per week") if trend.bucket_days == 7
+                            else _("New accounts"), trend, integer, "bar")}
 
 
 def _user_logins(period: dashboard.Window) -> dict[str, Any]:
@@ -106,7 +110,7 @@ def _user_logins(period: dashboard.Window) -> dict[str, Any]:
 def _plan_distribution(period: dashboard.Window) -> dict[str, Any]:
     shares = dashboard.plan_distribution(db.session, current_app.config["PLAN_ORDER"])
     rows = [(plan_name(share.plan), share.accounts,
-             _("%(accounts)s (%(percent)s %%)", accounts=integer(share.accounts), percent=share.percent))
+             _("%(accounts)s (%(percent)s)", accounts=integer(share.accounts), percent=percent(share.percent)))
             for share in shares]
     return {"shares": shares, "chart": category_chart("plan-distribution", _("Plan distribution"), rows,
                                                       value_heading=_("Accounts"))}

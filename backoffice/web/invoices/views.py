@@ -46,6 +46,6 @@ def export():
     rows = invoices.stream_invoice_rows(db.session, invoice_filter(params), sort=params.sort,
                                         descending=params.descending)
     return csv_response("invoices.csv", CSV_HEADER, (
-        [row.key, row.kind, row.date.isoformat(), row.tenant_id, row.tenant_name, row.status, row.plan, row.amount,
+        [row.key, row.kind, row.date, row.tenant_id, row.tenant_name, row.status, row.plan, row.amount,
          row.amount_from_credit, row.tax_amount, row.invoice_total, row.currency, row.invoice_url, row.credit_note_url,
          row.transaction_id] for row in rows))

@@ -73,3 +73,18 @@ def choose_locale():
         return redirect(safe_next(request.form.get("next")), code=303)
     set_preference(current_user.get_id(), "locale", locale)
     return redirect(safe_next(request.form.get("next")), code=303)
+
+
+# "system" leaves the page to the browser's prefers-color-scheme; light and dark pin Pico's data-theme.
+THEMES = ("system", "light", "dark")
+
+
+@bp.post("/preferences/theme")
+def choose_theme():
+    """Remember whether the console is light, dark or follows the system setting."""
+    theme = request.form.get("theme", "")
+    if theme not in THEMES:
+        flash(_("Unknown theme: %(theme)s", theme=theme), "error")
+        return redirect(safe_next(request.form.get("next")), code=303)
+    set_preference(current_user.get_id(), "theme", theme)
+    return redirect(safe_next(request.form.get("next")), code=303)

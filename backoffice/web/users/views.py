@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 
 from backoffice.accounts import people
 from backoffice.accounts.models import USER_ROLES
+from backoffice.billing.lists import lookup
 from backoffice.extensions import db
 from backoffice.web.csv_export import csv_response
 from backoffice.web.formatting import ROLE_LABELS
@@ -19,7 +20,8 @@ bp = Blueprint("users", __name__)
 
 TABS = ("overview", "logins", "sessions")
 ACTIVITY_LABELS = {"24h": _l("Active in the last 24 hours"), "7d": _l("Active in the last 7 days"),
-                   "30d": _l("Active in the last 30 days"), "inactive": _l("Inactive for over 30 days")}
+                   "30d": _l("Active in the last 30 days"), "90d": _l("Active in the last 90 days"),
+                   "inactive": _l("Inactive for over 30 days")}
 CSV_HEADER = ("id", "email", "first_name", "last_name", "name", "account_id", "account", "role", "email_confirmed",
               "last_seen_at", "created_at")
 # The overview's login history: the last 30 days, newest first, this many at most (the Logins tab has them all).
@@ -32,7 +34,7 @@ SECTION_SPEC = ListSpec(endpoint="users.section", sorts=("date",), default_sort=
 
 def user_filter(params: ListParams) -> people.UserFilter:
     return people.UserFilter(search=params.search, roles=params.values("role"), activities=params.values("activity"),
-                             now=datetime.now(UTC))
+                             now=datetime.now(UTC), accounts=lookup.accounts_named(db.session, params.search))
 
 
 def _person(user_id: str) -> people.Person:
@@ -64,9 +66,8 @@ def export():
     rows = people.stream_users(db.session, user_filter(params), sort=params.sort, descending=params.descending)
 
     def values(row: people.UserRow) -> list[object]:
-        seen = row.last_seen_at.isoformat() if row.last_seen_at else None
         return [row.id, row.email, row.first_name, row.last_name, row.display_name, row.tenant_id, row.tenant_name,
-                row.role, row.email_confirmed, seen, row.created_at.isoformat()]
+                row.role, row.email_confirmed, row.last_seen_at, row.created_at]
 
     return csv_response("users.csv", CSV_HEADER, (values(row) for row in rows))
 
