@@ -292,6 +292,10 @@ def https_url(url: str | None) -> str | None:
     # browsers strip before reading the scheme, make the URL no link at all.
     if parts.scheme != "https" or not parts.hostname or any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in url):
         return None
+    # `.invalid` is reserved never to resolve (RFC 2606): the sandbox's documents live there, and a link that
+    # cannot open is worse than none.
+    if parts.hostname == "invalid" or parts.hostname.endswith(".invalid"):
+        return None
     return url
 
 

@@ -24,6 +24,7 @@ FORMULA = '=HYPERLINK("http://x","y")'
     "javascript:alert(1)", "JavaScript:alert(1)", " javascript:alert(1)", "java\tscript:alert(1)",
     "http://pay.example/in.pdf", "data:text/html,<script>alert(1)</script>", "//pay.example/in.pdf",
     "https://", "https:///path", "https://pay.example/in\n.pdf", "vbscript:msgbox(1)", "", None,
+    "https://pay.stripe-sandbox.invalid/invoices/in_1/pdf", "https://invalid/x",
 ])
 def test_only_https_urls_with_a_host_are_links(url):
     assert https_url(url) is None
