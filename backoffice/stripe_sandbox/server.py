@@ -11,6 +11,7 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from backoffice.stripe_sandbox import documents
 from backoffice.stripe_sandbox.api import Router, check_params, expand
 from backoffice.stripe_sandbox.errors import (
     AuthenticationFailed,
@@ -84,6 +85,8 @@ class SandboxApp:
         return response(environ, start_response)
 
     def handle(self, request: Request, request_id: str) -> Response:
+        if request.path.startswith(documents.PREFIX + "/"):
+            return self.document(request)
         self.authenticate(request)
         method = request.method.upper()
         route, path_args = self.router.match(method, request.path)
@@ -119,6 +122,17 @@ class SandboxApp:
         if route.writes and response.status_code == 200:
             self.sandbox.changed()
         return response
+
+    def document(self, request: Request) -> Response:
+        """A hosted document (documents.py): no API key, GET only, a plain 404 page when there is none."""
+        if request.method not in ("GET", "HEAD"):
+            return Response("Method not allowed", status=405, mimetype="text/plain", headers={"Allow": "GET, HEAD"})
+        try:
+            with self.sandbox.store.lock:
+                body, media_type = documents.render(request.path, self.sandbox.store.find)
+        except documents.DocumentMissing:
+            return Response("No such document", status=404, mimetype="text/plain")
+        return Response(body, mimetype=media_type, headers={"Cache-Control": "no-store"})
 
     def authenticate(self, request: Request) -> None:
         header = request.headers.get("Authorization", "")

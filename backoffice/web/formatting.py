@@ -1,12 +1,13 @@
 """Jinja filters that put domain values in the operator's words: money, countries, relative times, labels."""
 from __future__ import annotations
 
+import ipaddress
 from datetime import UTC, datetime
 from decimal import Decimal
 from urllib.parse import urlsplit
 
 from babel.numbers import format_percent
-from flask import Flask
+from flask import Flask, current_app
 from flask_babel import (
     format_currency,
     format_date,
@@ -299,12 +300,39 @@ def https_url(url: str | None) -> str | None:
     return url
 
 
+# The host the Stripe sandbox writes its documents under (backoffice/stripe_sandbox/documents.py): reserved, so that
+# its objects' URLs do not depend on the port a sandbox ran on. The sandbox serves them under /documents.
+SANDBOX_DOCUMENTS_HOST = "pay.stripe-sandbox.invalid"
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def document_url(url: str | None, api_base: str | None = None) -> str | None:
+    """A Stripe document's link (an invoice PDF, a credit note): an https address as `https_url` takes it; or,
+    when the API is a sandbox on loopback, a sandbox document's path under that sandbox's own address."""
+    if api_base is None and current_app:
+        api_base = current_app.config.get("STRIPE_API_BASE")
+    if url and api_base and url == url.strip():
+        parts, base = urlsplit(url), urlsplit(api_base)
+        if (parts.scheme == "https" and parts.hostname == SANDBOX_DOCUMENTS_HOST and _is_loopback(base.hostname)
+                and parts.path.startswith("/") and not parts.query and https_url(url) is None):
+            return f"{base.scheme}://{base.netloc}/documents{parts.path}"
+    return https_url(url)
+
+
 def init_app(app: Flask) -> None:
     """Register the filters."""
     app.jinja_env.filters.update(
         money=money, signed_money=signed_money, number=number, flag=flag, flag_svg=flag_svg, country_name=country_name,
         relative=relative, day=day, moment=moment, moment_text=moment_text, percent=percent, plan_name=plan_name,
-        https_url=https_url, stripe_status=lambda value: label(value, STRIPE_STATUS_LABELS),
+        https_url=https_url, document_url=document_url, stripe_status=lambda value: label(value, STRIPE_STATUS_LABELS),
         audit_field=lambda value: label(value, AUDIT_FIELD_LABELS), field_text=field_text,
         account_status=lambda value: label(value, ACCOUNT_STATUS_LABELS),
         role=lambda value: label(value, ROLE_LABELS),

@@ -24,6 +24,11 @@ def is_htmx_request() -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
+def swap_target() -> str | None:
+    """The id of the element an htmx request swaps into (HX-Target), if any."""
+    return request.headers.get("HX-Target") if is_htmx_request() else None
+
+
 def current_page_url() -> str | None:
     """The address the browser showed when htmx made this request (HX-Current-URL), unchecked."""
     return request.headers.get("HX-Current-URL")

@@ -14,11 +14,21 @@
       if (first) first.focus();
     }
   }
+  // With JavaScript the button opens the menu; the no-script link and the URL target stay out of the way.
+  document.addEventListener("DOMContentLoaded", function () {
+    var toggle = button();
+    if (toggle) toggle.hidden = false;
+  });
   document.addEventListener("click", function (event) {
     if (!event.target.closest) return;
     if (event.target.closest(".menu-button")) {
       setOpen(!document.body.classList.contains("menu-open"));
-    } else if (event.target.closest("[data-close-menu]") || event.target.closest("#side-menu a")) {
+    } else if (event.target.closest("[data-close-menu]")) {
+      event.preventDefault();  // the × is a link to #main for the no-script menu
+      setOpen(false);
+      var toggle = button();
+      if (toggle) toggle.focus();
+    } else if (event.target.closest("#side-menu a")) {
       setOpen(false);
     }
   });

@@ -46,8 +46,12 @@ def test_shortcuts_ids_and_an_email_find_grouped_results_opened_by_keyboard(sear
                                "?.innerText.includes(v)", arg=value)
         assert IDS.tenant_name in results.locator("[data-kind=accounts]").inner_text(), kind
 
+    # Escape closes the list first (the words stay), then empties the box.
     page.keyboard.press("Escape")
-    assert box.input_value() == "" and results.inner_html().strip() == ""
+    assert box.input_value() == IDS.paid_event and results.inner_html().strip() == ""
+    assert box.get_attribute("aria-expanded") == "false"
+    page.keyboard.press("Escape")
+    assert box.input_value() == ""
     page.locator("h1").first.click()
     page.keyboard.press("Control+k")
     assert box.evaluate("el => el === document.activeElement")
@@ -56,13 +60,28 @@ def test_shortcuts_ids_and_an_email_find_grouped_results_opened_by_keyboard(sear
     assert groups(page)[:2] == ["accounts", "users"]
     screenshot(page, "global-search-email")
 
-    # Down from the box walks the results; Enter opens the focused one.
+    # A combobox: focus stays in the box while the arrow keys move the active option, which screen readers
+    # follow through aria-activedescendant; Enter opens it.
+    assert box.get_attribute("role") == "combobox" and box.get_attribute("aria-expanded") == "true"
+    assert results.locator("[role=listbox] [role=group] [role=option]").count() >= 2
+
+    def active_href() -> str:
+        assert page.evaluate("document.activeElement.id") == "global-search-input"
+        active = box.get_attribute("aria-activedescendant")
+        option = page.locator(f"#{active}")
+        assert option.get_attribute("aria-selected") == "true"
+        assert results.locator("[aria-selected=true]").count() == 1
+        return option.get_attribute("href")
+
+    assert box.get_attribute("aria-activedescendant") is None
     page.keyboard.press("ArrowDown")
     page.keyboard.press("ArrowDown")
-    focused = page.evaluate("document.activeElement.getAttribute('href')")
-    assert focused.startswith("/users/")
+    assert active_href().startswith("/users/")
     page.keyboard.press("ArrowUp")
-    assert page.evaluate("document.activeElement.getAttribute('href')") == f"/accounts/{IDS.tenant}"
+    assert active_href() == f"/accounts/{IDS.tenant}"
+    page.keyboard.press("ArrowUp")  # past the first option: the box itself again
+    assert box.get_attribute("aria-activedescendant") is None
+    page.keyboard.press("ArrowDown")
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(rf"/accounts/{IDS.tenant}$"))
     assert IDS.tenant_name in page.locator("h1").first.inner_text()

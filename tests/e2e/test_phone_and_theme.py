@@ -98,6 +98,14 @@ def background(page) -> str:
     return page.evaluate("() => getComputedStyle(document.documentElement).backgroundColor")
 
 
+def badge_and_banner(page) -> list[str]:
+    """The background of the first role badge and of the first data-quality banner (a failed event raises one)."""
+    page.locator(".banner:not(.note)").first.wait_for()  # the banners arrive after the page, by htmx
+    return page.evaluate("""() => ['.badge[class*=role-]', '.banner:not(.note)'].map(selector => {
+        const element = document.querySelector(selector);
+        return element ? getComputedStyle(element).backgroundColor : 'missing ' + selector; })""")
+
+
 def is_dark(rgb: str) -> bool:
     red, green, blue = (int(part) for part in rgb[rgb.index("(") + 1:rgb.index(")")].split(",")[:3])
     return red + green + blue < 3 * 96
@@ -117,22 +125,39 @@ def test_every_surface_fits_a_phone(server, browser):
     assert too_wide == {}, f"wider than the 390 px screen: {too_wide}"
 
 
-def test_the_menu_opens_over_the_page_and_closes(server, browser):
+@pytest.mark.parametrize("javascript", [True, False], ids=["script", "no-script"])
+def test_the_menu_opens_over_the_page_and_closes(server, browser, javascript):
+    """With JavaScript a button opens the menu; without, a link opens it as the URL's target. Both close by ×."""
     base, ids = server
     context, page = open_context(browser, base, viewport=PHONE)
+    if not javascript:
+        state = context.storage_state()
+        context.close()
+        context = browser.new_context(viewport=PHONE, java_script_enabled=False, storage_state=state)
+        page = context.new_page()
     page.goto(f"{base}/accounts/{ids['tenant']}")
     menu = page.get_by_role("navigation", name="Main menu")
     assert not menu.is_visible()
-    button = page.get_by_role("button", name="Open menu")
-    button.click()
+    opener = page.get_by_role("button" if javascript else "link", name="Open menu")
+    opener.click()
     assert menu.is_visible()
-    assert page.locator(".menu-button").get_attribute("aria-expanded") == "true"
-    # Over the page: the menu is the topmost element where it is drawn, banner or not.
-    assert page.evaluate("() => { const box = document.querySelector('#side-menu').getBoundingClientRect();"
-                         " return document.elementFromPoint(box.left + 20, box.top + 10).closest('#side-menu') !== null; }")
-    page.keyboard.press("Escape")
+    if javascript:
+        assert page.locator(".menu-button").get_attribute("aria-expanded") == "true"
+        # Over the page: the menu is the topmost element where it is drawn, banner or not.
+        assert page.evaluate("() => { const box = document.querySelector('#side-menu').getBoundingClientRect();"
+                             " return document.elementFromPoint(box.left + 20, box.top + 10).closest('#side-menu')"
+                             " !== null; }")
+        page.keyboard.press("Escape")
+        assert not menu.is_visible()
+        opener.click()
+    else:
+        assert page.locator("button.menu-button").is_hidden()  # a button that would do nothing is not shown
+        assert page.url.endswith("#side-menu")
+    menu.get_by_role("link", name="Close menu").click()
     assert not menu.is_visible()
-    page.get_by_role("button", name="Open menu").click()
+    if javascript:
+        assert page.url.endswith(ids["tenant"])  # no #main: the script closed it
+    opener.click()
     menu.get_by_role("link", name="Users").click()
     page.wait_for_url(f"{base}/users")
     assert not menu.is_visible()
@@ -198,12 +223,15 @@ def test_dark_mode_follows_the_system_and_the_preference(server, browser):
     page.goto(f"{base}/users")
     assert page.locator("html").get_attribute("data-theme") is None
     assert is_dark(background(page))
+    # Badges and banners turn dark with the page instead of staying pastel.
+    assert all(is_dark(colour) for colour in badge_and_banner(page)), badge_and_banner(page)
 
     page.get_by_label("Operator menu").click()
     with page.expect_navigation():  # a form POST that reloads the page
         page.get_by_test_id("theme-switch").get_by_role("button", name="Light").click()
     assert page.locator("html").get_attribute("data-theme") == "light"
     assert not is_dark(background(page))
+    assert not any(is_dark(colour) for colour in badge_and_banner(page)), badge_and_banner(page)
 
     page.get_by_label("Operator menu").click()
     with page.expect_navigation():
@@ -211,6 +239,7 @@ def test_dark_mode_follows_the_system_and_the_preference(server, browser):
     assert page.locator("html").get_attribute("data-theme") == "dark"
     page.emulate_media(color_scheme="light")
     assert is_dark(background(page))  # the operator's choice wins over the system's
+    assert all(is_dark(colour) for colour in badge_and_banner(page)), badge_and_banner(page)
 
     # Kiosk mode keeps the theme.
     page.get_by_label("Operator menu").click()

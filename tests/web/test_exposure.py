@@ -11,7 +11,7 @@ import pytest
 from backoffice.billing.models import PaymentTransaction
 from backoffice.jobs import enqueue, job_status
 from backoffice.web.csv_export import neutralise
-from backoffice.web.formatting import https_url
+from backoffice.web.formatting import document_url, https_url
 from tests.conftest import proxy_headers
 from tests.factories import make_subscription, make_tenant, new_id, payment_values
 
@@ -34,6 +34,39 @@ def test_https_urls_pass_unchanged():
     stripe = "https://pay.stripe.com/invoice/acct_1/in_1/pdf?s=ap"
     assert https_url(stripe) == stripe
     assert https_url("HTTPS://files.example/cn.pdf") == "HTTPS://files.example/cn.pdf"
+
+
+SANDBOX_PDF = "https://pay.stripe-sandbox.invalid/invoices/in_1/pdf"
+
+
+@pytest.mark.parametrize(("url", "api_base", "link"), [
+    # A sandbox document opens at the sandbox on loopback, whatever port it serves on.
+    (SANDBOX_PDF, "http://127.0.0.1:12111", "http://127.0.0.1:12111/documents/invoices/in_1/pdf"),
+    (SANDBOX_PDF, "http://localhost:9/", "http://localhost:9/documents/invoices/in_1/pdf"),
+    (SANDBOX_PDF, "http://[::1]:9", "http://[::1]:9/documents/invoices/in_1/pdf"),
+    # Not a sandbox on loopback: no link (the reserved host never resolves).
+    (SANDBOX_PDF, "https://api.stripe.com", None), (SANDBOX_PDF, "http://10.0.0.5:12111", None),
+    (SANDBOX_PDF, None, None), (SANDBOX_PDF + "?x=javascript:1", "http://127.0.0.1:1", None),
+    ("https://other.invalid/invoices/in_1/pdf", "http://127.0.0.1:12111", None),
+    ("http://pay.stripe-sandbox.invalid/in_1", "http://127.0.0.1:12111", None),
+    # Everything else is judged as https_url judges it.
+    ("https://pay.stripe.com/invoice/in_1/pdf", "http://127.0.0.1:12111", "https://pay.stripe.com/invoice/in_1/pdf"),
+    ("javascript:alert(1)", "http://127.0.0.1:12111", None),
+])
+def test_document_links(url, api_base, link):
+    assert document_url(url, api_base) == link
+
+
+def test_the_invoice_list_links_a_sandbox_pdf_to_the_configured_sandbox(app, client, data, operator_headers,
+                                                                        monkeypatch):
+    monkeypatch.setitem(app.config, "STRIPE_API_BASE", "http://127.0.0.1:12111")
+    with data() as session:
+        tenant = make_tenant(session, name="Sandbox Documents ApS")
+        subscription = make_subscription(session, tenant_id=tenant.id)
+        session.add(PaymentTransaction(**payment_values(subscription, invoice_url=SANDBOX_PDF)))
+        tenant_id = tenant.id
+    text = client.get(f"/accounts/{tenant_id}/invoices", headers=operator_headers).get_data(as_text=True)
+    assert 'href="http://127.0.0.1:12111/documents/invoices/in_1/pdf"' in text and "Invoice PDF" in text
 
 
 @pytest.fixture

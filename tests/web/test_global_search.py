@@ -28,6 +28,14 @@ def test_the_page_the_partial_and_vary(client, operator_headers, ids):
     assert "HX-Request" in partial.headers["Vary"]
     assert 'data-kind="accounts"' in fragment and 'data-kind="invoices"' in fragment
     assert IDS.invoice in fragment and f'href="/accounts/{IDS.tenant}/invoices"' in fragment
+    # Only the shell's box gets a listbox of options; the page and other targets get plain grouped links.
+    assert 'role="option"' not in body and 'role="option"' not in fragment
+    shell = client.get(f"/search?q={IDS.charge}", headers={**operator_headers, **HX,
+                                                           "HX-Target": "global-search-results"})
+    options = shell.get_data(as_text=True)
+    assert 'role="listbox"' in options and 'role="group"' in options
+    assert options.count('role="option"') == options.count('class="search-hit"') > 0
+    assert 'id="global-search-accounts-1"' in options and 'aria-selected="false"' in options
 
 
 def test_an_owner_email_finds_the_account_and_the_person_with_see_all_links(client, operator_headers, ids):

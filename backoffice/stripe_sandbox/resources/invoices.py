@@ -14,6 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from backoffice.stripe_sandbox.api import Lookup, Router, includable, paginate
+from backoffice.stripe_sandbox.documents import DOCUMENTS_HOST
 from backoffice.stripe_sandbox.errors import (
     CardDeclined,
     InvalidRequest,
@@ -32,8 +33,6 @@ DAY = 24 * 3600
 # Days between a declined attempt and the next, like a custom retry schedule in Stripe's dashboard.
 # A sandbox's settings may override it with a `payment_retry_days` sequence.
 DEFAULT_RETRY_DAYS = (3, 5, 7)
-# Document links use the reserved `.invalid` domain: they look like Stripe's and can never reach anything.
-DOCUMENTS_HOST = "https://pay.stripe-sandbox.invalid"
 CHARGE_DESCRIPTIONS = {"subscription_create": "Subscription creation", "subscription_cycle": "Subscription update",
                        "subscription_update": "Subscription update"}
 PAYABLE = {"open", "uncollectible"}

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from backoffice.stripe_sandbox.api import Router, paginate
+from backoffice.stripe_sandbox.documents import ZERO_DECIMAL_CURRENCIES
 from backoffice.stripe_sandbox.errors import (
     CardDeclined,
     InvalidRequest,
@@ -54,9 +55,6 @@ INCOMPLETE_LIFETIME = 23 * 3600
 # Where dunning ends when the last retry fails; a sandbox's settings may say otherwise with a
 # `subscription_status_after_retries` of "canceled", "unpaid" or "past_due" (leave it past due).
 DEFAULT_STATUS_AFTER_RETRIES = "canceled"
-# Currencies without minor units, for the amounts written in line descriptions.
-ZERO_DECIMAL_CURRENCIES = {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv",
-                           "xaf", "xof", "xpf"}
 
 
 # --- the calendar ----------------------------------------------------------------------------------------------

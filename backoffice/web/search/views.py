@@ -9,9 +9,12 @@ from flask_babel import gettext as _
 from backoffice import search
 from backoffice.extensions import db
 from backoffice.read import global_search
-from backoffice.web.htmx import render_page_or_partial
+from backoffice.web.htmx import render_page_or_partial, swap_target
 
 bp = Blueprint("search", __name__)
+
+# The shell box's results element (layout/_search_box.html): results swapped there are its combobox's listbox.
+SHELL_RESULTS = "global-search-results"
 
 
 def _query() -> str | None:
@@ -30,4 +33,5 @@ def index():
         db.session, query, plan_order=tuple(config["PLAN_ORDER"]), billing=bool(config["PUBLIC_SUBSCRIPTION_ENABLED"]),
         now=datetime.now(UTC))
     return render_page_or_partial("search/index.html", "search/_results.html", results=results,
-                                  q=request.args.get("q", ""), min_length=global_search.MIN_LENGTH)
+                                  q=request.args.get("q", ""), min_length=global_search.MIN_LENGTH,
+                                  listbox=swap_target() == SHELL_RESULTS)
