@@ -83,6 +83,7 @@ def configure_web(app: Flask) -> None:
     from backoffice.web.invoices.views import bp as invoices_bp
     from backoffice.web.jobs.views import bp as jobs_bp
     from backoffice.web.operator.views import bp as operator_bp
+    from backoffice.web.saas_metrics.views import bp as saas_metrics_bp
     from backoffice.web.search.views import bp as search_bp
     from backoffice.web.users.views import bp as users_bp
     from backoffice.web.webhooks.views import bp as webhooks_bp
@@ -111,6 +112,7 @@ def configure_web(app: Flask) -> None:
     app.register_blueprint(invoices_bp)
     app.register_blueprint(users_bp)
     app.register_blueprint(search_bp)
+    app.register_blueprint(saas_metrics_bp)
 
 
 def configure_cli(app: Flask) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from backoffice.read_models import (
     account_index,
+    account_months,
     invoice_rows,
     invoice_totals,
     ledger_index,
@@ -24,6 +25,7 @@ REGISTRY: tuple[ReadModel, ...] = (
     ledger_index.MODEL,
     ledger_tips.MODEL,
     mrr_daily.MODEL,
+    account_months.MODEL,
     invoice_rows.MODEL,
     invoice_totals.MODEL,
     revenue_daily.MODEL,

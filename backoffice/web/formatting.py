@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import ipaddress
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from urllib.parse import urlsplit
 
@@ -214,6 +214,11 @@ def relative(moment: datetime | None) -> Markup | str:
         _iso(moment), moment_text(moment), format_timedelta(moment - datetime.now(UTC), add_direction=True))
 
 
+def month_name(value: date | None) -> str:
+    """A calendar month as the locale writes it (`Mar 2026`, `mar. 2026`)."""
+    return format_date(value, "MMM y") if value is not None else "—"
+
+
 def day(moment: datetime | None) -> str:
     return format_date(moment, "medium") if moment is not None else "—"
 
@@ -268,6 +273,11 @@ def percent(value: int | Decimal | None) -> str:
         return "—"
     # Quantization off: the figure keeps the decimals it was rounded to upstream, not the pattern's none.
     return format_percent(Decimal(value) / 100, locale=get_locale(), decimal_quantization=False)
+
+
+def rate(value: Decimal | None) -> str:
+    """A ratio (0.4) as a percentage with one decimal (40.0 %), "—" when there is no figure."""
+    return "—" if value is None else percent((Decimal(value) * 100).quantize(Decimal("0.1")))
 
 
 def label(value: str | None, labels: dict[str, object]) -> str:
@@ -331,7 +341,8 @@ def init_app(app: Flask) -> None:
     """Register the filters."""
     app.jinja_env.filters.update(
         money=money, signed_money=signed_money, number=number, flag=flag, flag_svg=flag_svg, country_name=country_name,
-        relative=relative, day=day, moment=moment, moment_text=moment_text, percent=percent, plan_name=plan_name,
+        relative=relative, rate=rate, month_name=month_name, day=day, moment=moment, moment_text=moment_text,
+        percent=percent, plan_name=plan_name,
         https_url=https_url, document_url=document_url, stripe_status=lambda value: label(value, STRIPE_STATUS_LABELS),
         audit_field=lambda value: label(value, AUDIT_FIELD_LABELS), field_text=field_text,
         account_status=lambda value: label(value, ACCOUNT_STATUS_LABELS),

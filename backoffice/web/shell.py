@@ -19,6 +19,7 @@ class MenuItem:
 
 MENU = (
     MenuItem("dashboard.index", _l("Dashboard"), "▦"),
+    MenuItem("saas_metrics.index", _l("SaaS metrics"), "%", billing=True),
     MenuItem("accounts.index", _l("Accounts"), "◫"),
     MenuItem("users.index", _l("Users"), "☺"),
     MenuItem("billing_events.index", _l("Billing events"), "≡", billing=True),

@@ -99,8 +99,8 @@ def break_one(session, model, rng: random.Random) -> tuple[str, tuple]:
     if model.name in ("ledger_index", "revenue_daily"):
         session.execute(delete(table).where(key_of(model, key)))
         return "missing", key
-    column = {"account_index": "mrr", "ledger_tips": "committed_mrr", "invoice_rows": "amount",
-              "invoice_totals": "amount", "login_daily": "succeeded"}[model.name]
+    column = {"account_index": "mrr", "ledger_tips": "committed_mrr", "account_months": "mrr_end",
+              "invoice_rows": "amount", "invoice_totals": "amount", "login_daily": "succeeded"}[model.name]
     session.execute(update(table).where(key_of(model, key))
                     .values({column: func.coalesce(table.c[column], 0) + 1}))
     return "differs", key

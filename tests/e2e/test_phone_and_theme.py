@@ -62,6 +62,7 @@ def server(make_app, own_database):
 def surfaces(ids: dict[str, str]) -> dict[str, str]:
     return {
         "dashboard": "/",
+        "saas-metrics": "/saas-metrics",
         "accounts": "/accounts",
         "account": f"/accounts/{ids['tenant']}",
         "users": "/users",
@@ -262,6 +263,7 @@ def test_back_restores_the_search_box(server, browser):
     base, _ids = server
     context, page = open_context(browser, base, viewport=DESKTOP)
     page.goto(f"{base}/accounts")
+    assert page.get_by_role("link", name="Close menu").is_hidden()  # the phone menu's ×, not on a desktop
     search = page.locator("#list-search")
     search.fill("tundra")
     page.wait_for_url(f"{base}/accounts?q=tundra")

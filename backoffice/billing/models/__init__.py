@@ -36,6 +36,7 @@ from backoffice.billing.models.projection import (  # noqa: F401
     Subscription,
 )
 from backoffice.billing.models.read_models import (  # noqa: F401
+    AccountMonth,
     InvoiceListRow,
     InvoiceTotal,
     LedgerIndex,

@@ -81,6 +81,34 @@ class LedgerTip(db.Model):
     position: Mapped[int] = mapped_column(sa.Integer)
 
 
+class AccountMonth(db.Model):
+    """Each subscription's metric MRR in each month it moved: start, end, the month's movements, the next month it
+    moved and its cohort (read_models/account_months.py). Triggers on billing_events and billing_event_corrections
+    write it (migration 0018)."""
+
+    __tablename__ = "account_months"
+    __table_args__ = (
+        sa.Index(None, "month"),
+        sa.Index(None, "cohort", "month"),
+        sa.CheckConstraint(_currency_check("currency"), name="currency"),
+    )
+
+    subscription_id: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    month: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(sa.Text)
+    currency: Mapped[str] = mapped_column(sa.Text)
+    mrr_start: Mapped[Decimal] = mapped_column(MONEY)
+    mrr_end: Mapped[Decimal] = mapped_column(MONEY)
+    new: Mapped[Decimal] = mapped_column(MONEY)
+    expansion: Mapped[Decimal] = mapped_column(MONEY)
+    contraction: Mapped[Decimal] = mapped_column(MONEY)
+    churn: Mapped[Decimal] = mapped_column(MONEY)
+    reactivation: Mapped[Decimal] = mapped_column(MONEY)
+    other: Mapped[Decimal] = mapped_column(MONEY)
+    next_month: Mapped[date | None] = mapped_column(sa.Date)
+    cohort: Mapped[date | None] = mapped_column(sa.Date)
+
+
 class InvoiceListRow(db.Model):
     """The invoices list's read model: one row per row of the dual-row projection (billing/lists/invoices.py), narrow.
 

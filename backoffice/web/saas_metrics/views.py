@@ -1,0 +1,101 @@
+"""/saas-metrics: ARR, ARPA, churn, retention, cohorts and LTV by month (read/saas_metrics.py, docs/metrics.md), and
+the accounts behind any one figure (/saas-metrics/accounts, with its CSV). `/metrics` is Prometheus's."""
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from flask import Blueprint, abort, current_app, request
+from flask_babel import gettext as _
+
+from backoffice.extensions import db
+from backoffice.read import saas_metrics
+from backoffice.web.csv_export import csv_response
+from backoffice.web.htmx import render_list, render_page_or_partial
+from backoffice.web.listing import ListParams, ListSpec, fetch_or_400
+
+bp = Blueprint("saas_metrics", __name__)
+
+DEFAULT_PERIOD = 12
+COHORT_VIEWS = ("logos", "mrr")
+ROWS = ListSpec("saas_metrics.accounts", sorts=("account",), default_sort="account",
+                single={"figure": saas_metrics.FIGURES}, references=("month",), csv_endpoint="saas_metrics.export")
+CSV_HEADER = ("month", "account_id", "account", "subscription_id", "currency", "mrr_start", "mrr_end",
+              *saas_metrics.MOVEMENTS, "cohort")
+
+
+@bp.before_request
+def billing_only():
+    if not current_app.config["PUBLIC_SUBSCRIPTION_ENABLED"]:
+        abort(404)
+
+
+def _choice(name: str, allowed: tuple, default):
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw not in {str(value) for value in allowed}:
+        abort(400, description=_("%(name)s must be one of %(choices)s.", name=name,
+                                 choices=", ".join(str(value) for value in allowed)))
+    return type(default)(raw)
+
+
+def _currency() -> str:
+    return current_app.config["PLATFORM_CURRENCY"]
+
+
+@bp.get("/saas-metrics")
+def index():
+    """The metrics of the last `period` months (this one to date), and the cohort grid as logos or MRR."""
+    period = _choice("period", saas_metrics.PERIODS, DEFAULT_PERIOD)
+    cohort_view = _choice("cohort", COHORT_VIEWS, "logos")
+    this_month = datetime.now(UTC).date().replace(day=1)
+    through = _parse_month(request.args.get("through"), "through") if request.args.get("through") else this_month
+    if through > this_month:
+        abort(400, description=_("through cannot be after this month."))
+    figures = saas_metrics.metrics(db.session, _currency(), through, period)
+    return render_page_or_partial("saas_metrics/index.html", "saas_metrics/_cohorts.html", figures=figures,
+                                  period=period, periods=saas_metrics.PERIODS, cohort_view=cohort_view,
+                                  currency=_currency(), through=None if through == this_month else through)
+
+
+def _month(params: ListParams) -> date:
+    return _parse_month(params.choice("month"))
+
+
+def _parse_month(raw: str | None, name: str = "month") -> date:
+    """A month written YYYY-MM, as its first day; 400 otherwise."""
+    raw = raw or ""
+    year, dash, month = raw.partition("-")
+    if not (dash and len(year) == 4 and len(month) == 2 and (year + month).isascii() and (year + month).isdigit()
+            and 1 <= int(month) <= 12 and int(year) >= 1970):
+        abort(400, description=_("%(name)s must be a month written YYYY-MM.", name=name))
+    return date(int(year), int(month), 1)
+
+
+def _figure(params: ListParams) -> str:
+    figure = params.choice("figure")
+    if figure is None:
+        abort(400, description=_("figure must be one of %(choices)s.", choices=", ".join(saas_metrics.FIGURES)))
+    return figure
+
+
+@bp.get("/saas-metrics/accounts")
+def accounts():
+    """The accounts one figure of one month counts or sums, a page at a time, each with its month's movements."""
+    params = ListParams.from_request(ROWS)
+    month, figure = _month(params), _figure(params)
+    page = fetch_or_400(lambda: saas_metrics.rows_page(db.session, _currency(), month, figure, page=params.page,
+                                                       per_page=params.per_page, after=params.after))
+    return render_list("saas_metrics/accounts.html", "saas_metrics/_accounts.html", params.current_url(),
+                       params=params, page=page, month=month, figure=figure, currency=_currency())
+
+
+@bp.get("/saas-metrics/accounts.csv")
+def export():
+    """Every account behind the figure, as CSV."""
+    params = ListParams.from_request(ROWS)
+    month, figure = _month(params), _figure(params)
+    rows = ([row.month, row.tenant_id, row.tenant_name, row.subscription_id, row.currency, row.mrr_start,
+             row.mrr_end, *(getattr(row, name) for name in saas_metrics.MOVEMENTS), row.cohort]
+            for row in saas_metrics.all_rows(db.session, _currency(), month, figure))
+    return csv_response(f"saas-metrics-{figure}-{month:%Y-%m}.csv", CSV_HEADER, rows)
