@@ -14,6 +14,7 @@ from flask.cli import AppGroup, with_appcontext
 
 from backoffice.demo.vat import parse_vat_rates
 from backoffice.extensions import db
+from backoffice.fx.commands import fx_group
 from backoffice.readiness import check_database, check_redis
 
 if TYPE_CHECKING:  # the sandbox is imported inside the commands only, when they run
@@ -148,5 +149,6 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(demo_group)
     billing_group.add_command(prove_command)
     app.cli.add_command(billing_group)
+    app.cli.add_command(fx_group)
     init_read_model_commands(app)
     database_roles.init_app(app)

@@ -24,6 +24,7 @@ from backoffice.demo.stripe_demo import StripeDemo
 from backoffice.demo.vat import parse_vat_rates
 from backoffice.demo.writer import write_records
 from backoffice.extensions import db
+from backoffice.fx import rates as fx_rates
 from backoffice.jobs import in_process_runner
 
 # The standard VAT rates of the demo's customer countries (percent), as of 2026.
@@ -82,6 +83,9 @@ def load_command(tenants: int, months: int, seed: int, sandbox_state: str | None
     """
     if db.session.scalar(select(func.count()).select_from(Tenant)):
         raise click.ClickException("the database already holds tenants; demo data loads into an empty one")
+    # The ECB's rates the reports convert the customers' other currencies with (as `flask fx refresh` loads them).
+    loaded = fx_rates.refresh(db.session, fx_rates.parse(fx_rates.bundled_lines()))
+    click.echo(f"Exchange rates: {loaded.rates} ECB rates of {loaded.currencies} currencies, to {loaded.last}")
     db.session.commit()  # no transaction left open while the webhook archives events meanwhile
     app = current_app._get_current_object()
     saved = {key: app.config[key] for key in ("IN_PROCESS_JOBS", "STRIPE_WEBHOOK_SECRETS", "STRIPE_API_BASE",

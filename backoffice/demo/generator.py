@@ -27,6 +27,9 @@ MONTH = 30 * DAY
 # Actions within one step share the clock: each clock move is an API call, so a build moves it at most once
 # an hour of history rather than once per action.
 CLOCK_STEP = 3600
+# Customers in these countries are billed in their own currency (the rest in the platform's), so that the
+# reports' conversion and the FX movement are exercised: about three in five of the demo's customers.
+BILLING_CURRENCIES = {"US": "USD", "GB": "GBP", "SE": "SEK", "DK": "DKK"}
 
 
 @dataclass(frozen=True)
@@ -146,8 +149,10 @@ class TenantDriver(Scenario):
 
     def __init__(self, demo: StripeDemo, plan: TenantPlan, rng: random.Random,
                  on_customer: Callable[[str], None] | None = None):
-        super().__init__(demo, "generated", plan.tenant_id, track_events=False)
-        self.country = plan.records.tenant["country"]
+        country = plan.records.tenant["country"]
+        super().__init__(demo, "generated", plan.tenant_id, track_events=False,
+                         currency=BILLING_CURRENCIES.get(country))
+        self.country = country
         self.rng = rng
         self.customer_deleted = False
         self.on_customer = on_customer

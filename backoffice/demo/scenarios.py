@@ -38,9 +38,12 @@ class ScenarioRun:
 class Scenario:
     """Run steps against Stripe, collecting the events after each so none ages out of events.list."""
 
-    def __init__(self, demo: StripeDemo, name: str, tenant_id: str, *, track_events: bool = True):
+    def __init__(self, demo: StripeDemo, name: str, tenant_id: str, *, track_events: bool = True,
+                 currency: str | None = None):
         self.demo = demo
         self.client = demo.client
+        # The prices this customer is billed in: the platform currency's unless another is named.
+        self.catalog = demo.catalog_for(currency) if currency else demo.catalog
         self.run = ScenarioRun(name, tenant_id, "")
         self.track_events = track_events
         self.related: set[str] = set()
@@ -102,7 +105,7 @@ class Scenario:
 
     def subscribe(self, plan: str, interval: str = "month", coupon: str | None = None) -> str:
         params: dict[str, Any] = {"customer": self.run.customer_id,
-                                  "items": [{"price": self.demo.catalog.price(plan, interval)}]}
+                                  "items": [{"price": self.catalog.price(plan, interval)}]}
         if coupon:
             params["discounts"] = [{"coupon": coupon}]
         subscription = self.step(lambda: self.client.v1.subscriptions.create(params=params))
@@ -113,7 +116,7 @@ class Scenario:
         subscription = self.client.v1.subscriptions.retrieve(self.run.objects["subscription"])
         item = subscription["items"].data[0].id
         self.step(lambda: self.client.v1.subscriptions.update(subscription.id, params={
-            "items": [{"id": item, "price": self.demo.catalog.price(plan, interval)}],
+            "items": [{"id": item, "price": self.catalog.price(plan, interval)}],
             "proration_behavior": proration}))
 
     def set_cancel_at_period_end(self, cancel: bool, reason: str | None = None) -> None:
@@ -133,7 +136,7 @@ class Scenario:
             "phases": [
                 {"items": [{"price": phase["items"][0].price, "quantity": 1}], "start_date": phase.start_date,
                  "end_date": phase.end_date},
-                {"items": [{"price": self.demo.catalog.price(plan), "quantity": 1}], "iterations": 1},
+                {"items": [{"price": self.catalog.price(plan), "quantity": 1}], "iterations": 1},
             ]}))
         self.run.objects["schedule"] = schedule.id
         return schedule.id

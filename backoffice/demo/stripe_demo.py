@@ -9,6 +9,12 @@ import stripe
 # Demo list prices in minor units, applied in whatever currency the platform bills in. `basis` is free
 # and has no Stripe price (DESIGN §4.1).
 PLAN_AMOUNTS = {"standard": {"month": 4900, "year": 49000}, "premium": {"month": 9900, "year": 99000}}
+# Local price points for the customers billed in another currency than the platform's, where the euro's figures
+# would be odd (49 kroner is about 6.50 EUR); the others take PLAN_AMOUNTS as they are (49 USD, 49 GBP).
+LOCAL_AMOUNTS = {
+    "dkk": {"standard": {"month": 36900, "year": 369000}, "premium": {"month": 74900, "year": 749000}},
+    "sek": {"standard": {"month": 54900, "year": 549000}, "premium": {"month": 109900, "year": 1099000}},
+}
 CLOCK_ADVANCE = "/v1/test_helpers/sandbox_clock/advance"
 CLOCK = "/v1/test_helpers/sandbox_clock"
 
@@ -24,15 +30,17 @@ class Catalog:
         return self.prices[plan][interval]
 
 
-def ensure_catalog(client: stripe.StripeClient, currency: str) -> Catalog:
+def ensure_catalog(client: stripe.StripeClient, currency: str,
+                   plan_amounts: dict[str, dict[str, int]] = PLAN_AMOUNTS) -> Catalog:
     """Create (or find) the products and prices of the paid plans, tagged with metadata.plan."""
     currency = currency.lower()
     existing: dict[str, dict[str, str]] = {}
     for price in client.v1.prices.list(params={"active": True, "limit": 100}).auto_paging_iter():
-        plan = (price.metadata or {}).get("plan")
+        # A StripeObject, not a dict (the SDK refuses .get on it).
+        plan = price.metadata.to_dict().get("plan") if price.metadata else None
         if plan in PLAN_AMOUNTS and price.currency == currency and price.recurring:
             existing.setdefault(plan, {})[price.recurring.interval] = price.id
-    for plan, amounts in PLAN_AMOUNTS.items():
+    for plan, amounts in plan_amounts.items():
         if set(existing.get(plan, {})) == set(amounts):
             continue
         product = client.v1.products.create(params={"name": plan.title(), "metadata": {"plan": plan}})
@@ -50,8 +58,9 @@ class StripeDemo:
     """A client, the catalog, and the events seen so far (collected as they happen, before they age out)."""
 
     client: stripe.StripeClient
-    catalog: Catalog
+    catalog: Catalog  # in the platform currency
     seen: list[dict[str, Any]] = field(default_factory=list)
+    catalogs: dict[str, Catalog] = field(default_factory=dict)  # the other currencies', by lower-case code
     clock: int | None = None  # the sandbox clock as last read or moved by us (nobody else moves it meanwhile)
     newest_created: int = 0
     newest_ids: set[str] = field(default_factory=set)
@@ -62,6 +71,15 @@ class StripeDemo:
         demo = cls(client, ensure_catalog(client, currency))
         demo.collect()
         return demo
+
+    def catalog_for(self, currency: str) -> Catalog:
+        """The plans' prices in `currency` (the platform's catalog, or one made the first time it is asked for)."""
+        if currency.lower() == self.catalog.currency:
+            return self.catalog
+        if currency.lower() not in self.catalogs:
+            self.catalogs[currency.lower()] = ensure_catalog(self.client, currency,
+                                                             LOCAL_AMOUNTS.get(currency.lower(), PLAN_AMOUNTS))
+        return self.catalogs[currency.lower()]
 
     def now(self) -> int:
         """Return the sandbox clock."""

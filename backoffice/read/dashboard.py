@@ -11,6 +11,9 @@ One definition per total, so that the cards agree (DESIGN §4.9, §4.10):
   subscriptions' stored forward MRR is shown beside it only where it differs, with the accounts that explain it.
 - Total revenue = Σ net revenue ex-VAT of every account, deleted ones included (`revenue_daily`): the tile, the
   revenue chart's last point, Σ lifetime values and the Invoices page's total without a filter.
+- Money billed in another currency counts in the reporting currency (backoffice/fx): MRR at the rate of the day
+  shown, revenue at the rate of its day; the movements convert each day's deltas at that day's rate and `fx` is
+  what the rates alone moved, so they still sum to the change in reporting-currency MRR.
 """
 from __future__ import annotations
 
@@ -35,11 +38,14 @@ from backoffice.billing.models import (
     effective_billing_events,
 )
 from backoffice.billing.reconcile.health import TOLERANCE, MrrMismatches, mrr_mismatches
+from backoffice.fx import rates
 
 PERIODS = (7, 30, 90)
 DEFAULT_PERIOD = 30
 ZERO = Decimal("0.00")
-MOVEMENT_ORDER = ("new", "expansion", "reactivation", "contraction", "churn", "other")
+# `fx` is no ledger movement: the change in reporting-currency MRR that exchange rates alone made.
+FX = "fx"
+MOVEMENT_ORDER = ("new", "expansion", "reactivation", "contraction", "churn", "other", FX)
 # A period longer than this shows its counts per week: 90 daily bars are hairlines nobody can read.
 WEEKLY_AFTER = 31
 TENANTS = Tenant.__table__
@@ -158,8 +164,9 @@ class Movements:
         return self.end - self.start
 
     def shown(self) -> list[str]:
-        """Every kind but `other`, which shows only when it moved something."""
-        return [kind for kind in MOVEMENT_ORDER if kind != "other" or self.amounts.get(kind) or self.counts.get(kind)]
+        """Every kind but `other` and `fx`, which show only when they moved something."""
+        return [kind for kind in MOVEMENT_ORDER
+                if kind not in ("other", FX) or self.amounts.get(kind) or self.counts.get(kind)]
 
 
 def window(days: int, now: datetime | None = None) -> Window:
@@ -188,8 +195,12 @@ def kpis(session: Session, currency: str, period: Window) -> Kpis:
         func.count().filter(ACCOUNTS.c.created_at >= period.start),
         func.count().filter(ACCOUNTS.c.created_at < period.start),
     ).where(live, ACCOUNTS.c.created_at >= _start_of(period.prior_first))).one()
-    forward = session.scalar(select(func.coalesce(func.sum(Subscription.forward_mrr), ZERO))
-                             .where(Subscription.current_price_currency == currency))
+    forward_by_currency = dict(session.execute(
+        select(Subscription.current_price_currency, func.sum(Subscription.forward_mrr))
+        .where(Subscription.current_price_currency.is_not(None)).group_by(Subscription.current_price_currency)).all())
+    rate = rates.rates_for(session, sorted({currency, *forward_by_currency}), [period.today], currency)
+    forward = sum((rates.convert(amount, rate[(billed, period.today)]) for billed, amount in forward_by_currency.items()),
+                  ZERO)
     # Users last seen on one of the period's days, from the rollup: a row per day, however many users.
     active_users = session.scalar(select(func.coalesce(func.sum(SEEN_DAYS.c.users), 0))
                                   .where(SEEN_DAYS.c.day >= period.first))
@@ -198,37 +209,67 @@ def kpis(session: Session, currency: str, period: Window) -> Kpis:
         func.coalesce(SESSIONS.c.last_active_at, SESSIONS.c.created_at) >= now - timedelta(hours=24)))
     start, end = mrr_at(session, currency, [period.first - timedelta(days=1), period.today])
     return Kpis(total_accounts=total, new_accounts=new, new_accounts_prior=new_prior,
-                forward_mrr=forward, mrr_start=start, mrr_end=end, total_revenue=total_revenue(session, currency),
+                forward_mrr=forward, mrr_start=start, mrr_end=end, total_revenue=total_revenue(session, currency, period.today),
                 active_users=active_users, active_sessions=sessions, currency=currency,
                 deleted_revenue=invoices.deleted_accounts_revenue(session, currency),
                 mismatches=mrr_mismatches(session) if abs(forward - end) >= TOLERANCE else None)
 
 
-def total_revenue(session: Session, currency: str) -> Decimal:
-    """All-time net revenue ex-VAT (the Total revenue tile = the revenue chart's last point = Σ lifetime value)."""
-    return session.scalar(select(func.coalesce(func.sum(REVENUE.c.amount), ZERO)).where(REVENUE.c.currency == currency))
+def total_revenue(session: Session, currency: str, today: date | None = None) -> Decimal:
+    """All-time net revenue ex-VAT in `currency` (the Total revenue tile = the revenue chart's last point)."""
+    today = today or datetime.now(UTC).date()
+    return _revenue_through(session, currency, [today])[0]
 
 
-# --- running sums over the daily rollups ------------------------------------------------------------------
-def _running(session: Session, table: Any, amount: Any, currency: str, days: list[date]) -> list[Decimal]:
-    """The running sum of a daily rollup at the end of each of `days` (ascending): what came before the first
-    day in one sum, then each day's rows."""
-    first, last = days[0], days[-1]
-    mine = table.c.currency == currency
-    running = session.scalar(select(func.coalesce(func.sum(amount), ZERO)).where(mine, table.c.day < first))
-    daily = dict(session.execute(select(table.c.day, func.sum(amount))
-                                 .where(mine, table.c.day.between(first, last)).group_by(table.c.day)).all())
-    values, day = {}, first
-    while day <= last:
-        running += daily.get(day, ZERO)
-        values[day] = running
-        day += timedelta(days=1)
-    return [values[day] for day in days]
+# --- running sums over the daily rollups, in the reporting currency --------------------------------------
+def _by_currency(session: Session, table: Any, amount: Any, where: Iterable[Any]) -> dict[tuple[date, str], Decimal]:
+    return {(day, currency): total for day, currency, total in session.execute(
+        select(table.c.day, table.c.currency, func.sum(amount)).where(*where).group_by(table.c.day, table.c.currency))}
 
 
 def mrr_at(session: Session, currency: str, days: list[date]) -> list[Decimal]:
-    """MRR at the end of each day (ascending): the running sum of the ledger's deltas (DESIGN §4.9)."""
-    return _running(session, MRR, MRR.c.delta_sum, currency, days)
+    """MRR at the end of each day (ascending): the running sum of the ledger's deltas (DESIGN §4.9), each billing
+    currency's converted into `currency` at that day's rate (backoffice/fx). What came before the first day is one
+    sum per currency, then each day's rows."""
+    first, last = days[0], days[-1]
+    running = dict(session.execute(select(MRR.c.currency, func.sum(MRR.c.delta_sum))
+                                   .where(MRR.c.day < first).group_by(MRR.c.currency)).all())
+    daily = _by_currency(session, MRR, MRR.c.delta_sum, [MRR.c.day.between(first, last)])
+    currencies = {currency, *running, *(billed for _, billed in daily)}
+    rate = rates.rates_for(session, sorted(currencies), days, currency)
+    values, shown, day = [], set(days), first
+    while day <= last:
+        for billed in currencies:
+            running[billed] = running.get(billed, ZERO) + daily.get((day, billed), ZERO)
+        if day in shown:
+            values.append(sum((rates.convert(amount, rate[(billed, day)]) for billed, amount in running.items()),
+                              ZERO))
+        day += timedelta(days=1)
+    return values
+
+
+def _revenue_through(session: Session, currency: str, days: list[date]) -> list[Decimal]:
+    """Cumulative net revenue at the end of each day (ascending), each day's amounts converted at that day's rate
+    (revenue keeps the rate of its payment day): the reporting currency's in one sum, the others per day."""
+    first, last = days[0], days[-1]
+    before = session.scalar(select(func.coalesce(func.sum(REVENUE.c.amount), ZERO))
+                            .where(REVENUE.c.currency == currency, REVENUE.c.day < first))
+    foreign = _by_currency(session, REVENUE, REVENUE.c.amount, [REVENUE.c.currency != currency, REVENUE.c.day <= last])
+    own = _by_currency(session, REVENUE, REVENUE.c.amount, [REVENUE.c.currency == currency,
+                                                           REVENUE.c.day.between(first, last)])
+    rate = rates.rates_for(session, sorted({billed for _, billed in foreign}), sorted({d for d, _ in foreign}),
+                           currency)
+    converted: dict[date, Decimal] = {}
+    for (day, billed), amount in foreign.items():
+        converted[day] = converted.get(day, ZERO) + rates.convert(amount, rate[(billed, day)])
+    running = before + sum((amount for day, amount in converted.items() if day < first), ZERO)
+    values, shown, day = [], set(days), first
+    while day <= last:
+        running += own.get((day, currency), ZERO) + converted.get(day, ZERO)
+        if day in shown:
+            values.append(running)
+        day += timedelta(days=1)
+    return values
 
 
 def mrr_trend(session: Session, currency: str, period: Window) -> Trend:
@@ -238,7 +279,7 @@ def mrr_trend(session: Session, currency: str, period: Window) -> Trend:
 
 def revenue_trend(session: Session, currency: str, period: Window) -> Trend:
     """Cumulative net revenue ex-VAT at the end of each day; reversals subtract on their own day."""
-    values = _running(session, REVENUE, REVENUE.c.amount, currency, period.prior_days() + period.current_days())
+    values = _revenue_through(session, currency, period.prior_days() + period.current_days())
     return Trend(period.current_days(), values[period.days:], values[:period.days])
 
 
@@ -321,11 +362,22 @@ def recent_billing_events(session: Session, limit: int = 6) -> list[Any]:
 def mrr_movements(session: Session, currency: str, period: Window) -> Movements:
     """MRR movements over the period's days, from the rollup: they sum to the MRR change exactly."""
     start, end = mrr_at(session, currency, [period.first - timedelta(days=1), period.today])
-    rows = session.execute(select(MRR.c.movement, func.sum(MRR.c.delta_sum), func.sum(MRR.c.event_count))
-                           .where(MRR.c.currency == currency, MRR.c.day.between(period.first, period.today))
-                           .group_by(MRR.c.movement)).all()
-    return Movements(start, end, {movement: amount for movement, amount, _ in rows},
-                     {movement: int(count) for movement, _, count in rows})
+    rows = session.execute(select(MRR.c.day, MRR.c.currency, MRR.c.movement, func.sum(MRR.c.delta_sum),
+                                  func.sum(MRR.c.event_count))
+                           .where(MRR.c.day.between(period.first, period.today))
+                           .group_by(MRR.c.day, MRR.c.currency, MRR.c.movement)).all()
+    rate = rates.rates_for(session, sorted({billed for _, billed, *_ in rows}), sorted({day for day, *_ in rows}),
+                           currency)
+    amounts: dict[str, Decimal] = {}
+    counts: dict[str, int] = {}
+    for day, billed, movement, delta, count in rows:
+        amounts[movement] = amounts.get(movement, ZERO) + rates.convert(delta, rate[(billed, day)])
+        counts[movement] = counts.get(movement, 0) + int(count)
+    # What the rates alone moved: MRR in other currencies is worth more or less at the end than at the start.
+    fx = (end - start) - sum(amounts.values(), ZERO)
+    if fx:
+        amounts[FX] = fx
+    return Movements(start, end, amounts, counts)
 
 
 def data_current_through(session: Session) -> datetime | None:

@@ -14,9 +14,9 @@ Every figure is one of these, per calendar month (UTC), over the subscriptions b
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -25,12 +25,15 @@ from sqlalchemy.orm import Session
 
 from backoffice.accounts.models import Tenant
 from backoffice.billing.models import AccountMonth
+from backoffice.fx import rates
 from backoffice.paging import Page, SortKey, fetch_page, stream_rows, with_keys
 
 MONTHS = AccountMonth.__table__
 TENANTS = Tenant.__table__
 ZERO = Decimal("0.00")
 MOVEMENTS = ("new", "expansion", "contraction", "churn", "reactivation", "other")
+# Not a ledger movement: what exchange rates alone moved in reporting-currency MRR (backoffice/fx).
+FX = "fx"
 PERIODS = (6, 12, 24)
 AVERAGED_MONTHS = 3
 
@@ -151,6 +154,12 @@ class Metrics:
         return self.months[-1]
 
     @property
+    def shown_movements(self) -> tuple[str, ...]:
+        """The movement columns: the ledger's, and `fx` where another currency's rate moved MRR."""
+        moved = any(month.movements[FX] for month in self.months)
+        return ("new", "expansion", "contraction", "churn", "reactivation", *((FX,) if moved else ()))
+
+    @property
     def averaged(self) -> list[Month]:
         """The last whole months the averages use (the current month is not whole yet)."""
         return self.months[-1 - AVERAGED_MONTHS:-1]
@@ -184,65 +193,105 @@ def _active_at(month: Any) -> Any:
     return and_(MONTHS.c.month <= month, or_(MONTHS.c.next_month.is_(None), MONTHS.c.next_month > month))
 
 
-def monthly(session: Session, currency: str, months: list[date]) -> list[Month]:
-    """Each month's figures (months ascending and consecutive): what came before in one sum, then each month."""
+def month_end(month: date, today: date) -> date:
+    """The day a month's figures are shown for: its last day, or today for the month under way."""
+    return min(add_months(month, 1) - timedelta(days=1), today)
+
+
+class _Converter:
+    """Amounts in any billing currency into the reporting one at a day's rate (backoffice/fx), rates read once."""
+
+    def __init__(self, session: Session, currency: str, currencies: Iterable[str], days: Iterable[date]):
+        self.rate = rates.rates_for(session, sorted({currency, *currencies}), sorted(set(days)), currency)
+
+    def __call__(self, amounts: dict[str, Decimal], day: date) -> Decimal:
+        return sum((rates.convert(amount, self.rate[(billed, day)]) for billed, amount in amounts.items()), ZERO)
+
+
+def monthly(session: Session, currency: str, months: list[date], today: date) -> list[Month]:
+    """Each month's figures (months ascending and consecutive): what came before in one sum per billing currency,
+    then each month; every currency's MRR and movements converted at the rate of the month's end (`month_end`),
+    and `fx` what the rates alone moved, so that the movements still sum to the change."""
     first, last = months[0], months[-1]
-    mine = MONTHS.c.currency == currency
     paying_change = (case((MONTHS.c.mrr_end > 0, 1), else_=0) - case((MONTHS.c.mrr_start > 0, 1), else_=0))
-    before = session.execute(select(func.coalesce(func.sum(MONTHS.c.mrr_end - MONTHS.c.mrr_start), ZERO),
-                                    func.coalesce(func.sum(paying_change), 0))
-                             .where(mine, MONTHS.c.month < first)).one()
+    before = session.execute(select(MONTHS.c.currency, func.sum(MONTHS.c.mrr_end - MONTHS.c.mrr_start),
+                                    func.sum(paying_change))
+                             .where(MONTHS.c.month < first).group_by(MONTHS.c.currency)).all()
     kept = MONTHS.c.mrr_start > 0
     change = MONTHS.c.mrr_end - MONTHS.c.mrr_start
-    rows = {row.month: row for row in session.execute(
-        select(MONTHS.c.month, func.sum(change).label("change"), func.sum(paying_change).label("paying_change"),
+    rows = session.execute(
+        select(MONTHS.c.month, MONTHS.c.currency, func.sum(change).label("change"),
+               func.sum(paying_change).label("paying_change"),
                *(func.sum(MONTHS.c[name]).label(name) for name in MOVEMENTS),
                func.count().filter(and_(kept, MONTHS.c.mrr_end <= 0)).label("churned_logos"),
                func.count().filter(and_(~kept, MONTHS.c.mrr_end > 0)).label("new_logos"),
                func.coalesce(func.sum(change).filter(kept), ZERO).label("retained_change"),
                func.coalesce(func.sum(func.least(change, 0)).filter(kept), ZERO).label("retained_loss"))
-        .where(mine, MONTHS.c.month.between(first, last)).group_by(MONTHS.c.month))}
-    mrr, paying, result = before[0], int(before[1]), []
-    for month in months:
-        row = rows.get(month)
-        if row is None:
-            result.append(Month(month, mrr, mrr, paying, paying, dict.fromkeys(MOVEMENTS, ZERO), 0, 0, ZERO, ZERO))
-            continue
-        end, paying_end = mrr + row.change, paying + int(row.paying_change)
-        result.append(Month(month, mrr, end, paying, paying_end, {name: row._mapping[name] for name in MOVEMENTS},
-                            row.churned_logos, row.new_logos, row.retained_change, row.retained_loss))
-        mrr, paying = end, paying_end
+        .where(MONTHS.c.month.between(first, last)).group_by(MONTHS.c.month, MONTHS.c.currency)).all()
+    by_month: dict[date, list[Any]] = {}
+    for row in rows:
+        by_month.setdefault(row.month, []).append(row)
+    days = [month_end(add_months(first, -1), today), *(month_end(month, today) for month in months)]
+    convert = _Converter(session, currency, {billed for billed, *_ in before} | {row.currency for row in rows}, days)
+    running = {billed: total for billed, total, _ in before}
+    paying = sum(int(count) for *_, count in before)
+    start = convert(running, days[0])
+    result = []
+    for month, day in zip(months, days[1:], strict=True):
+        month_rows = by_month.get(month, [])
+        for row in month_rows:
+            running[row.currency] = running.get(row.currency, ZERO) + row.change
+        end = convert(running, day)
+        movements = {name: convert({row.currency: row._mapping[name] for row in month_rows}, day) for name in MOVEMENTS}
+        movements[FX] = end - start - sum(movements.values(), ZERO)
+        paying_end = paying + sum(int(row.paying_change) for row in month_rows)
+        result.append(Month(month, start, end, paying, paying_end, movements,
+                            sum(row.churned_logos for row in month_rows), sum(row.new_logos for row in month_rows),
+                            convert({row.currency: row.retained_change for row in month_rows}, day),
+                            convert({row.currency: row.retained_loss for row in month_rows}, day)))
+        start, paying = end, paying_end
     return result
 
 
-def retention(session: Session, currency: str, start: date, end: date) -> Retention:
-    """NRR and GRR from the end of the month before `start` to the end of `end`."""
+def retention(session: Session, currency: str, start: date, end: date, today: date) -> Retention:
+    """NRR and GRR from the end of the month before `start` to the end of `end`, at constant rates (both ends
+    converted at the rate of the end's day, so that exchange rates move neither)."""
     before = add_months(start, -1)
-    then = (select(MONTHS.c.subscription_id, MONTHS.c.mrr_end.label("mrr"))
-            .where(MONTHS.c.currency == currency, _active_at(before), MONTHS.c.mrr_end > 0).subquery())
-    now = (select(MONTHS.c.subscription_id, MONTHS.c.mrr_end.label("mrr"))
-           .where(MONTHS.c.currency == currency, _active_at(end)).subquery())
+    then = (select(MONTHS.c.subscription_id, MONTHS.c.currency, MONTHS.c.mrr_end.label("mrr"))
+            .where(_active_at(before), MONTHS.c.mrr_end > 0).subquery())
+    now = select(MONTHS.c.subscription_id, MONTHS.c.mrr_end.label("mrr")).where(_active_at(end)).subquery()
     later = func.coalesce(now.c.mrr, ZERO)
-    row = session.execute(
-        select(func.count(), func.coalesce(func.sum(then.c.mrr), ZERO), func.coalesce(func.sum(later), ZERO),
-               func.coalesce(func.sum(func.least(later, then.c.mrr)), ZERO))
-        .select_from(then.outerjoin(now, now.c.subscription_id == then.c.subscription_id))).one()
-    return Retention(start, end, int(row[0]), row[1], row[2], row[3])
+    rows = session.execute(
+        select(then.c.currency, func.count(), func.sum(then.c.mrr), func.sum(later), func.sum(func.least(later, then.c.mrr)))
+        .select_from(then.outerjoin(now, now.c.subscription_id == then.c.subscription_id))
+        .group_by(then.c.currency)).all()
+    day = month_end(end, today)
+    convert = _Converter(session, currency, [row[0] for row in rows], [day])
+    return Retention(start, end, sum(int(row[1]) for row in rows), convert({row[0]: row[2] for row in rows}, day),
+                     convert({row[0]: row[3] for row in rows}, day), convert({row[0]: row[4] for row in rows}, day))
 
 
-def cohorts(session: Session, currency: str, months: list[date]) -> list[CohortRow]:
-    """The accounts of each cohort in `months`, and how many of them pay, with what MRR, at each later month's end."""
+def cohorts(session: Session, currency: str, months: list[date], today: date) -> list[CohortRow]:
+    """The accounts of each cohort in `months`, and how many of them pay, with what MRR, at each later month's end
+    (MRR at constant rates: the last month's)."""
     first, last = months[0], months[-1]
     series = func.generate_series(cast(literal(first), DateTime), cast(literal(last), DateTime),
                                   text("interval '1 month'"))
     grid = select(cast(series, Date).label("at")).subquery()
     rows = session.execute(
-        select(MONTHS.c.cohort, grid.c.at, func.count().filter(MONTHS.c.mrr_end > 0),
+        select(MONTHS.c.cohort, grid.c.at, MONTHS.c.currency, func.count().filter(MONTHS.c.mrr_end > 0),
                func.coalesce(func.sum(MONTHS.c.mrr_end), ZERO))
         .select_from(MONTHS.join(grid, and_(grid.c.at >= MONTHS.c.cohort, _active_at(grid.c.at))))
-        .where(MONTHS.c.currency == currency, MONTHS.c.cohort.between(first, last))
-        .group_by(MONTHS.c.cohort, grid.c.at)).all()
-    figures = {(cohort, at): (int(count), mrr) for cohort, at, count, mrr in rows}
+        .where(MONTHS.c.cohort.between(first, last))
+        .group_by(MONTHS.c.cohort, grid.c.at, MONTHS.c.currency)).all()
+    day = month_end(last, today)
+    convert = _Converter(session, currency, {row[2] for row in rows}, [day])
+    counts: dict[tuple[date, date], int] = {}
+    amounts: dict[tuple[date, date], dict[str, Decimal]] = {}
+    for cohort, at, billed, count, mrr in rows:
+        counts[(cohort, at)] = counts.get((cohort, at), 0) + int(count)
+        amounts.setdefault((cohort, at), {})[billed] = mrr
+    figures = {key: (counts[key], convert(amounts[key], day)) for key in counts}
     result = []
     for cohort in months:
         base = figures.get((cohort, cohort))
@@ -255,23 +304,23 @@ def cohorts(session: Session, currency: str, months: list[date]) -> list[CohortR
 
 def metrics(session: Session, currency: str, today: date, period: int) -> Metrics:
     """The metrics page: `period` months up to the current one (to date), the trailing twelve months' retention
-    and the cohorts that started in the period."""
+    and the cohorts that started in the period, in the reporting currency `currency`."""
     current = month_start(today)
     months = months_between(add_months(current, -(period - 1)), current)
-    return Metrics(currency, monthly(session, currency, months),
-                   retention(session, currency, add_months(current, -11), current),
-                   cohorts(session, currency, months))
+    return Metrics(currency, monthly(session, currency, months, today),
+                   retention(session, currency, add_months(current, -11), current, today),
+                   cohorts(session, currency, months, today))
 
 
 FIGURES = ("paying", "churned", "new_logos", *MOVEMENTS)
 
 
-def rows_behind(currency: str, month: date, figure: str) -> Any:
-    """The `account_months` rows a figure of `month` is the sum or count of (a select, for paging)."""
-    mine = MONTHS.c.currency == currency
+def rows_behind(month: date, figure: str) -> Any:
+    """The `account_months` rows a figure of `month` is the sum or count of (a select, for paging), in every
+    billing currency (each row in its own)."""
     if figure == "paying":
-        return select(MONTHS).where(mine, _active_at(month), MONTHS.c.mrr_end > 0)
-    this_month = and_(mine, MONTHS.c.month == month)
+        return select(MONTHS).where(_active_at(month), MONTHS.c.mrr_end > 0)
+    this_month = MONTHS.c.month == month
     if figure == "churned":
         return select(MONTHS).where(this_month, MONTHS.c.mrr_start > 0, MONTHS.c.mrr_end <= 0)
     if figure == "new_logos":
@@ -281,23 +330,23 @@ def rows_behind(currency: str, month: date, figure: str) -> Any:
     raise ValueError(f"unknown figure {figure!r}; known: {', '.join(FIGURES)}")
 
 
-def _behind_with_names(currency: str, month: date, figure: str) -> tuple[Any, list[SortKey]]:
+def _behind_with_names(month: date, figure: str) -> tuple[Any, list[SortKey]]:
     """The rows behind a figure with their account's name, and the keys that order them (name, subscription)."""
-    behind = rows_behind(currency, month, figure).subquery()
+    behind = rows_behind(month, figure).subquery()
     keys = [SortKey(TENANTS.c.name, False), SortKey(behind.c.subscription_id, False)]
     query = select(behind, TENANTS.c.name.label("tenant_name")).join(TENANTS, TENANTS.c.id == behind.c.tenant_id)
     return query, keys
 
 
-def rows_page(session: Session, currency: str, month: date, figure: str, *, page: int, per_page: int,
+def rows_page(session: Session, month: date, figure: str, *, page: int, per_page: int,
               after: str | None) -> Page[Any]:
     """One page of the accounts behind a figure, by account name, with their month's row and how many there are."""
-    query, keys = _behind_with_names(currency, month, figure)
+    query, keys = _behind_with_names(month, figure)
     return fetch_page(session, with_keys(query, keys), keys, page=page, per_page=per_page, after=after,
                       to_row=lambda row: row)
 
 
-def all_rows(session: Session, currency: str, month: date, figure: str) -> Iterator[Any]:
+def all_rows(session: Session, month: date, figure: str) -> Iterator[Any]:
     """Every account behind a figure, for the CSV, a keyset chunk at a time."""
-    query, keys = _behind_with_names(currency, month, figure)
+    query, keys = _behind_with_names(month, figure)
     return stream_rows(session, with_keys(query, keys), keys, to_row=lambda row: row)

@@ -131,7 +131,9 @@ SEVERITY_LABELS = {"Critical": _l("Critical"), "Warning": _l("Warning")}
 # MRR movements (DESIGN §4.9).
 MOVEMENT_LABELS = {Movement.NEW: _l("New"), Movement.EXPANSION: _l("Expansion"),
                    Movement.REACTIVATION: _l("Reactivation"), Movement.CONTRACTION: _l("Contraction"),
-                   Movement.CHURN: _l("Churn"), Movement.OTHER: _l("Other")}
+                   Movement.CHURN: _l("Churn"), Movement.OTHER: _l("Other"),
+                   # Not a ledger movement: the part of a reporting-currency change that exchange rates made.
+                   "fx": _l("Exchange rates")}
 # What each drift kind means, in the operator's words (DESIGN §5); the check's own detail is shown beside it.
 DRIFT_KIND_LABELS = {
     "MissingEvent": _l("Payments were recorded but the ledger has no row"),
@@ -144,7 +146,7 @@ DRIFT_KIND_LABELS = {
     "ScheduledPriceMissing": _l("A downgrade is scheduled but its price is unknown"),
     "BillingEventDenormalizationStale": _l("A ledger row differs from a fresh replay"),
     "AmountExcludingTaxClamped": _l("Tax exceeds the invoice total"),
-    "CurrencyMismatch": _l("Billed in another currency than the platform"),
+    "CurrencyMismatch": _l("Stripe and the ledger disagree on the subscription's currency"),
     "DuplicateCustomerForTenant": _l("A second Stripe customer names this account"),
     "PricingKnowledgeMissing": _l("Events wait for a price or coupon Stripe cannot give now"),
 }

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from backoffice.billing.models import (
+    PaymentTransaction,
     PlanPrice,
     StripeEvent,
     StripeEventDivergence,
@@ -314,16 +315,22 @@ def test_replayed_with_the_price_in_the_catalog_the_subscription_is_classified(p
     assert set(statuses(db_session).values()) == {("processed", None)}
 
 
-def test_amounts_in_another_currency_are_archived_not_ledgered(post, envelopes, db_session, app, settings):
+def test_amounts_in_another_currency_are_ledgered_in_it(post, envelopes, db_session, app, settings):
+    """Stripe's USD captures on a EUR platform: handled like any other, the payment kept in USD (the reports
+    convert it), nothing set aside."""
     settings(PLATFORM_CURRENCY="EUR")
     stems = ("charge_refunded", "charge_succeeded", "invoice_finalized")
     post_all(post, envelopes, stems)
     tenants = link(db_session, "cus_J7Mkgr8mvbl1eK")
+    catalog_knows(db_session, envelopes)
     drain(app)
-    assert ledger(db_session, tenants["cus_J7Mkgr8mvbl1eK"]) == []
     found = statuses(db_session)
-    assert {found[envelopes[stem]["id"]] for stem in stems} == {
-        ("ignored", "CurrencyMismatch: amounts in USD, the platform currency is EUR")}
+    assert {found[envelopes[stem]["id"]] for stem in stems} == {("processed", None)}
+    rows = ledger(db_session, tenants["cus_J7Mkgr8mvbl1eK"])
+    assert [row[1] for row in rows] == ["PaymentRefunded"]
+    payments = db_session.execute(select(PaymentTransaction.currency, PaymentTransaction.refunded_amount)
+                                  .where(PaymentTransaction.tenant_id == tenants["cus_J7Mkgr8mvbl1eK"])).all()
+    assert payments and {currency for currency, _ in payments} == {"USD"}
 
 
 def test_nothing_is_left_pending_or_failed(post, envelopes, db_session, app):

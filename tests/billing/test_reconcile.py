@@ -100,22 +100,25 @@ def test_state_mismatch_is_found_and_a_sync_repairs_it(harness):
     assert run.objects["subscription"]
 
 
-@pytest.mark.parametrize("currency", ["DKK"])
-def test_a_sync_of_another_currency_is_refused_plainly(harness_factory, currency):
-    harness = harness_factory(currency=currency)
+def test_a_sync_of_another_currency_keeps_its_currency(harness_factory):
+    """A DKK customer on a EUR platform: the sync refuses nothing, the rows stay in DKK and nothing drifts."""
+    harness = harness_factory(currency="DKK")
     harness.tenant(T)
     SCENARIOS["subscribe"](harness.demo, T)
     harness.settle()
     with harness.app.app_context():
         harness.app.config["PLATFORM_CURRENCY"] = "EUR"
         result = sync_job(T)
-        assert result["refused"] == "currency"
-        assert result["refused_params"] == {"currency": "DKK", "platform": "EUR"}
+        assert "refused" not in result
+        subscription = db.session.scalars(select(Subscription).where(Subscription.tenant_id == T)).one()
+        assert not subscription.has_drift_detected, subscription.drift_discrepancies
+    assert {row.currency for row in harness.rows(T) if row.amount_delta is not None} == {"DKK"}
 
 
 def test_durable_kinds_from_local_facts(harness):
-    """Clamped tax, a scheduled plan without price, a currency apart, payments without ledger rows."""
-    from backoffice.billing.models import PaymentTransaction
+    """Clamped tax, a scheduled plan without price, Stripe and the ledger apart on the currency, payments without
+    ledger rows."""
+    from backoffice.billing.models import LedgerTip, PaymentTransaction
     from tests.factories import make_subscription, payment_values
 
     with harness.app.app_context():
@@ -124,7 +127,12 @@ def test_durable_kinds_from_local_facts(harness):
                                                            amount_excluding_tax=Decimal("0.00"),
                                                            tax_amount=Decimal("12.25"), invoice_total=Decimal("0.00"))))
         db.session.flush()
-        kinds = {d.kind: d.as_json()["severity"] for d in drift.durable_discrepancies(db.session, subscription, "EUR")}
+        # Billed in SEK is no discrepancy by itself; a ledger whose latest row is in EUR is.
+        assert "CurrencyMismatch" not in {d.kind for d in drift.durable_discrepancies(db.session, subscription)}
+        db.session.add(LedgerTip(subscription_id=subscription.id, currency="EUR", committed_mrr=Decimal("49.00"),
+                                 occurred_at=datetime(2026, 1, 1, tzinfo=UTC), position=0))
+        db.session.flush()
+        kinds = {d.kind: d.as_json()["severity"] for d in drift.durable_discrepancies(db.session, subscription)}
         assert kinds == {"MissingEvent": "Warning", "ScheduledPriceMissing": "Critical", "CurrencyMismatch": "Critical",
                          "AmountExcludingTaxClamped": "Warning"}
         db.session.rollback()

@@ -11,6 +11,7 @@ from sqlalchemy import delete, update
 from backoffice.accounts.models import Login, Tenant, User, UserSession
 from backoffice.billing.ledger import revenue
 from backoffice.billing.models import PaymentTransaction
+from backoffice.fx import rates
 from backoffice.read import dashboard as queries
 from backoffice.read_models import mrr_daily as rollups
 from tests.factories import (
@@ -76,13 +77,16 @@ def test_tiles_count_live_accounts_users_and_sessions_and_keep_deleted_tenants_i
     ])
     s.add(PaymentTransaction(**payment_values(paying, date=at(10))))
     s.add(PaymentTransaction(**payment_values(gone_subscription, date=at(12))))
+    # The ECB's rate on Friday 27 March stands for the weekend and 30–31 March: 400 SEK = 400 ÷ 10.96 EUR.
+    rates.refresh(s, rates.parse(["Date,SEK\n", "2026-03-27,10.96\n", "2026-03-31,99\n"]))
     s.flush()
 
     kpis = queries.kpis(s, "EUR", week())
     # 3 new, 2 in the prior period, 1 older, and two from January; the deleted tenant is out
     assert (kpis.total_accounts, kpis.new_accounts, kpis.new_accounts_prior) == (8, 3, 2)
     assert kpis.new_accounts_delta_percent == 50
-    assert kpis.forward_mrr == D("148.00")  # the deleted tenant's subscription too; never another currency
+    # The deleted tenant's subscription too, and the SEK one converted at today's rate (31 March: 99 per euro).
+    assert kpis.forward_mrr == D("148.00") + D("4.04")
     assert kpis.blended_mrr == kpis.mrr_end == D("0.00")  # the tile is the ledger's figure: no rows here
     assert kpis.active_users == 1  # not the deleted user, nor the deleted account's, nor one seen 9 days ago
     assert kpis.active_sessions == 2

@@ -124,3 +124,13 @@ def test_the_banners_say_when_drift_was_last_checked(client, operator_headers, d
     assert 'href="/jobs"' not in fresh
     danish = client.get("/banners", headers={**operator_headers, **HX, "Accept-Language": "da"}).get_data(as_text=True)
     assert "Afvigelser sidst kontrolleret for 3 timer siden." in re.sub(r"<[^>]+>", "", danish)
+
+
+def test_the_banner_compares_each_currency_in_its_own(db_session):
+    """A DKK subscription whose stored MRR its ledger does not back raises the banner though EUR agrees."""
+    make_subscription(db_session, current_price_currency="DKK", forward_mrr=Decimal("365.00"))
+    assert health.mrr_consistency(db_session, "EUR").consistent
+    worst = health.worst_mrr_consistency(db_session, "EUR")
+    assert (worst.currency, worst.forward, worst.committed, worst.consistent) == ("DKK", Decimal("365.00"),
+                                                                                  Decimal("0.00"), False)
+    assert "DKK" in health.billed_currencies(db_session)

@@ -72,5 +72,4 @@ def load_pricing(session: Session, plan_order: tuple[str, ...], gateway: Any = N
 
 def load_rules(session: Session, settings: ReplaySettings, gateway: Any = None) -> LedgerRules:
     """The rules with the one pricing every caller shares."""
-    return LedgerRules(load_pricing(session, settings.plan_order, gateway), ApiVersions(settings.api_versions),
-                       settings.platform_currency)
+    return LedgerRules(load_pricing(session, settings.plan_order, gateway), ApiVersions(settings.api_versions))

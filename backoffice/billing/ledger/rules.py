@@ -50,7 +50,6 @@ TERMINAL_SCHEDULE = frozenset({"canceled", "released", "completed"})
 UNSUPPORTED_VERSION = "UnsupportedStripeApiVersion"
 # A disaster recovery's row standing for history the archive lacks (DESIGN §4.11): the 21st type.
 BASELINE = EventType.BASELINE
-CURRENCY_MISMATCH = "CurrencyMismatch"
 
 
 @dataclass(frozen=True)
@@ -100,7 +99,7 @@ class Replayed:
     """The outcome of computing a customer's ledger."""
 
     rows: list[LedgerRow] = field(default_factory=list)
-    # Events not replayed (unsupported version, another currency), with the reason; they stay ignored.
+    # Events not replayed (an unsupported version), with the reason; they stay ignored.
     skipped: dict[str, str] = field(default_factory=dict)
     notes: list[Note] = field(default_factory=list)
     ordered: list[ArchivedEvent] = field(default_factory=list)
@@ -145,12 +144,11 @@ class Decision:
 class LedgerRules:
     """The event table of reference §1.3 as refined by DESIGN §4.5."""
 
-    def __init__(self, pricing: Pricing, versions: ApiVersions, platform_currency: str):
+    def __init__(self, pricing: Pricing, versions: ApiVersions):
         self.pricing = pricing
         self.catalog = pricing.catalog
         self.free_plan = free_plan(pricing.catalog.plan_order)
         self.versions = versions
-        self.platform_currency = platform_currency.upper()
 
     def replay(self, events: Iterable[ArchivedEvent], objects: dict[str, Obj] | None = None,
                baselines: Iterable[LedgerRow] = ()) -> Replayed:
@@ -178,12 +176,6 @@ class LedgerRules:
                 second, position = self._baseline(pending.pop(0), state, result, second, position)
             resolver = self.versions.resolver(event.api_version)
             assert resolver is not None
-            currency = self._currency(event, resolver)
-            if currency is not None and currency != self.platform_currency:
-                result.skipped[event.id] = (f"{CURRENCY_MISMATCH}: amounts in {currency}, "
-                                            f"the platform currency is {self.platform_currency}")
-                result.notes.append(Note(CURRENCY_MISMATCH, event.id, currency))
-                continue
             result.ordered.append(event)
             position = position + 1 if event.created == second else 0
             second = event.created
@@ -217,13 +209,6 @@ class LedgerRules:
         state.committed = row.committed_mrr
         state.had_mrr = state.had_mrr or row.committed_mrr > 0
         return at, position
-
-    def _currency(self, event: ArchivedEvent, resolver: Resolver) -> str | None:
-        obj = event.object
-        if obj.get("object") == "subscription":
-            return resolver.subscription_currency(obj)
-        currency = obj.get("currency")
-        return currency.upper() if isinstance(currency, str) and currency else None
 
     def _row(self, event: ArchivedEvent, decision: Decision, state: AsOf, resolver: Resolver, position: int) -> LedgerRow:
         previous = state.committed

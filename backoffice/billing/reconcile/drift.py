@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from backoffice.billing.ledger.vocabulary import EventType
 from backoffice.billing.models import (
     BillingEvent,
+    LedgerTip,
     PaymentTransaction,
     StripeEvent,
     StripeEventDivergence,
@@ -46,6 +47,7 @@ SEVERITY = {
 RECOVERABLE = {"MissingEvent", "MissingHistoricalEvent", "SubscriptionStateMismatch"}
 EVENTS = StripeEvent.__table__
 LEDGER = BillingEvent.__table__
+TIPS = LedgerTip.__table__
 PAYMENTS = PaymentTransaction.__table__
 
 
@@ -87,7 +89,7 @@ def _archive_errors(session: Session, customer_id: str, prefix: str) -> list[tup
         .order_by(EVENTS.c.stripe_created_at)).all())
 
 
-def durable_discrepancies(session: Session, subscription: Subscription, platform_currency: str) -> list[Discrepancy]:
+def durable_discrepancies(session: Session, subscription: Subscription) -> list[Discrepancy]:
     """The kinds the local facts alone reveal."""
     found: list[Discrepancy] = []
     customer = subscription.stripe_customer_id
@@ -99,10 +101,13 @@ def durable_discrepancies(session: Session, subscription: Subscription, platform
     if subscription.scheduled_plan and subscription.scheduled_price_amount is None:
         found.append(Discrepancy("ScheduledPriceMissing", "a downgrade is scheduled but its price is unknown",
                                  expected=subscription.scheduled_plan, actual="no price"))
-    currency = subscription.current_price_currency
-    if currency and currency != platform_currency:
-        found.append(Discrepancy("CurrencyMismatch", "the subscription bills in another currency than the platform",
-                                 expected=platform_currency, actual=currency))
+    # Any currency is welcome (the reports convert it); Stripe and the ledger must only agree on which it is.
+    stripe_currency = subscription.current_price_currency
+    ledger_currency = session.scalar(select(TIPS.c.currency).where(TIPS.c.subscription_id == subscription.id)
+                                     .order_by(TIPS.c.occurred_at.desc(), TIPS.c.position.desc()).limit(1))
+    if stripe_currency and ledger_currency and stripe_currency != ledger_currency:
+        found.append(Discrepancy("CurrencyMismatch", "Stripe bills the subscription in another currency than the "
+                                 "ledger's latest row", expected=stripe_currency, actual=ledger_currency))
     # The effective ledger: a row restated out of Unclassified no longer is one.
     view = effective_billing_events
     for event_id, in session.execute(select(view.c.stripe_event_id).where(
@@ -150,12 +155,12 @@ def waiting_on(subscription: Subscription, missing: str) -> None:
         subscription.has_drift_detected = True
 
 
-def refresh_durable(session: Session, subscription: Subscription, platform_currency: str) -> None:
+def refresh_durable(session: Session, subscription: Subscription) -> None:
     """Raise (or clear) the kinds the local facts decide the moment the replay writes them (an Unclassified row
     flips the flag as it is written), keeping what the last full check found of the other kinds."""
     kept = [item for item in subscription.drift_discrepancies or [] if item.get("kind") not in DURABLE]
     acknowledged = {_key(item) for item in subscription.drift_discrepancies or [] if item.get("acknowledged")}
-    fresh = [item.as_json() for item in durable_discrepancies(session, subscription, platform_currency)]
+    fresh = [item.as_json() for item in durable_discrepancies(session, subscription)]
     for item in fresh:
         if _key(item) in acknowledged:
             item["acknowledged"] = True

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Select, exists, func, select
+from sqlalchemy import Select, exists, func, select, union
 from sqlalchemy.orm import Session
 
 from backoffice.accounts.models import AccountIndex, Tenant
@@ -68,6 +68,22 @@ def mrr_consistency(session: Session, currency: str) -> MrrConsistency:
                                .where(LedgerTip.currency == currency))
     deltas = session.scalar(select(func.coalesce(func.sum(MrrDaily.delta_sum), ZERO)).where(MrrDaily.currency == currency))
     return MrrConsistency(currency, forward, committed, deltas)
+
+
+def billed_currencies(session: Session) -> set[str]:
+    """Every currency the subscriptions, the ledger's tips or the MRR rollup hold an amount in."""
+    found = session.scalars(union(
+        select(SUBSCRIPTIONS.c.current_price_currency).where(SUBSCRIPTIONS.c.current_price_currency.is_not(None)),
+        select(LedgerTip.currency), select(MrrDaily.currency))).all()
+    return set(found)
+
+
+def worst_mrr_consistency(session: Session, platform_currency: str) -> MrrConsistency:
+    """The banner's figures: the first billing currency whose three figures disagree (each compared in its own
+    currency, the platform's first), else the platform currency's."""
+    checks = [mrr_consistency(session, currency)
+              for currency in [platform_currency, *sorted(billed_currencies(session) - {platform_currency})]]
+    return next((check for check in checks if not check.consistent), checks[0])
 
 
 def mrr_mismatch_tenants() -> Select:

@@ -114,8 +114,8 @@ def list_pages(gateway: Any, page_size: int = 100) -> Iterator[list[dict[str, An
         starting_after = page["data"][-1]["id"]
 
 
-def check_page(session: Session, live_subscriptions: Iterable[dict[str, Any]], pricing: Any, *, platform_currency: str,
-               now: datetime, staleness: timedelta = STALENESS) -> tuple[int, list[dict[str, Any]]]:
+def check_page(session: Session, live_subscriptions: Iterable[dict[str, Any]], pricing: Any, *, now: datetime,
+               staleness: timedelta = STALENESS) -> tuple[int, list[dict[str, Any]]]:
     """Check the due local subscriptions this page of Stripe subscriptions covers; return (checked, failures)."""
     by_customer: dict[str, list[dict[str, Any]]] = {}
     for live in live_subscriptions:
@@ -131,7 +131,7 @@ def check_page(session: Session, live_subscriptions: Iterable[dict[str, Any]], p
         try:
             session.execute(text(f"SET LOCAL statement_timeout = {CHECK_TIMEOUT_MS}"))
             live = live_of(by_customer[subscription.stripe_customer_id], pricing)
-            found = drift.durable_discrepancies(session, subscription, platform_currency)
+            found = drift.durable_discrepancies(session, subscription)
             if live.plan or subscription.plan:
                 found += drift.state_discrepancies(subscription, live)
             drift.record(session, subscription.id, found, now)

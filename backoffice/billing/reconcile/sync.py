@@ -153,9 +153,6 @@ def sync_account(session: Session, target: SyncTarget, gateway: Any, replay: Cal
     pricing = load_pricing(session, plan_order, gateway)
     live, resources = live_subscription(gateway, target.customer_id, pricing)
     has_subscription = any(resource.get("object") == "subscription" for resource in resources)
-    if live.currency and live.currency != platform_currency:
-        raise SyncRefused("currency", f"Stripe bills in {live.currency}, the platform in {platform_currency}",
-                          currency=live.currency, platform=platform_currency)
     progress(step="replaying", recovered=walk.recovered)
     restore = Restore(now - drift.RECOVERY_WINDOW)
     recovered_history = None
@@ -164,10 +161,11 @@ def sync_account(session: Session, target: SyncTarget, gateway: Any, replay: Cal
         gaps = recovery.gaps_up_to(drift.coverage_discrepancies(session, target.customer_id, resources, now,
                                                                 subscription.history_complete_from), cutoff)
         if gaps:
-            baseline = recovery.baseline_row(session, subscription, resources, cutoff, pricing, platform_currency)
+            currency = live.currency or subscription.current_price_currency or platform_currency
+            baseline = recovery.baseline_row(session, subscription, resources, cutoff, pricing, currency)
             restore = Restore(cutoff, baseline)
             subscription.history_complete_from = cutoff
-            recovered_history = {"cutoff": cutoff.isoformat(), "gaps": len(gaps), "currency": platform_currency,
+            recovered_history = {"cutoff": cutoff.isoformat(), "gaps": len(gaps), "currency": currency,
                                  "baseline": str(baseline.committed_mrr),
                                  "baseline_id": baseline.stripe_event_id}
         else:
@@ -177,7 +175,7 @@ def sync_account(session: Session, target: SyncTarget, gateway: Any, replay: Cal
     appended = _ledger_rows(session, target.subscription_id) - before
     progress(step="detecting", recovered=walk.recovered, appended=appended)
     session.refresh(subscription)
-    found = drift.durable_discrepancies(session, subscription, platform_currency)
+    found = drift.durable_discrepancies(session, subscription)
     if has_subscription or subscription.plan:
         found += drift.state_discrepancies(subscription, live)
     found += drift.coverage_discrepancies(session, target.customer_id, resources, now,

@@ -132,8 +132,7 @@ def sweep_page_job(page: list[dict[str, Any]]) -> dict[str, Any]:
     config = current_app.config
     now = datetime.now(UTC)
     pricing = load_pricing(db.session, tuple(config["PLAN_ORDER"]), gateway())
-    checked, failures = sweep.check_page(db.session, page, pricing, platform_currency=config["PLATFORM_CURRENCY"],
-                                         now=now)
+    checked, failures = sweep.check_page(db.session, page, pricing, now=now)
     sweep.add_failures(db.session, failures, now)
     db.session.commit()
     report_progress(checked=checked, failed=len(failures))
@@ -153,7 +152,6 @@ def recheck_job(subscription_ids: list[str]) -> dict[str, Any]:
     pricing = load_pricing(db.session, tuple(config["PLAN_ORDER"]), stripe)
     customers = db.session.scalars(select(Subscription.stripe_customer_id).where(Subscription.id.in_(subscription_ids)))
     page = [sweep._slim(s) for customer in customers if customer for s in stripe.customer_subscriptions(customer)]
-    checked, failures = sweep.check_page(db.session, page, pricing, platform_currency=config["PLATFORM_CURRENCY"],
-                                         now=now, staleness=timedelta(0))
+    checked, failures = sweep.check_page(db.session, page, pricing, now=now, staleness=timedelta(0))
     db.session.commit()
     return {"checked": checked, "failed": len(failures)}

@@ -108,7 +108,7 @@ class Replayer:
         for work in batch.works:
             # Drift from the moment it happens (DESIGN §5): an Unclassified row raises the flag as it is written.
             if work.report.notes or work.subscription.drift_discrepancies:
-                drift.refresh_durable(self.session, work.subscription, self.settings.platform_currency)
+                drift.refresh_durable(self.session, work.subscription)
 
     def _replay_one(self, customer_id: str, rows: list[Any], batch: Batch, links: Links, intent: Intent
                     ) -> ReplayReport:

@@ -407,7 +407,8 @@ def adjust_balance(sb: Sandbox, customer: Obj, amount: int, kind: str, *, invoic
     customer["balance"] += amount
     transaction = sb.store.add({
         "id": sb.new_id("cbtxn"), "object": "customer_balance_transaction", "amount": amount,
-        "checkout_session": None, "created": sb.now(), "credit_note": credit_note, "currency": sb.settings.currency,
+        "checkout_session": None, "created": sb.now(), "credit_note": credit_note,
+        "currency": (sb.store.find(invoice) or {}).get("currency") if invoice else sb.settings.currency,
         "customer": customer["id"], "customer_account": None, "description": None,
         "ending_balance": customer["balance"], "invoice": invoice, "livemode": False, "metadata": {}, "type": kind,
     })

@@ -22,7 +22,7 @@ def stack():
         return stop_polling()
     if not current_app.config["PUBLIC_SUBSCRIPTION_ENABLED"]:
         return ""
-    mrr = health.mrr_consistency(db.session, current_app.config["PLATFORM_CURRENCY"])
+    mrr = health.worst_mrr_consistency(db.session, current_app.config["PLATFORM_CURRENCY"])
     return render_template(
         "banners/_stack.html", drift=health.drift_count(db.session), unsynced=health.unsynced_count(db.session),
         mrr=mrr, mismatches=None if mrr.consistent else health.mrr_mismatches(db.session),

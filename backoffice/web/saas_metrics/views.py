@@ -8,6 +8,7 @@ from flask import Blueprint, abort, current_app, request
 from flask_babel import gettext as _
 
 from backoffice.extensions import db
+from backoffice.fx import rates
 from backoffice.read import saas_metrics
 from backoffice.web.csv_export import csv_response
 from backoffice.web.htmx import render_list, render_page_or_partial
@@ -48,11 +49,15 @@ def index():
     """The metrics of the last `period` months (this one to date), and the cohort grid as logos or MRR."""
     period = _choice("period", saas_metrics.PERIODS, DEFAULT_PERIOD)
     cohort_view = _choice("cohort", COHORT_VIEWS, "logos")
-    this_month = datetime.now(UTC).date().replace(day=1)
+    today = datetime.now(UTC).date()
+    this_month = today.replace(day=1)
     through = _parse_month(request.args.get("through"), "through") if request.args.get("through") else this_month
     if through > this_month:
         abort(400, description=_("through cannot be after this month."))
-    figures = saas_metrics.metrics(db.session, _currency(), through, period)
+    try:
+        figures = saas_metrics.metrics(db.session, _currency(), saas_metrics.month_end(through, today), period)
+    except rates.MissingRate as missing:
+        abort(409, description=str(missing))
     return render_page_or_partial("saas_metrics/index.html", "saas_metrics/_cohorts.html", figures=figures,
                                   period=period, periods=saas_metrics.PERIODS, cohort_view=cohort_view,
                                   currency=_currency(), through=None if through == this_month else through)
@@ -84,7 +89,7 @@ def accounts():
     """The accounts one figure of one month counts or sums, a page at a time, each with its month's movements."""
     params = ListParams.from_request(ROWS)
     month, figure = _month(params), _figure(params)
-    page = fetch_or_400(lambda: saas_metrics.rows_page(db.session, _currency(), month, figure, page=params.page,
+    page = fetch_or_400(lambda: saas_metrics.rows_page(db.session, month, figure, page=params.page,
                                                        per_page=params.per_page, after=params.after))
     return render_list("saas_metrics/accounts.html", "saas_metrics/_accounts.html", params.current_url(),
                        params=params, page=page, month=month, figure=figure, currency=_currency())
@@ -97,5 +102,5 @@ def export():
     month, figure = _month(params), _figure(params)
     rows = ([row.month, row.tenant_id, row.tenant_name, row.subscription_id, row.currency, row.mrr_start,
              row.mrr_end, *(getattr(row, name) for name in saas_metrics.MOVEMENTS), row.cohort]
-            for row in saas_metrics.all_rows(db.session, _currency(), month, figure))
+            for row in saas_metrics.all_rows(db.session, month, figure))
     return csv_response(f"saas-metrics-{figure}-{month:%Y-%m}.csv", CSV_HEADER, rows)
