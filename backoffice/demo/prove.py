@@ -29,10 +29,11 @@ from backoffice.billing.models import StripeEvent
 from backoffice.billing.reconcile.tasks import walk_job
 from backoffice.billing.replay.tasks import replay_all
 from backoffice.demo.delivery import local_webhook
-from backoffice.demo.generator import CLOCK_STEP, DAY, MONTH, TenantPlan
+from backoffice.demo.generator import BILLING_CURRENCIES, CLOCK_STEP, DAY, MONTH, TenantPlan
 from backoffice.demo.prove_checks import Check, run_checks
 from backoffice.demo.prove_lifecycles import (
     LifecycleDriver,
+    PriceBook,
     ProveMix,
     ensure_price_book,
     plan_lifecycles,
@@ -41,6 +42,7 @@ from backoffice.demo.prove_lifecycles import (
 from backoffice.demo.stripe_demo import StripeDemo
 from backoffice.demo.writer import copy_rows
 from backoffice.extensions import db
+from backoffice.fx import rates as fx_rates
 from backoffice.jobs import in_process_runner
 
 # VAT per customer country (percent), as the demo's.
@@ -158,6 +160,9 @@ def prove(app: Flask, lifecycles: int, seed: int, months: int = 12, *, mix: Prov
           echo: Callable[[str], None] = print) -> ProveReport:
     """Play, deliver, reconcile and check; the app context must be pushed and the database empty."""
     require_empty_database()
+    # The reports convert the customers' other currencies with the ECB's rates (docs/currencies.md).
+    fx_rates.refresh(db.session, fx_rates.parse(fx_rates.bundled_lines()))
+    db.session.commit()
     report = ProveReport(lifecycles, seed, months)
     phase = Phases(report)
     start = int(time.time()) - months * MONTH
@@ -212,7 +217,14 @@ class Run:
     def play(self, plans: list[TenantPlan], start: int, end: int) -> list[LifecycleDriver]:
         """Play every action in time order, with a checkpoint every CHECKPOINT of Stripe time."""
         with self.phase("Stripe lifecycles + webhook"):
-            book = ensure_price_book(self.demo)
+            books: dict[str, PriceBook] = {}
+
+            def book(currency: str) -> PriceBook:
+                if currency not in books:
+                    books[currency] = ensure_price_book(self.demo, currency)
+                return books[currency]
+            for currency in sorted({self.demo.catalog.currency, *(c.lower() for c in BILLING_CURRENCIES.values())}):
+                book(currency)  # every currency's prices made before the lifecycles start
         rng = random.Random(f"prove-drivers:{self.report.seed}")
         drivers = [LifecycleDriver(self.demo, plan, rng, book, self.delete_tenant) for plan in plans]
         agenda = sorted(((start + action.at, index, order, action) for index, plan in enumerate(plans)

@@ -5,8 +5,10 @@
 - no `Unclassified` row in the effective ledger;
 - every subscription's stored forward MRR equals what Stripe's objects say (`stripe_oracle`, independent of
   Backoffice's pricing);
-- Σ forward MRR = Σ latest effective committed MRR = Σ effective deltas = the MRR trend's last point;
-- revenue tile = the chart's end = Σ lifetime value = the Invoices total over the same tenants.
+- in each billing currency Σ forward MRR = Σ latest effective committed MRR = Σ effective deltas = Σ mrr_daily, and
+  the MRR trend's last point = those converted into the reporting currency at today's rates (docs/currencies.md);
+- revenue tile = the chart's end; in each billing currency Σ lifetime value = Σ revenue movements = the Invoices
+  total over the same tenants.
 """
 from __future__ import annotations
 
@@ -64,8 +66,7 @@ def run_checks(app: Flask, client: stripe.StripeClient, sandbox: Any, drivers: l
         ("every archived event processed", lambda: archive_settled(session)),
         ("verify", lambda: verify_finds_nothing(app, session)),
         ("no Unclassified rows", lambda: no_unclassified(session)),
-        ("forward MRR = Stripe's next monthly bill", lambda: forward_mrr_matches_stripe(session, client, drivers,
-                                                                                        currency)),
+        ("forward MRR = Stripe's next monthly bill", lambda: forward_mrr_matches_stripe(session, client, drivers)),
         ("Σ forward MRR = Σ latest committed = Σ deltas = trend end", lambda: mrr_figures_agree(session, currency)),
         ("revenue tile = chart end = Σ LTV = Invoices total", lambda: revenue_figures_agree(session, currency)),
     ]
@@ -141,21 +142,19 @@ def no_unclassified(session: Any) -> Check:
     return check("no Unclassified rows", figures, examples)
 
 
-def forward_mrr_matches_stripe(session: Any, client: stripe.StripeClient, drivers: list[LifecycleDriver],
-                               currency: str) -> Check:
+def forward_mrr_matches_stripe(session: Any, client: stripe.StripeClient, drivers: list[LifecycleDriver]) -> Check:
     """Each customer's stored forward MRR against the oracle's reading of Stripe's objects."""
     stored = {row.stripe_customer_id: row for row in session.execute(
         select(Subscription.stripe_customer_id, Subscription.tenant_id, Subscription.forward_mrr, Subscription.status,
                Subscription.plan, Subscription.current_price_currency)
         .where(Subscription.stripe_customer_id.is_not(None)))}
     oracle = StripeOracle(client)
-    examples, expected_total, compared = [], ZERO, 0
+    examples, compared = [], 0
     for driver in drivers:
         customer_id = driver.run.customer_id
         if not customer_id:
             continue
         billed = oracle.customer(customer_id, driver.subscriptions)
-        expected_total += billed.amount
         row = stored.get(customer_id)
         found = row.forward_mrr if row is not None else None
         compared += 1
@@ -163,30 +162,57 @@ def forward_mrr_matches_stripe(session: Any, client: stripe.StripeClient, driver
             examples.append(f"{driver.run.tenant_id} {customer_id}: expected {billed.amount} from Stripe "
                             f"({billed.basis}), found {found}"
                             + (f" (status {row.status}, plan {row.plan})" if row is not None else " (no subscription row)"))
-    stored_total = sum((row.forward_mrr for row in stored.values() if row.current_price_currency in (currency, None)),
-                       ZERO)
-    return check("forward MRR = Stripe's next monthly bill", f"{compared} customers: Σ Stripe {expected_total}, "
-                 f"Σ stored {stored_total}, {len(examples)} differ", examples)
+    # Each customer in its own currency: a sum across currencies would add kroner to dollars.
+    stored_totals: dict[str, Decimal] = {}
+    for row in stored.values():
+        if row.current_price_currency:
+            stored_totals[row.current_price_currency] = stored_totals.get(row.current_price_currency, ZERO) + \
+                row.forward_mrr
+    return check("forward MRR = Stripe's next monthly bill", f"{compared} customers, {len(examples)} differ; Σ stored "
+                 + ", ".join(f"{total} {billed}" for billed, total in sorted(stored_totals.items())), examples)
+
+
+def billing_currencies(session: Any) -> list[str]:
+    """The currencies the ledger, the subscriptions or the payments hold amounts in."""
+    from backoffice.billing.models import PaymentTransaction
+
+    return sorted(set(session.scalars(select(VIEW.c.currency).where(VIEW.c.currency.is_not(None)).distinct()))
+                  | set(session.scalars(select(Subscription.current_price_currency).distinct()
+                                        .where(Subscription.current_price_currency.is_not(None))))
+                  | set(session.scalars(select(PaymentTransaction.currency).distinct())))
 
 
 def mrr_figures_agree(session: Any, currency: str) -> Check:
+    """In each billing currency: Σ forward MRR = Σ latest committed = Σ effective deltas = Σ mrr_daily; and the
+    trend's last point in the reporting currency = each currency's Σ mrr_daily converted at today's rate."""
+    from backoffice.fx import rates
     from backoffice.read.dashboard import mrr_trend, window
 
-    forward = session.scalar(select(func.coalesce(func.sum(Subscription.forward_mrr), ZERO))
-                             .where(Subscription.current_price_currency == currency))
     rank = func.row_number().over(partition_by=VIEW.c.subscription_id, order_by=(
         VIEW.c.occurred_at.desc(), VIEW.c.position.desc(), VIEW.c.stripe_event_id.desc()))
     ranked = select(VIEW.c.subscription_id, VIEW.c.committed_mrr, VIEW.c.stripe_event_id, VIEW.c.event_type,
-                    rank.label("rank")).subquery()
+                    VIEW.c.currency, rank.label("rank")).subquery()
     latest = select(ranked).where(ranked.c.rank == 1).subquery()
-    committed = session.scalar(select(func.coalesce(func.sum(latest.c.committed_mrr), ZERO)))
-    deltas = session.scalar(select(func.coalesce(func.sum(VIEW.c.amount_delta), ZERO)))
-    rollup = session.scalar(select(func.coalesce(func.sum(MrrDaily.delta_sum), ZERO)).where(MrrDaily.currency == currency))
-    trend = mrr_trend(session, currency, window(30)).last
-    figures = {"Σ forward MRR": forward, "Σ latest committed": committed, "Σ effective deltas": deltas,
-               "Σ mrr_daily": rollup, "trend's last point": trend}
+    period = window(30)
+    figures_of: dict[str, dict[str, Decimal]] = {}
+    for billed in billing_currencies(session) or [currency]:
+        figures_of[billed] = {
+            "Σ forward MRR": session.scalar(select(func.coalesce(func.sum(Subscription.forward_mrr), ZERO))
+                                            .where(Subscription.current_price_currency == billed)),
+            "Σ latest committed": session.scalar(select(func.coalesce(func.sum(latest.c.committed_mrr), ZERO))
+                                                 .where(func.coalesce(latest.c.currency, currency) == billed)),
+            "Σ effective deltas": session.scalar(select(func.coalesce(func.sum(VIEW.c.amount_delta), ZERO))
+                                                 .where(func.coalesce(VIEW.c.currency, currency) == billed)),
+            "Σ mrr_daily": session.scalar(select(func.coalesce(func.sum(MrrDaily.delta_sum), ZERO))
+                                          .where(MrrDaily.currency == billed)),
+        }
+    rate = rates.rates_for(session, sorted(figures_of), [period.today], currency)
+    converted = sum((rates.convert(figures["Σ mrr_daily"], rate[(billed, period.today)])
+                     for billed, figures in figures_of.items()), ZERO)
+    trend = mrr_trend(session, currency, period).last
+    apart = [billed for billed, figures in figures_of.items() if len(set(figures.values())) > 1]
     examples = []
-    if len(set(figures.values())) > 1:
+    if apart:
         per_subscription = session.execute(
             select(Subscription.tenant_id, Subscription.stripe_customer_id, Subscription.forward_mrr,
                    latest.c.committed_mrr, latest.c.stripe_event_id, latest.c.event_type)
@@ -196,10 +222,16 @@ def mrr_figures_agree(session: Any, currency: str) -> Check:
         examples = [f"{r.tenant_id} {r.stripe_customer_id}: forward_mrr {r.forward_mrr}, latest committed_mrr "
                     f"{r.committed_mrr} ({r.event_type} {r.stripe_event_id})" for r in per_subscription]
         if not examples:
-            examples = [f"{name} {value}" for name, value in figures.items()]
+            examples = [f"{billed}: " + ", ".join(f"{name} {value}" for name, value in figures_of[billed].items())
+                        for billed in apart]
+    if trend != converted:
+        examples.append(f"trend's last point {trend} {currency} ≠ Σ mrr_daily converted at today's rates "
+                        f"{converted} {currency}")
+    shown = "; ".join(f"{billed}: " + ", ".join(f"{name} {value}" for name, value in figures.items())
+                      for billed, figures in figures_of.items())
     return check("Σ forward MRR = Σ latest committed = Σ deltas = trend end",
-                 ", ".join(f"{name} {value}" for name, value in figures.items()), examples,
-                 passed=len(set(figures.values())) == 1)
+                 f"{shown}; trend's last point {trend} {currency} = converted {converted}", examples,
+                 passed=not apart and trend == converted)
 
 
 def invoices_total(session: Any, currency: str, tenant_id: str | None = None) -> tuple[Decimal, Decimal | None]:
@@ -215,38 +247,50 @@ def invoices_total(session: Any, currency: str, tenant_id: str | None = None) ->
 
 
 def revenue_figures_agree(session: Any, currency: str) -> Check:
-    """Tile, chart end and Σ LTV over every tenant; the Invoices total against Σ LTV over the same tenants."""
-    from backoffice.billing.ledger.revenue import lifetime_values
-    from backoffice.billing.ledger.revenue import total_revenue as ledger_revenue
+    """The revenue tile = the chart's end in the reporting currency; in each billing currency, Σ lifetime value =
+    Σ revenue movements = the Invoices total over the same tenants."""
     from backoffice.read.dashboard import revenue_trend, total_revenue, window
 
     tile = total_revenue(session, currency)
     chart = revenue_trend(session, currency, window(30)).last
+    parts = [_revenue_in(session, billed) for billed in billing_currencies(session) or [currency]]
+    examples = ([f"chart end {chart} ≠ tile {tile}"] if chart != tile else []) + [
+        example for part in parts for example in part.counter_examples]
+    return check("revenue tile = chart end; Σ LTV = Invoices total (like with like) in each currency",
+                 f"revenue tile {tile} {currency}, chart end {chart}; " + "; ".join(part.figures for part in parts),
+                 examples, notes=[note for part in parts for note in part.notes])
+
+
+def _revenue_in(session: Any, currency: str) -> Check:
+    """One billing currency's revenue: Σ lifetime value = Σ revenue movements = the Invoices total."""
+    from backoffice.billing.ledger.revenue import lifetime_values
+    from backoffice.billing.ledger.revenue import total_revenue as ledger_revenue
+
     ltv = {tenant: amount or ZERO for tenant, amount in lifetime_values(session, currency).items()}
     ltv_total = sum(ltv.values(), ZERO)
     movements = ledger_revenue(session, currency)
     listed, everyone = invoices_total(session, currency)
     deleted = set(session.scalars(select(Tenant.id).where(Tenant.deleted_at.is_not(None))))
     deleted_ltv = sum((amount for tenant, amount in ltv.items() if tenant in deleted), ZERO)
-    figures = {"revenue tile": tile, "chart end": chart, "Σ lifetime value": ltv_total, "Σ revenue movements": movements}
-    examples = [f"{name} {value} ≠ tile {tile}" for name, value in figures.items() if value != tile]
-    # Like with like: the listed rows against the live tenants' LTV; every tenant's (when shown) against the tile.
+    examples = [f"{currency}: Σ revenue movements {movements} ≠ Σ lifetime value {ltv_total}"] \
+        if movements != ltv_total else []
+    # Like with like: the listed rows against the live tenants' LTV; every tenant's (when shown) against Σ LTV.
     pairs = [("Invoices total (listed accounts)", listed, "Σ lifetime value of live tenants", ltv_total - deleted_ltv)]
     if everyone is not None:
-        pairs.append(("Invoices total with deleted accounts", everyone, "revenue tile", tile))
+        pairs.append(("Invoices total with deleted accounts", everyone, "Σ lifetime value", ltv_total))
     for name, value, other, expected in pairs:
         if value != expected:
-            examples.append(f"{name} {value} ≠ {other} {expected}")
+            examples.append(f"{currency}: {name} {value} ≠ {other} {expected}")
     if any(value != expected for _, value, _, expected in pairs):
         for tenant, amount in sorted(ltv.items()):
             shown, shown_all = invoices_total(session, currency, tenant)
             if (shown_all if shown_all is not None else shown) != amount and not (tenant in deleted and not shown):
                 examples.append(f"{tenant}{' (deleted)' if tenant in deleted else ''}: Invoices total "
-                                f"{shown_all if shown_all is not None else shown}, lifetime value {amount}")
-    notes = [f"the Invoices page lists {listed} and the tile says {tile}: the {len(deleted)} soft-deleted tenants "
-             f"hold {deleted_ltv}" + (f"; the page shows every tenant's {everyone} too" if everyone is not None else
-                                      "; the page does not say so")] if tile != listed else []
-    return check("revenue tile = chart end = Σ LTV = Invoices total (like with like)",
-                 ", ".join(f"{name} {value}" for name, value in figures.items())
-                 + f", Invoices total {listed} listed" + (f" / {everyone} with deleted" if everyone is not None else "")
+                                f"{shown_all if shown_all is not None else shown} {currency}, lifetime value {amount}")
+    notes = [f"{currency}: the Invoices page lists {listed} and Σ lifetime value is {ltv_total}: the {len(deleted)} "
+             f"soft-deleted tenants hold {deleted_ltv}" + (f"; the page shows every tenant's {everyone} too"
+                                                          if everyone is not None else "; the page does not say so")
+             ] if ltv_total != listed else []
+    return check(currency, f"{currency}: Σ lifetime value {ltv_total}, Σ revenue movements {movements}, Invoices "
+                 f"total {listed} listed" + (f" / {everyone} with deleted" if everyone is not None else "")
                  + f" (deleted tenants' LTV {deleted_ltv})", examples, notes=notes)

@@ -19,7 +19,7 @@ import stripe
 
 from backoffice.demo.generator import DAY, MONTH, Action, TenantDriver, TenantPlan
 from backoffice.demo.people import TenantRecords
-from backoffice.demo.stripe_demo import PLAN_AMOUNTS, StripeDemo
+from backoffice.demo.stripe_demo import StripeDemo
 
 # Customer countries (VAT from the sandbox's rates; US customers pay none).
 COUNTRIES = ("DK", "SE", "NO", "FI", "DE", "NL", "FR", "GB", "US")
@@ -71,16 +71,18 @@ class PriceBook:
         return self.prices[(plan, interval, tax_behavior)]
 
 
-def ensure_price_book(demo: StripeDemo) -> PriceBook:
-    """Create the prices the lifecycles use beside the demo catalog's (which are monthly and yearly, exclusive)."""
-    client, currency = demo.client, demo.catalog.currency
+def ensure_price_book(demo: StripeDemo, currency: str | None = None) -> PriceBook:
+    """Create the prices the lifecycles use beside the demo catalog's (which are monthly and yearly, exclusive),
+    in `currency` (the platform's when none is named)."""
+    catalog = demo.catalog_for(currency) if currency else demo.catalog
+    client, currency = demo.client, catalog.currency
     prices: dict[tuple[str, str, str], str] = {}
-    for plan, amounts in PLAN_AMOUNTS.items():
-        product = client.v1.prices.retrieve(demo.catalog.price(plan)).product
+    for plan, amounts in demo.amounts_for(currency).items():
+        product = client.v1.prices.retrieve(catalog.price(plan)).product
         for interval, (recurring, months) in INTERVALS.items():
             for behavior in TAX_BEHAVIORS:
-                if behavior == "exclusive" and interval in demo.catalog.prices[plan]:
-                    prices[(plan, interval, behavior)] = demo.catalog.price(plan, interval)
+                if behavior == "exclusive" and interval in catalog.prices[plan]:
+                    prices[(plan, interval, behavior)] = catalog.price(plan, interval)
                     continue
                 amount = amounts["year"] if interval == "year" else amounts["month"] * months
                 prices[(plan, interval, behavior)] = client.v1.prices.create(params={
@@ -170,10 +172,11 @@ def _coupon(rng: random.Random, coupon: tuple[str, str]) -> dict[str, Any]:
 class LifecycleDriver(TenantDriver):
     """Plays one lifecycle; remembers every subscription it made (a win-back makes a second)."""
 
-    def __init__(self, demo: StripeDemo, plan: TenantPlan, rng: random.Random, book: PriceBook,
+    def __init__(self, demo: StripeDemo, plan: TenantPlan, rng: random.Random, books: Callable[[str], PriceBook],
                  on_tenant_deleted: Callable[[str, int], None] | None = None):
         super().__init__(demo, plan, rng)
-        self.book = book
+        # The prices in the customer's billing currency (TenantDriver chose it by country).
+        self.book = books(self.catalog.currency)
         self.on_tenant_deleted = on_tenant_deleted
         self.subscriptions: list[str] = []
         self.interval, self.tax_behavior = "month", "exclusive"
@@ -196,7 +199,7 @@ class LifecycleDriver(TenantDriver):
         coupon_id = None
         if coupon:
             if "amount_off" in coupon:
-                coupon = {**coupon, "currency": self.demo.catalog.currency}
+                coupon = {**coupon, "currency": self.catalog.currency}
             coupon_id = self.client.v1.coupons.create(params=coupon).id
         self.subscribe(plan, interval, coupon_id, tax_behavior=tax_behavior, quantity=quantity)
 

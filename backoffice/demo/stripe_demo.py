@@ -77,9 +77,14 @@ class StripeDemo:
         if currency.lower() == self.catalog.currency:
             return self.catalog
         if currency.lower() not in self.catalogs:
-            self.catalogs[currency.lower()] = ensure_catalog(self.client, currency,
-                                                             LOCAL_AMOUNTS.get(currency.lower(), PLAN_AMOUNTS))
+            self.catalogs[currency.lower()] = ensure_catalog(self.client, currency, self.amounts_for(currency))
         return self.catalogs[currency.lower()]
+
+    def amounts_for(self, currency: str) -> dict[str, dict[str, int]]:
+        """The plans' amounts in `currency`: the platform's are PLAN_AMOUNTS, another may have local ones."""
+        if currency.lower() == self.catalog.currency:
+            return PLAN_AMOUNTS
+        return LOCAL_AMOUNTS.get(currency.lower(), PLAN_AMOUNTS)
 
     def now(self) -> int:
         """Return the sandbox clock."""
