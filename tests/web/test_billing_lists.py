@@ -110,6 +110,23 @@ def test_invoices_pills_rows_totals_and_csv(client, operator_headers, books):
     assert client.get("/invoices?kind=credit", headers=operator_headers).status_code == 400
 
 
+def test_invoices_filter_by_currency_each_total_in_its_own(client, operator_headers, books, data):
+    with data() as session:
+        dollars = make_subscription(session, tenant_id=make_tenant(session, name="Dollar Inc.").id,
+                                    current_price_currency="USD")
+        session.add(PaymentTransaction(**payment_values(dollars, id=new_id("in"), currency="USD")))
+    everything = client.get("/invoices", headers=operator_headers).get_data(as_text=True)
+    assert 'data-filter="currency"' in everything and 'value="USD"' in everything
+    assert 'data-currency="EUR"' in everything and 'data-currency="USD"' in everything
+    only = client.get("/invoices?currency=USD", headers={**operator_headers, **HX}).get_data(as_text=True)
+    assert only.count('data-kind="invoice"') == 1 and "Dollar Inc." in only
+    assert 'data-currency="USD"' in only and 'data-currency="EUR"' not in only
+    rows = list(csv.DictReader(io.StringIO(client.get("/invoices.csv?currency=USD&currency=EUR",
+                                                      headers=operator_headers).data.decode("utf-8-sig"))))
+    assert sorted({row["currency"] for row in rows}) == ["EUR", "USD"]
+    assert client.get("/invoices?currency=EURO", headers=operator_headers).status_code == 400
+
+
 def test_billing_lists_are_gone_when_billing_is_off(client, operator_headers, settings):
     settings(PUBLIC_SUBSCRIPTION_ENABLED=False)
     for url in ("/billing-events", "/billing-events.csv", "/invoices", "/invoices.csv"):

@@ -50,6 +50,7 @@ class InvoiceFilter:
     search: str | None = None
     kind: str | None = None
     carriers: Carriers | None = None  # what the search names, when the caller has looked it up already
+    currencies: tuple[str, ...] = ()  # ISO codes; none: every currency
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,14 @@ def _conditions(criteria: InvoiceFilter, carriers: Carriers | None, table: Any =
         conditions.append(table.c.kind == "invoice")
     elif criteria.kind == "reversals":
         conditions.append(table.c.kind != "invoice")
+    if criteria.currencies:
+        conditions.append(table.c.currency.in_(criteria.currencies))
     return conditions
+
+
+def currencies_billed(session: Session) -> list[str]:
+    """The currencies the invoices are in (the currency filter's choices), from the totals' small table."""
+    return sorted(session.scalars(select(TOTALS.c.currency).distinct()))
 
 
 def _narrow(criteria: InvoiceFilter, carriers: Carriers | None) -> Select:

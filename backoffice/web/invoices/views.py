@@ -1,6 +1,7 @@
 """/invoices: every invoice, refund and credit note across accounts, as the dual-row projection."""
 from __future__ import annotations
 
+from babel.numbers import list_currencies
 from flask import Blueprint, abort, current_app
 
 from backoffice.billing.lists import invoices
@@ -11,8 +12,11 @@ from backoffice.web.listing import ListParams, ListSpec, fetch_or_400
 
 bp = Blueprint("invoices", __name__)
 
+# Any ISO 4217 code is a valid filter value; the page offers the ones billed.
+CURRENCY_CODES = tuple(sorted(list_currencies()))
 LIST = ListSpec("invoices.index", sorts=("date", "account", "amount"), default_sort="-date",
-                single={"kind": invoices.KINDS}, csv_endpoint="invoices.export")
+                single={"kind": invoices.KINDS}, multi={"currency": CURRENCY_CODES}, max_values={"currency": 20},
+                csv_endpoint="invoices.export")
 CSV_HEADER = ("row_key", "kind", "date", "account_id", "account", "status", "plan", "net_ex_vat", "amount_from_credit",
               "tax", "invoice_total", "currency", "invoice_url", "credit_note_url", "transaction_id")
 
@@ -24,7 +28,7 @@ def billing_only():
 
 
 def invoice_filter(params: ListParams) -> invoices.InvoiceFilter:
-    return invoices.InvoiceFilter(search=params.search, kind=params.choice("kind"))
+    return invoices.InvoiceFilter(search=params.search, kind=params.choice("kind"), currencies=params.values("currency"))
 
 
 @bp.get("/invoices")
@@ -36,7 +40,8 @@ def index():
         db.session, criteria, sort=params.sort, descending=params.descending, page=params.page,
         per_page=params.per_page, after=params.after))
     return render_list("invoices/index.html", "invoices/_results.html", params.current_url(), params=params, page=page,
-                       totals=invoices.invoice_totals(db.session, criteria))
+                       totals=invoices.invoice_totals(db.session, criteria),
+                       currencies=invoices.currencies_billed(db.session))
 
 
 @bp.get("/invoices.csv")
