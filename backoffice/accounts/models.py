@@ -230,6 +230,7 @@ class AccountIndex(db.Model):
     # Position in the list's status order: active, downgrading, canceling, canceled, free.
     status_rank: Mapped[int] = mapped_column(sa.SmallInteger, server_default="4")
     mrr: Mapped[Decimal] = mapped_column(sa.Numeric(18, 2), server_default="0")
+    currency: Mapped[str | None] = mapped_column(sa.Text)  # the subscription's billing currency (the currency filter)
     renewal_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     drift: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
     # Unsynced = priced and never ledgered (the seed's banner): a priced subscription with no ledger row yet.

@@ -41,6 +41,7 @@ class AccountFilter:
     mrr_mismatch: bool = False  # forward MRR differs from the ledger's latest committed MRR (billing.health)
     carriers: Carriers | None = None  # what the search names, when the caller has looked it up already
     created_since: datetime | None = None  # created at or after (the dashboard's "+N new" tile opens exactly these)
+    currencies: tuple[str, ...] = ()  # billed in one of these (ISO codes); none: any
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,8 @@ def _filtered(query: Select, criteria: AccountFilter, plan_order: Sequence[str],
         query = query.where(or_(plans, INDEX.c.plan.is_(None)) if free_plan(plan_order) in criteria.plans else plans)
     if criteria.statuses:
         query = query.where(INDEX.c.status_rank.in_([ACCOUNT_STATUSES.index(status) for status in criteria.statuses]))
+    if criteria.currencies:
+        query = query.where(INDEX.c.currency.in_(criteria.currencies))
     if criteria.unsynced:
         query = query.where(INDEX.c.priced, ~INDEX.c.ledgered)
     if criteria.drift_detected:
@@ -206,3 +209,8 @@ def get_account(session: Session, tenant_id: str, *, plan_order: Sequence[str]) 
     """The account with this id, unless it is unknown or soft-deleted."""
     row = session.execute(_base_query(plan_order).where(TENANTS.c.id == tenant_id)).first()
     return _to_account(row) if row is not None else None
+
+
+def currencies_billed(session: Session) -> list[str]:
+    """The currencies accounts are billed in (the currency filter's choices)."""
+    return sorted(session.scalars(select(INDEX.c.currency).where(INDEX.c.currency.is_not(None)).distinct()))

@@ -1,4 +1,4 @@
-"""`account_index`: the accounts list's read model, one narrow row per tenant (migration 0006).
+"""`account_index`: the accounts list's read model, one narrow row per tenant (migrations 0006, 0020).
 
 A trigger on tenants writes the tenant's columns, one on subscriptions the subscription's (clearing the old
 tenant's when a subscription moves), and a statement trigger on billing_events marks a subscription's first ledger
@@ -33,13 +33,13 @@ CREATE OR REPLACE FUNCTION account_index_from_subscription() RETURNS trigger LAN
 BEGIN
     IF TG_OP = 'UPDATE' AND OLD.tenant_id IS DISTINCT FROM NEW.tenant_id THEN
         UPDATE account_index SET subscription_id = NULL, status_rank = 4, mrr = 0, renewal_at = NULL, drift = false,
-            priced = false, ledgered = false
+            priced = false, ledgered = false, currency = NULL
         WHERE tenant_id = OLD.tenant_id;
     END IF;
     UPDATE account_index SET subscription_id = NEW.id,
         status_rank = coalesce(array_position({STATUS_ORDER}, NEW.account_status) - 1, 4),
         mrr = NEW.forward_mrr, renewal_at = NEW.current_period_end, drift = NEW.has_drift_detected,
-        priced = NEW.current_price_amount IS NOT NULL,
+        priced = NEW.current_price_amount IS NOT NULL, currency = NEW.current_price_currency,
         ledgered = EXISTS (SELECT 1 FROM billing_events e WHERE e.subscription_id = NEW.id)
     WHERE tenant_id = NEW.tenant_id;
     RETURN NULL;
@@ -60,7 +60,7 @@ CREATE OR REPLACE TRIGGER tenants_account_index AFTER INSERT OR UPDATE OF name, 
     ON tenants FOR EACH ROW EXECUTE FUNCTION account_index_from_tenant();
 CREATE OR REPLACE TRIGGER subscriptions_account_index
     AFTER INSERT OR UPDATE OF tenant_id, account_status, forward_mrr, current_period_end, has_drift_detected,
-        current_price_amount
+        current_price_amount, current_price_currency
     ON subscriptions FOR EACH ROW EXECUTE FUNCTION account_index_from_subscription();
 CREATE OR REPLACE TRIGGER billing_events_account_index AFTER INSERT ON billing_events
     REFERENCING NEW TABLE AS appended FOR EACH STATEMENT EXECUTE FUNCTION account_index_from_ledger();
@@ -81,7 +81,7 @@ def recompute(platform_currency: str) -> Select:
         subscriptions.c.current_period_end.label("renewal_at"),
         func.coalesce(subscriptions.c.has_drift_detected, false()).label("drift"),
         func.coalesce(subscriptions.c.current_price_amount.is_not(None), false()).label("priced"),
-        ledgered.label("ledgered"),
+        ledgered.label("ledgered"), subscriptions.c.current_price_currency.label("currency"),
     ).select_from(tenants.outerjoin(subscriptions, subscriptions.c.tenant_id == tenants.c.id))
 
 

@@ -1,5 +1,5 @@
 """`ledger_index`: the billing events list's read model, one narrow row per ledger row with its effective type,
-movement and place (migrations 0008, 0012).
+movement, place and currency (migrations 0008, 0012, 0020).
 
 A statement trigger on billing_events inserts the appended rows; one on billing_event_corrections re-reads the
 corrected rows from `effective_billing_events`. Each row carries its account's sort key (account_key.py).
@@ -15,8 +15,8 @@ from backoffice.read_models.model import ReadModel
 FROM_LEDGER = """
 CREATE OR REPLACE FUNCTION ledger_index_from_ledger() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO ledger_index (billing_event_id, tenant_id, occurred_at, position, event_type, movement)
-    SELECT a.id, a.tenant_id, a.occurred_at, a.position, a.event_type, a.movement FROM appended AS a;
+    INSERT INTO ledger_index (billing_event_id, tenant_id, occurred_at, position, event_type, movement, currency)
+    SELECT a.id, a.tenant_id, a.occurred_at, a.position, a.event_type, a.movement, a.currency FROM appended AS a;
     RETURN NULL;
 END $$;
 """
@@ -44,7 +44,8 @@ def recompute(platform_currency: str) -> Select:
     """Every ledger row's effective values, keyed by its account's current name."""
     view = effective_billing_events
     return select(view.c.id.label("billing_event_id"), view.c.tenant_id, view.c.occurred_at, view.c.position,
-                  view.c.event_type, view.c.movement, account_key.account_key(view.c.tenant_id).label("account_key"))
+                  view.c.event_type, view.c.movement, account_key.account_key(view.c.tenant_id).label("account_key"),
+                  view.c.currency)
 
 
 MODEL = ReadModel(

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from babel.numbers import list_currencies
 from flask import abort, request, url_for
 from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
@@ -23,6 +24,10 @@ PER_PAGE_CHOICES = (10, 25, 50, 100)
 PAGE_MAX = 1_000_000_000
 MAX_VALUES_PER_FILTER = 10
 PageT = TypeVar("PageT")
+
+
+# A currency filter takes any ISO 4217 code (Babel's list); a page offers the currencies its rows are in.
+CURRENCY_CODES = tuple(sorted(list_currencies()))
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from backoffice.billing.models import PaymentTransaction, StripeEvent, StripeEventDivergence
+from backoffice.billing.models import MrrDaily, PaymentTransaction, StripeEvent, StripeEventDivergence
 from backoffice.web.billing_events.views import TYPES
 from tests.factories import (
     OCCURRED_AT,
@@ -22,6 +22,7 @@ from tests.factories import (
 
 HX = {"HX-Request": "true"}
 XSS = "<script>alert(1)</script>"
+XSS_SHOWN = "&lt;script&gt;alert(1)&lt;/script&gt;"  # as the pages escape it
 
 
 @pytest.fixture
@@ -125,6 +126,31 @@ def test_invoices_filter_by_currency_each_total_in_its_own(client, operator_head
                                                       headers=operator_headers).data.decode("utf-8-sig"))))
     assert sorted({row["currency"] for row in rows}) == ["EUR", "USD"]
     assert client.get("/invoices?currency=EURO", headers=operator_headers).status_code == 400
+
+
+def test_accounts_and_billing_events_filter_by_currency(client, operator_headers, books, data):
+    with data() as session:
+        dollars = make_subscription(session, tenant_id=make_tenant(session, name="Dollar Inc.").id,
+                                    current_price_currency="USD", forward_mrr=Decimal("49.00"))
+        make_subscription(session, tenant_id=make_tenant(session, name="Euro GmbH").id, current_price_currency="EUR")
+        make_billing_event(session, subscription=dollars, currency="USD", event_type="SubscriptionCreated",
+                           from_plan=None, to_plan="standard", previous_amount=Decimal(0), new_amount=Decimal(49),
+                           amount_delta=Decimal(49), committed_mrr=Decimal(49), movement="new")
+        session.add(MrrDaily(day=OCCURRED_AT.date(), currency="USD", movement="new", delta_sum=Decimal(49),
+                             event_count=1))
+        session.add(MrrDaily(day=OCCURRED_AT.date(), currency="EUR", movement="new", delta_sum=Decimal(49),
+                             event_count=1))
+    accounts = client.get("/accounts?currency=USD", headers={**operator_headers, **HX}).get_data(as_text=True)
+    assert "Dollar Inc." in accounts and "Euro GmbH" not in accounts
+    page = client.get("/accounts", headers=operator_headers).get_data(as_text=True)
+    assert 'data-filter="currency"' in page and 'value="USD"' in page
+    events = client.get("/billing-events?currency=USD", headers={**operator_headers, **HX}).get_data(as_text=True)
+    assert "Dollar Inc." in events and XSS_SHOWN not in events
+    euro = client.get("/billing-events?currency=EUR", headers={**operator_headers, **HX}).get_data(as_text=True)
+    assert "Dollar Inc." not in euro and XSS_SHOWN in euro
+    assert 'data-filter="currency"' in client.get("/billing-events", headers=operator_headers).get_data(as_text=True)
+    for url in ("/accounts?currency=usd", "/billing-events?currency=DOLLAR"):
+        assert client.get(url, headers=operator_headers).status_code == 400, url
 
 
 def test_billing_lists_are_gone_when_billing_is_off(client, operator_headers, settings):

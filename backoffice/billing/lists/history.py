@@ -20,7 +20,7 @@ from backoffice.accounts.models import Tenant
 from backoffice.billing.ledger.vocabulary import EventType
 from backoffice.billing.lists.lenses import lens_predicate
 from backoffice.billing.lists.lookup import Carriers, find_carriers
-from backoffice.billing.models import BillingEvent, LedgerIndex, effective_billing_events
+from backoffice.billing.models import BillingEvent, LedgerIndex, MrrDaily, effective_billing_events
 from backoffice.paging import LONG_LIST_COUNT_CAP, Page, SortKey, fetch_page, stream_rows, with_keys
 
 LEDGER = effective_billing_events
@@ -40,6 +40,7 @@ class LedgerFilter:
     lens: str | None = None
     movements: tuple[str, ...] = ()
     since: datetime | None = None  # rows that happened at or after this moment
+    currencies: tuple[str, ...] = ()  # rows in one of these currencies (ISO codes); none: any
     carriers: Carriers | None = None  # what the search names, when the caller has looked it up already
 
 
@@ -90,7 +91,14 @@ def _query(criteria: LedgerFilter, sort: str, carriers: Carriers | None = None) 
         query = query.where(INDEX.c.movement.is_not(None), INDEX.c.movement.in_(criteria.movements))
     if criteria.since is not None:
         query = query.where(INDEX.c.occurred_at >= criteria.since)
+    if criteria.currencies:
+        query = query.where(INDEX.c.currency.in_(criteria.currencies))
     return query
+
+
+def currencies_ledgered(session: Session) -> list[str]:
+    """The currencies the ledger holds rows in (the currency filter's choices), from the MRR rollup's few rows."""
+    return sorted(session.scalars(select(MrrDaily.currency).distinct()))
 
 
 def _keys(sort: str, descending: bool) -> list[SortKey]:

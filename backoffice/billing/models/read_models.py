@@ -60,6 +60,7 @@ class LedgerIndex(db.Model):
 
     billing_event_id: Mapped[str] = mapped_column(sa.Text, sa.ForeignKey("billing_events.id"), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(sa.Text)
+    currency: Mapped[str | None] = mapped_column(sa.Text)  # the row's billing currency (the currency filter)
     occurred_at: Mapped[datetime] = mapped_column(TIMESTAMP)
     position: Mapped[int] = mapped_column(sa.Integer)
     event_type: Mapped[str] = mapped_column(sa.Text)

@@ -10,7 +10,7 @@ from backoffice.web.accounts.common import billing_enabled, bp, overview_or_404,
 from backoffice.web.csv_export import csv_response
 from backoffice.web.formatting import ACCOUNT_STATUS_LABELS, plan_name
 from backoffice.web.htmx import is_partial_request, render_list, render_page_or_partial
-from backoffice.web.listing import ListParams, ListSpec, fetch_or_400
+from backoffice.web.listing import CURRENCY_CODES, ListParams, ListSpec, fetch_or_400
 
 BILLING_SORTS = ("mrr", "renewal", "status")
 # Created on one of the last N UTC days, as the dashboard's periods count new accounts.
@@ -25,7 +25,8 @@ def list_spec(endpoint: str = "accounts.index") -> ListSpec:
     return ListSpec(
         endpoint=endpoint, csv_endpoint="accounts.export", default_sort="name",
         sorts=tuple(s for s in account_list.ACCOUNT_SORTS if billing or s not in BILLING_SORTS),
-        multi={"plan": plan_order(), **({"status": ACCOUNT_STATUSES} if billing else {})},
+        multi={"plan": plan_order(), **({"status": ACCOUNT_STATUSES, "currency": CURRENCY_CODES} if billing else {})},
+        max_values={"currency": 20},
         flags=("unsynced", "driftDetected", "mrrMismatch") if billing else (),
         single={"created": CREATED_PERIODS},
     )
@@ -36,7 +37,7 @@ def account_filter(params: ListParams) -> account_list.AccountFilter:
     return account_list.AccountFilter(search=params.search, plans=params.values("plan"),
                                       statuses=params.values("status"), unsynced=params.flag("unsynced"),
                                       drift_detected=params.flag("driftDetected"),
-                                      mrr_mismatch=params.flag("mrrMismatch"),
+                                      mrr_mismatch=params.flag("mrrMismatch"), currencies=params.values("currency"),
                                       created_since=dashboard.period_start(int(created)) if created else None)
 
 
@@ -52,7 +53,8 @@ def index():
     return render_list("accounts/index.html", "accounts/_results.html", params.current_url(), params=params, page=page,
                                   pane=pane, plans=plan_order(), statuses=ACCOUNT_STATUSES,
                                   plan_labels={plan: plan_name(plan) for plan in plan_order()},
-                                  status_labels=ACCOUNT_STATUS_LABELS)
+                                  status_labels=ACCOUNT_STATUS_LABELS,
+                                  currencies=account_list.currencies_billed(db.session) if billing_enabled() else [])
 
 
 @bp.get("/accounts.csv")

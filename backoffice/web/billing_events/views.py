@@ -18,16 +18,17 @@ from backoffice.web.auth import admin_required
 from backoffice.web.csv_export import csv_response
 from backoffice.web.formatting import BILLING_EVENT_LABELS, MOVEMENT_LABELS
 from backoffice.web.htmx import render_list
-from backoffice.web.listing import ListParams, ListSpec, fetch_or_400
+from backoffice.web.listing import CURRENCY_CODES, ListParams, ListSpec, fetch_or_400
 
 bp = Blueprint("billing_events", __name__)
 
 # NoOp rows are never listed, so they are no choice either.
 TYPES = tuple(kind for kind in BILLING_EVENT_TYPES if kind != EventType.NO_OP)
 LIST = ListSpec("billing_events.index", sorts=("date", "account"), default_sort="-date",
-                multi={"type": TYPES, "movement": MOVEMENTS},
+                multi={"type": TYPES, "movement": MOVEMENTS, "currency": CURRENCY_CODES},
                 single={"lens": tuple(LENSES), "period": tuple(str(days) for days in PERIODS)},
-                max_values={"type": len(TYPES), "movement": len(MOVEMENTS)}, csv_endpoint="billing_events.export")
+                max_values={"type": len(TYPES), "movement": len(MOVEMENTS), "currency": 20},
+                csv_endpoint="billing_events.export")
 CSV_HEADER = ("occurred_at", "event_type", "account_id", "account", "from_plan", "to_plan", "mrr_impact", "mrr_after",
               "currency", "corrected", "stripe_event_id")
 
@@ -45,7 +46,8 @@ def ledger_filter(params: ListParams) -> history.LedgerFilter:
         first = window(int(period), datetime.now(UTC)).first
         since = datetime(first.year, first.month, first.day, tzinfo=UTC)
     return history.LedgerFilter(search=params.search, types=params.values("type"), lens=params.choice("lens"),
-                                movements=params.values("movement"), since=since)
+                                movements=params.values("movement"), since=since,
+                                currencies=params.values("currency"))
 
 
 @bp.get("/billing-events")
@@ -60,7 +62,7 @@ def index():
                        period_options={None: _("All time"), **{str(days): _("Last %(num)d days", num=days)
                                                                for days in PERIODS}},
                        type_labels={kind: BILLING_EVENT_LABELS.get(kind, kind) for kind in TYPES},
-                       movement_labels=MOVEMENT_LABELS)
+                       movement_labels=MOVEMENT_LABELS, currencies=history.currencies_ledgered(db.session))
 
 
 @bp.get("/billing-events.csv")
