@@ -7,7 +7,7 @@ from decimal import Decimal
 from urllib.parse import urlsplit
 
 from babel.numbers import format_percent
-from flask import Flask, current_app
+from flask import Flask, current_app, g
 from flask_babel import (
     format_currency,
     format_date,
@@ -21,6 +21,8 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
 from backoffice.billing.ledger.vocabulary import AccountStatus, EventType, Movement
+from backoffice.extensions import db
+from backoffice.fx import rates
 
 ACCOUNT_STATUS_LABELS = {
     AccountStatus.ACTIVE: _l("Active"),
@@ -339,13 +341,34 @@ def document_url(url: str | None, api_base: str | None = None) -> str | None:
     return https_url(url)
 
 
+def in_reporting_currency(amount: Decimal | None, currency: str | None, moment: datetime | date | None = None) -> str:
+    """Beside an amount billed in another currency, what it is in the reporting currency at that day's rate
+    (backoffice/fx: an MRR shown now at today's, a row's amount at its own day's): "≈ €44.55"; empty in the
+    reporting currency itself, and where the rate is not known (the list still shows the original)."""
+    reporting = current_app.config["PLATFORM_CURRENCY"]
+    if amount is None or not currency or currency == reporting:
+        return ""
+    if moment is None:
+        day = datetime.now(UTC).date()
+    else:
+        day = moment.astimezone(UTC).date() if isinstance(moment, datetime) else moment
+    memo = g.setdefault("fx_rates_shown", {})
+    if (currency, day) not in memo:
+        try:
+            memo[(currency, day)] = rates.rates_for(db.session, [currency], [day], reporting)[(currency, day)]
+        except rates.MissingRate:
+            memo[(currency, day)] = None
+    rate = memo[(currency, day)]
+    return "" if rate is None else "≈ " + money(rates.convert(Decimal(amount), rate), reporting)
+
+
 def init_app(app: Flask) -> None:
     """Register the filters."""
     app.jinja_env.filters.update(
         money=money, signed_money=signed_money, number=number, flag=flag, flag_svg=flag_svg, country_name=country_name,
         relative=relative, rate=rate, month_name=month_name, day=day, moment=moment, moment_text=moment_text,
-        percent=percent, plan_name=plan_name,
-        https_url=https_url, document_url=document_url, stripe_status=lambda value: label(value, STRIPE_STATUS_LABELS),
+        percent=percent, plan_name=plan_name, https_url=https_url, document_url=document_url,
+        in_reporting_currency=in_reporting_currency, stripe_status=lambda value: label(value, STRIPE_STATUS_LABELS),
         audit_field=lambda value: label(value, AUDIT_FIELD_LABELS), field_text=field_text,
         account_status=lambda value: label(value, ACCOUNT_STATUS_LABELS),
         role=lambda value: label(value, ROLE_LABELS),

@@ -4,12 +4,13 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
 from backoffice.billing.models import MrrDaily, PaymentTransaction, StripeEvent, StripeEventDivergence
+from backoffice.fx import rates
 from backoffice.web.billing_events.views import TYPES
 from tests.factories import (
     OCCURRED_AT,
@@ -149,6 +150,16 @@ def test_accounts_and_billing_events_filter_by_currency(client, operator_headers
     euro = client.get("/billing-events?currency=EUR", headers={**operator_headers, **HX}).get_data(as_text=True)
     assert "Dollar Inc." not in euro and XSS_SHOWN in euro
     assert 'data-filter="currency"' in client.get("/billing-events", headers=operator_headers).get_data(as_text=True)
+    # Beside each USD amount, what it is in euros at that day's ECB rate (the list keeps the original).
+    with data() as session:
+        rates.refresh(session, rates.parse(["Date,USD\n", f"{OCCURRED_AT.date() - timedelta(days=3)},1.1000\n",
+                                            f"{datetime.now(UTC).date() - timedelta(days=1)},1.0000\n"]))
+    events = client.get("/billing-events?currency=USD", headers={**operator_headers, **HX}).get_data(as_text=True)
+    assert "$49.00" in events and '<small class="muted converted">≈ €44.55</small>' in events
+    accounts = client.get("/accounts?currency=USD", headers={**operator_headers, **HX}).get_data(as_text=True)
+    assert '<small class="muted converted">≈ €49.00</small>' in accounts  # today's rate
+    assert "converted" not in client.get("/accounts?currency=EUR", headers={**operator_headers, **HX}).get_data(
+        as_text=True)
     for url in ("/accounts?currency=usd", "/billing-events?currency=DOLLAR"):
         assert client.get(url, headers=operator_headers).status_code == 400, url
 
