@@ -20,7 +20,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, DateTime, and_, case, cast, func, literal, or_, select, text
+from sqlalchemy import Date, and_, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from backoffice.accounts.models import Tenant
@@ -188,9 +188,11 @@ class Metrics:
         return None if not rate or rate <= 0 else (1 / rate).quantize(Decimal("0.1"))
 
 
-def _active_at(month: Any) -> Any:
-    """The account's row that holds its MRR at the end of `month`."""
-    return and_(MONTHS.c.month <= month, or_(MONTHS.c.next_month.is_(None), MONTHS.c.next_month > month))
+def _active_at(month: date) -> Any:
+    """The account's row that holds its MRR at the end of `month`: the one whose months [month, next_month) hold it.
+    Written as the GiST index ix_account_months_active is (migration 0021), so that finding the rows of one month
+    costs the accounts live then, not the history before."""
+    return func.daterange(MONTHS.c.month, MONTHS.c.next_month).op("@>")(cast(literal(month), Date))
 
 
 def month_end(month: date, today: date) -> date:
@@ -214,9 +216,10 @@ def monthly(session: Session, currency: str, months: list[date], today: date) ->
     and `fx` what the rates alone moved, so that the movements still sum to the change."""
     first, last = months[0], months[-1]
     paying_change = (case((MONTHS.c.mrr_end > 0, 1), else_=0) - case((MONTHS.c.mrr_start > 0, 1), else_=0))
-    before = session.execute(select(MONTHS.c.currency, func.sum(MONTHS.c.mrr_end - MONTHS.c.mrr_start),
-                                    func.sum(paying_change))
-                             .where(MONTHS.c.month < first).group_by(MONTHS.c.currency)).all()
+    # What came before: each account's MRR at the end of the month before, from the rows live then.
+    before = session.execute(select(MONTHS.c.currency, func.sum(MONTHS.c.mrr_end),
+                                    func.count().filter(MONTHS.c.mrr_end > 0))
+                             .where(_active_at(add_months(first, -1))).group_by(MONTHS.c.currency)).all()
     kept = MONTHS.c.mrr_start > 0
     change = MONTHS.c.mrr_end - MONTHS.c.mrr_start
     rows = session.execute(
@@ -259,7 +262,9 @@ def retention(session: Session, currency: str, start: date, end: date, today: da
     before = add_months(start, -1)
     then = (select(MONTHS.c.subscription_id, MONTHS.c.currency, MONTHS.c.mrr_end.label("mrr"))
             .where(_active_at(before), MONTHS.c.mrr_end > 0).subquery())
-    now = select(MONTHS.c.subscription_id, MONTHS.c.mrr_end.label("mrr")).where(_active_at(end)).subquery()
+    # An account not paying at the end adds 0 either way (the outer join's coalesce).
+    now = (select(MONTHS.c.subscription_id, MONTHS.c.mrr_end.label("mrr"))
+           .where(_active_at(end), MONTHS.c.mrr_end > 0).subquery())
     later = func.coalesce(now.c.mrr, ZERO)
     rows = session.execute(
         select(then.c.currency, func.count(), func.sum(then.c.mrr), func.sum(later), func.sum(func.least(later, then.c.mrr)))
@@ -273,32 +278,31 @@ def retention(session: Session, currency: str, start: date, end: date, today: da
 
 def cohorts(session: Session, currency: str, months: list[date], today: date) -> list[CohortRow]:
     """The accounts of each cohort in `months`, and how many of them pay, with what MRR, at each later month's end
-    (MRR at constant rates: the last month's)."""
+    (MRR at constant rates: the last month's). Each row is read once: a cohort's changes per month, summed on."""
     first, last = months[0], months[-1]
-    series = func.generate_series(cast(literal(first), DateTime), cast(literal(last), DateTime),
-                                  text("interval '1 month'"))
-    grid = select(cast(series, Date).label("at")).subquery()
+    paying_change = (case((MONTHS.c.mrr_end > 0, 1), else_=0) - case((MONTHS.c.mrr_start > 0, 1), else_=0))
     rows = session.execute(
-        select(MONTHS.c.cohort, grid.c.at, MONTHS.c.currency, func.count().filter(MONTHS.c.mrr_end > 0),
-               func.coalesce(func.sum(MONTHS.c.mrr_end), ZERO))
-        .select_from(MONTHS.join(grid, and_(grid.c.at >= MONTHS.c.cohort, _active_at(grid.c.at))))
-        .where(MONTHS.c.cohort.between(first, last))
-        .group_by(MONTHS.c.cohort, grid.c.at, MONTHS.c.currency)).all()
+        select(MONTHS.c.cohort, MONTHS.c.month, MONTHS.c.currency, func.sum(paying_change),
+               func.sum(MONTHS.c.mrr_end - MONTHS.c.mrr_start))
+        .where(MONTHS.c.cohort.between(first, last), MONTHS.c.month <= last)
+        .group_by(MONTHS.c.cohort, MONTHS.c.month, MONTHS.c.currency)).all()
     day = month_end(last, today)
     convert = _Converter(session, currency, {row[2] for row in rows}, [day])
-    counts: dict[tuple[date, date], int] = {}
-    amounts: dict[tuple[date, date], dict[str, Decimal]] = {}
-    for cohort, at, billed, count, mrr in rows:
-        counts[(cohort, at)] = counts.get((cohort, at), 0) + int(count)
-        amounts.setdefault((cohort, at), {})[billed] = mrr
-    figures = {key: (counts[key], convert(amounts[key], day)) for key in counts}
+    changes: dict[date, dict[date, list[Any]]] = {}
+    for cohort, month, billed, paying, mrr in rows:
+        changes.setdefault(cohort, {}).setdefault(max(month, cohort), []).append((billed, int(paying), mrr))
     result = []
     for cohort in months:
-        base = figures.get((cohort, cohort))
-        if base is None or base[0] == 0:
+        if cohort not in changes:
             continue
-        later = months[months.index(cohort):]
-        result.append(CohortRow(cohort, base[0], base[1], [figures.get((cohort, at), (0, ZERO)) for at in later]))
+        count, amounts, cells = 0, {}, []
+        for at in months[months.index(cohort):]:
+            for billed, paying, mrr in changes[cohort].get(at, []):
+                count += paying
+                amounts[billed] = amounts.get(billed, ZERO) + mrr
+            cells.append((count, convert(amounts, day)))
+        if cells[0][0] > 0:
+            result.append(CohortRow(cohort, cells[0][0], cells[0][1], cells))
     return result
 
 

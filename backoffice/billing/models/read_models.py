@@ -91,6 +91,8 @@ class AccountMonth(db.Model):
     __table_args__ = (
         sa.Index(None, "month"),
         sa.Index(None, "cohort", "month"),
+        # The rows live at the end of a month (read/saas_metrics.py, _active_at): the accounts then, not the history.
+        sa.Index("ix_account_months_active", sa.text("daterange(month, next_month)"), postgresql_using="gist"),
         sa.CheckConstraint(_currency_check("currency"), name="currency"),
     )
 
