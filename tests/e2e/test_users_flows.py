@@ -30,7 +30,8 @@ def seed(session) -> None:
         session.add(User(id=f"usr_e2e_{index:02d}", tenant_id=tenant.id, email=email,
                          first_name=first, last_name=last, role=("owner", "admin", "member", "member")[index % 4],
                          email_confirmed=True, created_at=NOW - timedelta(days=100 + index),
-                         last_seen_at=None if index % 7 == 6 else NOW - timedelta(hours=1 + index * 20)))
+                         # At most 27¾ days back: inside the 30 UTC days of "active, 30 days" at any hour of any day.
+                         last_seen_at=None if index % 7 == 6 else NOW - timedelta(hours=1 + index * 19)))
     for position, tenant in enumerate(tenants[:2]):
         session.add(User(id=f"usr_astrid_{position}", tenant_id=tenant.id, email="astrid@lund.example", first_name="Astrid",
                          last_name="Lund", role="owner" if position == 0 else "member", email_confirmed=True,
