@@ -143,6 +143,19 @@ def rates_for(session: Session, currencies: Sequence[str], days: Sequence[date],
     return found
 
 
+def rates_at(session: Session, pairs: Iterable[tuple[str, date]], to: str) -> dict[tuple[str, date], Decimal | None]:
+    """rate(currency → `to`, day) for each (currency, day) pair, in one query; None where no rate is known (a list
+    beside its rows shows the original amount alone then, rather than refusing the page)."""
+    wanted = sorted(set(pairs))
+    if not wanted:
+        return {}
+    rows = text("SELECT c, d, fx_rate(c, :to, d) FROM unnest(CAST(:currencies AS text[]), CAST(:days AS date[])) "
+                "AS pair(c, d)").bindparams(
+        bindparam("to", to, Text), bindparam("currencies", [currency for currency, _ in wanted], ARRAY(Text)),
+        bindparam("days", [day for _, day in wanted], ARRAY(Date)))
+    return {(currency, day): rate for currency, day, rate in session.execute(rows)}
+
+
 def convert(amount: Decimal, rate: Decimal) -> Decimal:
     """An amount at a rate, rounded half-even to the cent (once, here)."""
     return (amount * rate).quantize(CENT, rounding=ROUND_HALF_EVEN)

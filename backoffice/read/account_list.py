@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, case, func, or_, select
+from sqlalchemy import Select, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from backoffice import search
@@ -20,6 +20,7 @@ from backoffice.billing.ledger.vocabulary import free_plan
 from backoffice.billing.lists.lookup import Carriers, find_carriers
 from backoffice.billing.models import ACCOUNT_STATUSES, LedgerTip, Subscription
 from backoffice.billing.reconcile.health import TOLERANCE, mrr_mismatch_tenants
+from backoffice.fx import rates
 from backoffice.paging import Page, SortKey, fetch_page, nulls_last, stream_rows, with_keys
 
 TENANTS = Tenant.__table__
@@ -145,20 +146,37 @@ def _rank(column, values: Sequence[str]):
     return case({value: index for index, value in enumerate(values)}, value=column, else_=len(values))
 
 
-def account_sort_keys(sort: str, descending: bool, plan_order: Sequence[str], *, searching: bool = False) -> list[SortKey]:
+def mrr_order(session: Session, criteria: AccountFilter, reporting: str | None) -> Any:
+    """MRR as the list compares it: in the reporting currency at today's rate when the accounts listed are billed in
+    several currencies (49 dollars and 500 kronor do not compare as 49 and 500); otherwise the stored figure, which
+    its index serves. A currency with no known rate compares as if it were the reporting one."""
+    if reporting is None or len(criteria.currencies) == 1:
+        return INDEX.c.mrr
+    foreign = [currency for currency in currencies_billed(session) if currency != reporting
+               and (not criteria.currencies or currency in criteria.currencies)]
+    today = datetime.now(UTC).date()
+    known = {currency: rate for (currency, _), rate in rates.rates_at(
+        session, [(currency, today) for currency in foreign], reporting).items() if rate is not None}
+    if not known:
+        return INDEX.c.mrr
+    return INDEX.c.mrr * case(known, value=INDEX.c.currency, else_=literal(Decimal(1)))
+
+
+def account_sort_keys(sort: str, descending: bool, plan_order: Sequence[str], *, searching: bool = False,
+                      mrr: Any = None) -> list[SortKey]:
     """The list's order for a sort field: the field, then name, then id (ties by name in both directions).
 
     Every order but the plan's (whose ranking is configuration) is an index of account_index. While
     searching, the name key is written so that no index serves it: matches of a name fragment cluster in
     name order, and walking an index until 25 of them turn up can read most of the table, where sorting
-    the trigram index's few thousand matches costs a few milliseconds.
+    the trigram index's few thousand matches costs a few milliseconds. `mrr` is what MRR sorts by (`mrr_order`).
     """
     name_key = INDEX.c.name_key.op("||")("") if searching else INDEX.c.name_key
     name = [SortKey(name_key), SortKey(INDEX.c.tenant_id)]
     by_field: dict[str, list[SortKey]] = {
         "name": [SortKey(name_key, descending), SortKey(INDEX.c.tenant_id, descending)],
         "plan": [SortKey(_rank(func.coalesce(INDEX.c.plan, free_plan(plan_order)), plan_order), descending), *name],
-        "mrr": [SortKey(INDEX.c.mrr, descending), *name],
+        "mrr": [SortKey(INDEX.c.mrr if mrr is None else mrr, descending), *name],
         "renewal": [*nulls_last(INDEX.c.renewal_at, descending), *name],
         "status": [SortKey(INDEX.c.status_rank, descending), *name],
         "country": [*nulls_last(INDEX.c.country, descending), *name],
@@ -167,6 +185,12 @@ def account_sort_keys(sort: str, descending: bool, plan_order: Sequence[str], *,
     if sort not in by_field:
         raise ValueError(f"unknown sort {sort!r}")
     return by_field[sort]
+
+
+def _sort_keys(session: Session, criteria: AccountFilter, sort: str, descending: bool, plan_order: Sequence[str],
+               reporting: str | None) -> list[SortKey]:
+    mrr = mrr_order(session, criteria, reporting) if sort == "mrr" else None
+    return account_sort_keys(sort, descending, plan_order, searching=bool(criteria.search), mrr=mrr)
 
 
 def _ordering_query(criteria: AccountFilter, keys: list[SortKey], plan_order: Sequence[str],
@@ -187,9 +211,9 @@ def _hydrator(session: Session, plan_order: Sequence[str]):
 
 def list_accounts(session: Session, criteria: AccountFilter, *, sort: str = "name", descending: bool = False,
                   page: int = 1, per_page: int = 25, after: str | None = None,
-                  plan_order: Sequence[str]) -> Page[AccountRow]:
-    """One page of the accounts list, with the count of all rows that match."""
-    keys = account_sort_keys(sort, descending, plan_order, searching=bool(criteria.search))
+                  plan_order: Sequence[str], reporting: str | None = None) -> Page[AccountRow]:
+    """One page of the accounts list, with the count of all rows that match; MRR compared in `reporting`."""
+    keys = _sort_keys(session, criteria, sort, descending, plan_order, reporting)
     carriers = find_carriers(session, criteria.search, criteria.carriers)
     return fetch_page(session, _ordering_query(criteria, keys, plan_order, carriers), keys, page=page, per_page=per_page,
                       after=after, to_row=_to_account, hydrate=_hydrator(session, plan_order),
@@ -197,9 +221,9 @@ def list_accounts(session: Session, criteria: AccountFilter, *, sort: str = "nam
 
 
 def stream_accounts(session: Session, criteria: AccountFilter, *, sort: str = "name", descending: bool = False,
-                    plan_order: Sequence[str]) -> Iterator[AccountRow]:
+                    plan_order: Sequence[str], reporting: str | None = None) -> Iterator[AccountRow]:
     """Every matching account in the list's order, read in keyset chunks (the CSV export)."""
-    keys = account_sort_keys(sort, descending, plan_order, searching=bool(criteria.search))
+    keys = _sort_keys(session, criteria, sort, descending, plan_order, reporting)
     carriers = find_carriers(session, criteria.search, criteria.carriers)
     return stream_rows(session, _ordering_query(criteria, keys, plan_order, carriers), keys, to_row=_to_account,
                        hydrate=_hydrator(session, plan_order))

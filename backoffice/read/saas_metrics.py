@@ -20,7 +20,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, and_, case, cast, func, literal, select
+from sqlalchemy import Date, and_, case, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from backoffice.accounts.models import Tenant
@@ -316,7 +316,8 @@ def metrics(session: Session, currency: str, today: date, period: int) -> Metric
                    cohorts(session, currency, months, today))
 
 
-FIGURES = ("paying", "churned", "new_logos", *MOVEMENTS)
+# `lost`: the churn and contraction rows, which the gross MRR churn rate (and so LTV) divides by the month's start.
+FIGURES = ("paying", "churned", "new_logos", "lost", *MOVEMENTS)
 
 
 def rows_behind(month: date, figure: str) -> Any:
@@ -329,6 +330,8 @@ def rows_behind(month: date, figure: str) -> Any:
         return select(MONTHS).where(this_month, MONTHS.c.mrr_start > 0, MONTHS.c.mrr_end <= 0)
     if figure == "new_logos":
         return select(MONTHS).where(this_month, MONTHS.c.mrr_start <= 0, MONTHS.c.mrr_end > 0)
+    if figure == "lost":
+        return select(MONTHS).where(this_month, or_(MONTHS.c.churn != 0, MONTHS.c.contraction != 0))
     if figure in MOVEMENTS:
         return select(MONTHS).where(this_month, MONTHS.c[figure] != 0)
     raise ValueError(f"unknown figure {figure!r}; known: {', '.join(FIGURES)}")

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 from urllib.parse import urlsplit
 
 from babel.numbers import format_percent
@@ -341,6 +343,30 @@ def document_url(url: str | None, api_base: str | None = None) -> str | None:
     return https_url(url)
 
 
+def _day_of(moment: datetime | date | None) -> date:
+    if moment is None:
+        return datetime.now(UTC).date()
+    return moment.astimezone(UTC).date() if isinstance(moment, datetime) else moment
+
+
+def _shown_rates() -> dict[tuple[str, date], Decimal | None]:
+    """This request's rates to the reporting currency by (currency, day): read once, by a list's whole page."""
+    return g.setdefault("fx_rates_shown", {})
+
+
+def reporting_rates(rows: Sequence[Any], currency_field: str, moment_field: str | None = None) -> str:
+    """Read in one query the rates that `in_reporting_currency` will want for a page of rows (each row's currency
+    at its own day, or today without `moment_field`), rather than one query per row. Renders nothing."""
+    reporting = current_app.config["PLATFORM_CURRENCY"]
+    memo = _shown_rates()
+    wanted = {(currency, _day_of(getattr(row, moment_field) if moment_field else None))
+              for row in rows if (currency := getattr(row, currency_field)) and currency != reporting}
+    wanted -= memo.keys()
+    if wanted:
+        memo.update(rates.rates_at(db.session, wanted, reporting))
+    return ""
+
+
 def in_reporting_currency(amount: Decimal | None, currency: str | None, moment: datetime | date | None = None) -> str:
     """Beside an amount billed in another currency, what it is in the reporting currency at that day's rate
     (backoffice/fx: an MRR shown now at today's, a row's amount at its own day's): "≈ €44.55"; empty in the
@@ -348,16 +374,10 @@ def in_reporting_currency(amount: Decimal | None, currency: str | None, moment: 
     reporting = current_app.config["PLATFORM_CURRENCY"]
     if amount is None or not currency or currency == reporting:
         return ""
-    if moment is None:
-        day = datetime.now(UTC).date()
-    else:
-        day = moment.astimezone(UTC).date() if isinstance(moment, datetime) else moment
-    memo = g.setdefault("fx_rates_shown", {})
+    day = _day_of(moment)
+    memo = _shown_rates()
     if (currency, day) not in memo:
-        try:
-            memo[(currency, day)] = rates.rates_for(db.session, [currency], [day], reporting)[(currency, day)]
-        except rates.MissingRate:
-            memo[(currency, day)] = None
+        memo.update(rates.rates_at(db.session, [(currency, day)], reporting))
     rate = memo[(currency, day)]
     return "" if rate is None else "≈ " + money(rates.convert(Decimal(amount), rate), reporting)
 
@@ -368,7 +388,8 @@ def init_app(app: Flask) -> None:
         money=money, signed_money=signed_money, number=number, flag=flag, flag_svg=flag_svg, country_name=country_name,
         relative=relative, rate=rate, month_name=month_name, day=day, moment=moment, moment_text=moment_text,
         percent=percent, plan_name=plan_name, https_url=https_url, document_url=document_url,
-        in_reporting_currency=in_reporting_currency, stripe_status=lambda value: label(value, STRIPE_STATUS_LABELS),
+        in_reporting_currency=in_reporting_currency, reporting_rates=reporting_rates,
+        stripe_status=lambda value: label(value, STRIPE_STATUS_LABELS),
         audit_field=lambda value: label(value, AUDIT_FIELD_LABELS), field_text=field_text,
         account_status=lambda value: label(value, ACCOUNT_STATUS_LABELS),
         role=lambda value: label(value, ROLE_LABELS),

@@ -20,7 +20,8 @@ def account(session, name, *, plan="basis", status=None, mrr=None, renewal=None,
     if status is not None:
         row = make_subscription(session, tenant_id=tenant.id, plan=plan if plan != "basis" else None,
                                 account_status=status, forward_mrr=mrr or Decimal("0"),
-                                current_price_amount=price, current_price_currency="EUR" if price is not None else None,
+                                current_price_amount=price,
+                                current_price_currency=subscription.pop("currency", "EUR") if price is not None else None,
                                 current_period_end=renewal, has_drift_detected=drift, **subscription)
         if synced and price is not None:
             make_billing_event(session, subscription=row, event_type="SubscriptionCreated", from_plan=None, to_plan=plan,
@@ -167,3 +168,32 @@ def test_a_search_counts_its_matches_in_the_page_query_and_still_knows_the_last_
         listing(dataset, queries.AccountFilter(search="echo"), per_page=10, page=2)
     paged = listing(dataset, queries.AccountFilter(search="a"), per_page=2, page=2)
     assert paged.total == len(names(listing(dataset, queries.AccountFilter(search="a"), per_page=100)))
+
+
+def test_mrr_sorts_in_the_reporting_currency_when_accounts_bill_in_several(db_session):
+    """500 kronor is less than 49 euros: sorted by MRR, accounts billed in several currencies compare at today's rate
+    (the cursor pages agree with it), one currency alone compares as stored, and a currency with no rate as is."""
+    from backoffice.fx import rates
+
+    today = datetime.now(UTC).date()
+    rates.refresh(db_session, rates.parse(["Date,USD,SEK,DKK\n", f"{today - timedelta(days=2)},1.0000,11.0000,7.4600\n"]))
+    for name, currency, amount in (("Euro", "EUR", "50"), ("Dollar", "USD", "49"), ("Krona", "SEK", "500"),
+                                   ("Krone", "DKK", "400"), ("Zloty", "PLN", "30")):
+        account(db_session, name, plan="standard", status="active", mrr=Decimal(amount), price=Decimal(amount),
+                currency=currency)
+    db_session.flush()
+    # In euros: 53.62, 50, 49, 45.45, 30 (no PLN rate: as is).
+    assert names(listing(db_session, sort="mrr", descending=True, reporting="EUR")) == [
+        "Krone", "Euro", "Dollar", "Krona", "Zloty"]
+    pages, cursor = [], None
+    for number in (1, 2, 3):
+        page = listing(db_session, sort="mrr", per_page=2, page=number, after=cursor, reporting="EUR")
+        pages += names(page)
+        cursor = page.next_cursor
+    assert pages == ["Zloty", "Krona", "Dollar", "Euro", "Krone"]
+    assert names(listing(db_session, sort="mrr", descending=True)) == ["Krona", "Krone", "Euro", "Dollar", "Zloty"]
+    # 400 kroner are 589.81 kronor: the filtered list compares them too, but one currency alone as stored.
+    kroner = queries.AccountFilter(currencies=("SEK", "DKK"))
+    assert names(listing(db_session, kroner, sort="mrr", descending=True, reporting="SEK")) == ["Krone", "Krona"]
+    only_sek = queries.AccountFilter(currencies=("SEK",))
+    assert names(listing(db_session, only_sek, sort="mrr", descending=True, reporting="EUR")) == ["Krona"]

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import event
 
 from backoffice.billing.models import MrrDaily, PaymentTransaction, StripeEvent, StripeEventDivergence
 from backoffice.fx import rates
@@ -200,3 +201,35 @@ def test_a_missing_plan_shows_as_a_dash_and_exports_empty_never_as_basis(client,
     invoice_rows = list(csv.DictReader(io.StringIO(client.get("/invoices.csv", headers=operator_headers)
                                                    .data.decode("utf-8-sig"))))
     assert [row["plan"] for row in invoice_rows] == [""]
+
+
+def test_a_page_of_converted_amounts_reads_its_rates_in_one_query(client, operator_headers, data, db_connection):
+    """Rows billed in two foreign currencies on several days: each converted at its own day's rate, and the page
+    asks PostgreSQL for all those rates at once, not once per row."""
+    with data() as session:
+        rates.refresh(session, rates.parse(["Date,USD,GBP\n", f"{OCCURRED_AT.date()},1.2500,0.8000\n",
+                                            f"{OCCURRED_AT.date() + timedelta(days=1)},1.0000,0.5000\n"]))
+        for currency in ("USD", "GBP"):
+            subscription = make_subscription(session, tenant_id=make_tenant(session, name=f"{currency} Ltd").id,
+                                             current_price_currency=currency)
+            for days in range(4):
+                make_billing_event(session, subscription=subscription, currency=currency, event_type="SubscriptionCreated",
+                                   from_plan=None, to_plan="standard", previous_amount=Decimal(0),
+                                   new_amount=Decimal(10), amount_delta=Decimal(10), committed_mrr=Decimal(10),
+                                   movement="new", occurred_at=OCCURRED_AT + timedelta(days=days, hours=1))
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(db_connection, "before_cursor_execute", seen)
+    try:
+        page = client.get("/billing-events?currency=USD&currency=GBP", headers={**operator_headers, **HX})
+    finally:
+        event.remove(db_connection, "before_cursor_execute", seen)
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200
+    # 10 USD at 1.25 per euro, then at 1.00 from the next day on; 10 GBP at 0.80, then at 0.50.
+    assert text.count("≈ €8.00") == 1 and text.count("≈ €10.00") == 3
+    assert text.count("≈ €12.50") == 1 and text.count("≈ €20.00") == 3
+    assert len([statement for statement in statements if "fx_rate" in statement]) == 1

@@ -39,6 +39,17 @@ def test_the_page_shows_the_hand_worked_months(client, operator_headers):
     cohort = re.search(r'<tr data-cohort="2026-01">(.*?)</tr>', body, re.S).group(1)
     assert re.findall(r'data-offset="(\d)"[^>]*>([^<]+)<', cohort) == [("0", "100%"), ("1", "60%"), ("2", "80%")]
     assert 'class="num heat heat-6"' in cohort
+    # Every tile opens the accounts behind it: ARR, ARPA and LTV the accounts paying now; the averages' months
+    # the churn and contraction (LTV), or the lost accounts (lifetime), of each month averaged.
+    tiles = {name: re.sub(r"\s+", " ", tile) for name, tile in
+             re.findall(r'<article class="kpi" data-metric="([\w-]+)">(.*?)</article>', body, re.S)}
+    paying_now = '<a href="/saas-metrics/accounts?month=2026-03&amp;figure=paying">'
+    assert paying_now + "€3,954.00</a>" in tiles["arr"] and paying_now + "€82.38</a>" in tiles["arpa"]
+    assert tiles["ltv"].startswith("<header>LTV</header> <p class=\"kpi-value\">" + paying_now)
+    assert re.findall(r'month=(\d{4}-\d\d)&amp;figure=lost">(\w+ \d{4})<', tiles["ltv"]) == [
+        ("2025-12", "Dec 2025"), ("2026-01", "Jan 2026"), ("2026-02", "Feb 2026")]
+    assert re.findall(r'month=(\d{4}-\d\d)&amp;figure=churned"', tiles["lifetime"]) == ["2025-12", "2026-01", "2026-02"]
+    assert '<a href="/saas-metrics/accounts?month=2026-02&amp;figure=lost">45.1%</a>' in body
 
 
 def test_the_cohort_switch_renders_mrr_alone_for_htmx(client, operator_headers):
@@ -71,6 +82,11 @@ def test_the_accounts_behind_a_figure_and_their_csv(client, operator_headers):
     assert [(r["account_id"], r["mrr_start"], r["mrr_end"], r["expansion"]) for r in rows] == [
         ("ten_metrics_A", "49.00", "99.00", "50.00")]
     assert rows[0]["month"] == date(2026, 3, 1).isoformat()
+    # What the gross MRR churn rate divides: February's churn and contraction, B's and E's.
+    lost = client.get("/saas-metrics/accounts.csv?month=2026-02&figure=lost", headers=operator_headers)
+    rows = list(csv.DictReader(io.StringIO(lost.get_data(as_text=True).lstrip("\ufeff"))))
+    assert [(r["account_id"], r["churn"], r["contraction"]) for r in rows] == [
+        ("ten_metrics_B", "-99.00", "0.00"), ("ten_metrics_E", "-49.00", "0.00")]
 
 
 @pytest.mark.parametrize("query", ["period=5", "period=x", "cohort=both", "through=2026-3", "through=9999-01"])

@@ -1,7 +1,7 @@
 """/accounts: the list (search, filters, sort, pages), its CSV export and its side pane."""
 from __future__ import annotations
 
-from flask import redirect, request, url_for
+from flask import current_app, redirect, request, url_for
 
 from backoffice.billing.models import ACCOUNT_STATUSES
 from backoffice.extensions import db
@@ -41,13 +41,17 @@ def account_filter(params: ListParams) -> account_list.AccountFilter:
                                       created_since=dashboard.period_start(int(created)) if created else None)
 
 
+def reporting_currency() -> str:
+    return current_app.config["PLATFORM_CURRENCY"]
+
+
 @bp.get("/accounts")
 def index():
     """The accounts list: search, filters, sort and page from the URL; the pane when `pane` names an account."""
     params = ListParams.from_request(list_spec())
     page = fetch_or_400(lambda: account_list.list_accounts(
         db.session, account_filter(params), sort=params.sort, descending=params.descending, page=params.page,
-        per_page=params.per_page, after=params.after, plan_order=plan_order()))
+        per_page=params.per_page, after=params.after, plan_order=plan_order(), reporting=reporting_currency()))
     pane_id = request.args.get("pane")
     pane = overview_or_404(pane_id) if pane_id and not is_partial_request() else None
     return render_list("accounts/index.html", "accounts/_results.html", params.current_url(), params=params, page=page,
@@ -62,7 +66,8 @@ def export():
     """Every account the list's filters match, in its order, as CSV."""
     params = ListParams.from_request(list_spec())
     rows = account_list.stream_accounts(db.session, account_filter(params), sort=params.sort,
-                                        descending=params.descending, plan_order=plan_order())
+                                        descending=params.descending, plan_order=plan_order(),
+                                        reporting=reporting_currency())
     billing = billing_enabled()
 
     def values(row: account_list.AccountRow) -> list[object]:
