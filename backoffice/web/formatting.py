@@ -8,13 +8,10 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
-from babel.numbers import format_percent
 from flask import Flask, current_app, g
 from flask_babel import (
-    format_currency,
     format_date,
     format_datetime,
-    format_decimal,
     format_timedelta,
     get_locale,
     gettext,
@@ -25,6 +22,7 @@ from markupsafe import Markup
 from backoffice.billing.ledger.vocabulary import AccountStatus, EventType, Movement
 from backoffice.extensions import db
 from backoffice.fx import rates
+from backoffice.web import numbers
 
 ACCOUNT_STATUS_LABELS = {
     AccountStatus.ACTIVE: _l("Active"),
@@ -180,7 +178,7 @@ def money(amount: Decimal | None, currency: str | None) -> str:
     """An amount in its currency, formatted for the operator's locale; an em dash when unknown."""
     if amount is None or not currency:
         return "—"
-    return format_currency(amount, currency.upper())
+    return numbers.money_format(get_locale(), currency.upper())(Decimal(amount))
 
 
 def flag(country: str | None) -> str:
@@ -231,7 +229,7 @@ def day(moment: datetime | None) -> str:
 
 def number(value: int | Decimal | None) -> str:
     """A count with the locale's grouping."""
-    return format_decimal(value, format="#,##0") if value is not None else "—"
+    return numbers.count_format(get_locale())(Decimal(value)) if value is not None else "—"
 
 
 def signed_money(amount: Decimal | None, currency: str | None) -> str:
@@ -239,7 +237,7 @@ def signed_money(amount: Decimal | None, currency: str | None) -> str:
     if amount is None or not currency:
         return "—"
     sign = "+" if amount > 0 else "−" if amount < 0 else "±"
-    return sign + format_currency(abs(amount), currency.upper())
+    return sign + money(abs(amount), currency)
 
 
 def moment_text(value: datetime | None) -> str:
@@ -277,8 +275,8 @@ def percent(value: int | Decimal | None) -> str:
     """A percentage (17 or 8.2, already ×100) in the locale's way: `8.2%` in English, `8,2 %` in Danish."""
     if value is None:
         return "—"
-    # Quantization off: the figure keeps the decimals it was rounded to upstream, not the pattern's none.
-    return format_percent(Decimal(value) / 100, locale=get_locale(), decimal_quantization=False)
+    # Unquantized: the figure keeps the decimals it was rounded to upstream, not the pattern's none.
+    return numbers.percent_format(get_locale())(Decimal(value))
 
 
 def rate(value: Decimal | None) -> str:
