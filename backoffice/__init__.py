@@ -86,7 +86,7 @@ def configure_web(app: Flask) -> None:
     from backoffice.web.saas_metrics.views import bp as saas_metrics_bp
     from backoffice.web.search.views import bp as search_bp
     from backoffice.web.users.views import bp as users_bp
-    from backoffice.web.webhooks.views import bp as webhooks_bp
+    from backoffice.web.webhooks import intake as webhook_intake
 
     auth.init_app(app)
     request_text.init_app(app)
@@ -100,7 +100,6 @@ def configure_web(app: Flask) -> None:
     security.init_app(app)
     app.register_blueprint(health_bp)
     app.register_blueprint(operator_bp)
-    app.register_blueprint(webhooks_bp)
     app.register_blueprint(failed_events_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(blobs_bp)
@@ -113,6 +112,8 @@ def configure_web(app: Flask) -> None:
     app.register_blueprint(users_bp)
     app.register_blueprint(search_bp)
     app.register_blueprint(saas_metrics_bp)
+    # Outermost: Stripe's deliveries are answered before any of Flask's per-request work (web/webhooks/intake.py).
+    webhook_intake.init_app(app)
 
 
 def configure_cli(app: Flask) -> None:
