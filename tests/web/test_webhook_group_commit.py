@@ -15,6 +15,7 @@ import pytest
 from redis import Redis
 from sqlalchemy import func, select
 
+from backoffice.billing.intake import replay_requests
 from backoffice.billing.models import StripeEvent, StripeEventDivergence
 from backoffice.billing.replay.tasks import replay_key
 from backoffice.extensions import db
@@ -66,7 +67,7 @@ def post_all(app, bodies: list[bytes]) -> list[tuple[int, dict]]:
     return answers  # type: ignore[return-value]
 
 
-def test_a_burst_is_archived_once_per_event_in_fewer_transactions_than_deliveries(production_app):
+def test_a_burst_is_archived_once_per_event_in_fewer_transactions_than_deliveries(production_app, redis_url):
     run = uuid.uuid4().hex[:8]
     unique = [event(f"evt_gc_{run}_{n}", f"cus_gc_{run}_{n % 5}") for n in range(120)]
     resent = unique[::5]  # 20 % exact re-sends, arriving while their originals may still be in flight
@@ -94,13 +95,19 @@ def test_a_burst_is_archived_once_per_event_in_fewer_transactions_than_deliverie
     # Twelve senders at once: transactions were shared (each delivery still waited for its own commit).
     assert archiver.batches < len(unique)
 
-    # The replay of each customer was requested off the request: one queued job per customer.
+    # The replays were asked for off the request: the customers recorded in one set, one drain job queued; the
+    # drain (a worker's job, run here) queues one replay job per customer.
+    customers = {f"cus_gc_{run}_{n}".encode() for n in range(5)}
     deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and Redis.from_url(redis_url).smembers(replay_requests.REQUESTED) != customers:
+        time.sleep(0.05)
+    assert Redis.from_url(redis_url).smembers(replay_requests.REQUESTED) == customers
     with production_app.app_context():
-        while time.monotonic() < deadline and not all(
-                marker_state(replay_key(f"cus_gc_{run}_{n}")) for n in range(5)):
-            time.sleep(0.05)
-        assert all(marker_state(replay_key(f"cus_gc_{run}_{n}")) for n in range(5))
+        assert marker_state(replay_requests.DRAIN)  # names the queued drain job
+        assert not any(marker_state(replay_key(customer.decode())) for customer in customers)
+        assert replay_requests.drain() == {"customers": 5, "queued": 5}
+        assert all(marker_state(replay_key(customer.decode())) for customer in customers)
+    assert not Redis.from_url(redis_url).exists(replay_requests.REQUESTED)
 
 
 def test_redis_away_costs_the_acknowledgement_nothing(make_app, scratch_url):

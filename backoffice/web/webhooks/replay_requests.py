@@ -1,10 +1,10 @@
-"""The replays that archived webhook events ask for, queued by a thread of their own, never by the request.
+"""The replays that archived webhook events ask for, recorded by a thread of their own, never by the request.
 
-Queuing a replay costs Redis round trips (the once-per-customer marker, the RQ job), and Redis slow or frozen
-costs up to its socket timeout: neither may hold up Stripe's acknowledgement. The intake hands the customers of
-what it stored to this thread and answers at once; the thread queues one replay per customer it holds, however
-many of its events arrived meanwhile. Should Redis be down, the events stay pending in the archive, which is
-the truth of what is pending, and the pending sweeper queues them once it is back (billing/replay/tasks.py).
+Even one Redis command costs a round trip, and Redis slow or frozen costs up to its socket timeout: neither may
+hold up Stripe's acknowledgement. The intake hands the customers of what it stored to this thread and answers
+at once; the thread records all the customers gathered meanwhile in one go (billing/intake/replay_requests.py).
+Should Redis be down, the events stay pending in the archive, which is the truth of what is pending, and the
+pending sweeper queues them once it is back (billing/replay/tasks.py).
 """
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from flask import Flask
 from redis.exceptions import RedisError
 
+from backoffice.billing.intake import replay_requests
 from backoffice.billing.intake.webhook import Envelope
-from backoffice.billing.operations import queue_replay
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +56,11 @@ class ReplayRequests:
     def _queue_forever(self) -> None:
         with self.app.app_context():
             while True:
-                for customer in self._take():
-                    try:
-                        queue_replay(customer)
-                    except RedisError as error:
-                        log.warning("replay of %s not queued, Redis unavailable: %s", customer or "platform events",
-                                    type(error).__name__)
-                    except Exception:
-                        log.exception("replay of %s not queued", customer or "platform events")
+                customers = self._take()
+                try:
+                    replay_requests.record(customers)
+                except RedisError as error:
+                    log.warning("replay of %d customers not requested, Redis unavailable: %s", len(customers),
+                                type(error).__name__)
+                except Exception:
+                    log.exception("replay of %d customers not requested", len(customers))
