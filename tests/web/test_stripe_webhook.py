@@ -5,7 +5,7 @@ import json
 import time
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from backoffice.billing.models import StripeEvent, StripeEventDivergence, Subscription
 from tests.factories import make_subscription
@@ -59,6 +59,18 @@ def test_a_signed_event_is_archived_pending_with_its_envelope(webhook, db_sessio
     assert row.stripe_created_at.timestamp() == event["created"]
     assert row.payload == event and row.payload_hash == hashlib.sha256(payload).hexdigest()
     assert row.tenant_id is None and row.recovered_at is None
+
+
+def test_the_archive_keeps_numbers_as_sent_even_past_64_bits(webhook, db_session, samples):
+    """orjson reads a huge integer as a float; the archive stores the body's text, so the number survives whole."""
+    event = samples.envelope("customer_updated")
+    event["data"]["object"]["metadata"] = {"big": 123456789012345678901234567890, "exact": 0.1000000000000000055511}
+    payload = body(event).replace(b"0.1", b"0.1000000000000000055511", 1)
+    assert webhook(payload).get_json()["outcome"] == "stored"
+    stored = db_session.execute(text("SELECT payload #>> '{data,object,metadata,big}', "
+                                     "payload #>> '{data,object,metadata,exact}' FROM stripe_events WHERE id = :id"),
+                                {"id": event["id"]}).one()
+    assert tuple(stored) == ("123456789012345678901234567890", "0.1000000000000000055511")
 
 
 @pytest.mark.parametrize("name, customer, subscription", [

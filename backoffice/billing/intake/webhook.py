@@ -18,8 +18,8 @@ from enum import Enum
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, select, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Connection, cast, literal, select
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.orm import Session
 
 from backoffice.billing.models import StripeEvent, StripeEventDivergence
@@ -33,7 +33,6 @@ MAX_DEPTH = 64
 CREATED_MIN, CREATED_MAX = 1, 4_102_444_800  # 2100-01-01
 # The JSON escapes that can make a string jsonb refuses: NUL, and the surrogates (harmless only in pairs).
 SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
-LONG_DIGITS = re.compile(rb"\d{19}")
 
 
 class WebhookRejected(ValueError):
@@ -50,7 +49,7 @@ class Envelope:
     api_version: str | None
     customer_id: str | None
     subscription_id: str | None
-    payload: dict[str, Any]
+    payload: dict[str, Any]  # as parsed (an integer past 64 bits may be a float): what the archive keeps is `text`
     # The body as JSON text, as Stripe sent it: the archive stores this (jsonb reads it once), not a re-encoding.
     text: str = ""
 
@@ -103,6 +102,8 @@ def read_envelope(payload: bytes) -> Envelope:
     if not isinstance(event, dict) or event.get("object") != "event" or not isinstance(event.get("data"), dict) \
             or not isinstance(event["data"].get("object"), dict):
         raise WebhookRejected("body is not a Stripe event object")
+    if isinstance(event.get("created"), float):  # maybe an integer orjson could not hold: read it exactly
+        event = _DECODER.decode(body)
     event_id, event_type, created = event.get("id"), event.get("type"), event.get("created")
     if not isinstance(event_id, str) or not event_id:
         raise WebhookRejected("event has no id")
@@ -126,13 +127,13 @@ def read_envelope(payload: bytes) -> Envelope:
 def _parse(payload: bytes) -> tuple[Any, str]:
     """The body as Python values and as text. orjson reads plain UTF-8 JSON several times faster than json; what
     it refuses (another encoding, NaN, 1e400, a lone surrogate, deep nesting, huge integers) goes to the standard
-    parser, which reads it or says exactly what is wrong. orjson also reads integers past 64 bits as floats, so a
-    body with 19 digits in a row is the standard parser's too."""
-    if not LONG_DIGITS.search(payload):
-        try:
-            return orjson.loads(payload), payload.decode()
-        except (orjson.JSONDecodeError, UnicodeDecodeError):
-            pass
+    parser, which reads it or says exactly what is wrong. orjson reads an integer past 64 bits as a float: that
+    costs nothing here, since the archive stores the text and the envelope's one number is re-read exactly
+    (`read_envelope`)."""
+    try:
+        return orjson.loads(payload), payload.decode()
+    except (orjson.JSONDecodeError, UnicodeDecodeError):
+        pass
     body = payload.decode(json.detect_encoding(payload), "surrogatepass")
     return _DECODER.decode(body), body
 
@@ -237,33 +238,25 @@ def archive(session: Session, envelope: Envelope, raw: bytes) -> Outcome:
     return outcome
 
 
-# Every delivery of a batch in one statement: the envelope's columns as arrays, the body as jsonb from its text.
-INSERT_MANY = text("""
+# One row per delivery, sent for a whole batch in one round trip (psycopg's pipelined executemany): each body goes
+# as its own parameter, as text jsonb reads once. (Arrays of bodies would be escaped element by element in Python.)
+INSERT_ONE = """
     INSERT INTO stripe_events (id, stripe_created_at, type, api_version, stripe_customer_id, stripe_subscription_id,
                                payload, payload_hash, status)
-    SELECT id, created, type, api_version, customer_id, subscription_id, CAST(body AS jsonb), payload_hash, 'pending'
-    FROM unnest(CAST(:ids AS text[]), CAST(:created AS timestamptz[]), CAST(:types AS text[]),
-                CAST(:api_versions AS text[]), CAST(:customers AS text[]), CAST(:subscriptions AS text[]),
-                CAST(:bodies AS text[]), CAST(:hashes AS text[]))
-         AS delivery(id, created, type, api_version, customer_id, subscription_id, body, payload_hash)
+    VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s, 'pending')
     ON CONFLICT (id) DO NOTHING
-    RETURNING id""")
+    RETURNING id"""
 
 
 def archive_many(connection: Connection, deliveries: Sequence[tuple[Envelope, bytes]]) -> list[Outcome]:
-    """Archive a batch of deliveries in the caller's transaction, each as `archive` would alone, in few statements:
-    one INSERT for all (the first delivery of an id in the batch is the one that may be stored), one read of the
+    """Archive a batch of deliveries in the caller's transaction, each as `archive` would alone, in few round trips:
+    the INSERTs of all (the first delivery of an id in the batch is the one that may be stored), one read of the
     stored hashes of the ids already there, then the divergences, each kept aside as a single delivery's would be."""
     hashes = [hashlib.sha256(raw).hexdigest() for _, raw in deliveries]
     first: dict[str, int] = {}
     for index, (envelope, _) in enumerate(deliveries):
         first.setdefault(envelope.id, index)
-    fresh = [deliveries[index][0] for index in first.values()]
-    stored = set(connection.execute(INSERT_MANY, {
-        "ids": [e.id for e in fresh], "created": [e.created for e in fresh], "types": [e.type for e in fresh],
-        "api_versions": [e.api_version for e in fresh], "customers": [e.customer_id for e in fresh],
-        "subscriptions": [e.subscription_id for e in fresh], "bodies": [_body_text(e) for e in fresh],
-        "hashes": [hashes[index] for index in first.values()]}).scalars())
+    stored = _insert_returning(connection, [_row(deliveries[index][0], hashes[index]) for index in first.values()])
     known = {row.id: (row.payload_hash, row.stripe_customer_id) for row in connection.execute(
         select(EVENTS.c.id, EVENTS.c.payload_hash, EVENTS.c.stripe_customer_id)
         .where(EVENTS.c.id.in_(sorted(set(first) - stored))))} if len(stored) < len(first) else {}
@@ -282,6 +275,25 @@ def archive_many(connection: Connection, deliveries: Sequence[tuple[Envelope, by
     return outcomes
 
 
+def _insert_returning(connection: Connection, rows: list[tuple[Any, ...]]) -> set[str]:
+    """The ids of the rows that were new, inserted in the connection's transaction."""
+    stored: set[str] = set()
+    with connection.connection.driver_connection.cursor() as cursor:
+        cursor.executemany(INSERT_ONE, rows, returning=True)
+        while True:
+            row = cursor.fetchone()
+            if row is not None:
+                stored.add(row[0])
+            if not cursor.nextset():
+                return stored
+
+
+def _row(envelope: Envelope, payload_hash: str) -> tuple[Any, ...]:
+    """INSERT_ONE's parameters; the body as sent (or as the parsed payload, for an envelope made without it)."""
+    return (envelope.id, envelope.created, envelope.type, envelope.api_version, envelope.customer_id,
+            envelope.subscription_id, _body_text(envelope), payload_hash)
+
+
 def _body_text(envelope: Envelope) -> str:
     return envelope.text or json.dumps(envelope.payload)
 
@@ -289,7 +301,8 @@ def _body_text(envelope: Envelope) -> str:
 def _keep_divergence(connection: Connection, envelope: Envelope, payload_hash: str, customer_id: str | None) -> None:
     connection.execute(
         insert(DIVERGENCES)
-        .values(stripe_event_id=envelope.id, payload=envelope.payload, payload_hash=payload_hash)
+        .values(stripe_event_id=envelope.id, payload=cast(literal(_body_text(envelope)), JSONB),
+                payload_hash=payload_hash)
         .on_conflict_do_nothing(index_elements=[DIVERGENCES.c.stripe_event_id, DIVERGENCES.c.payload_hash])
     )
     if customer_id is not None:  # drift from the moment it happens (DESIGN §5), not at the next check

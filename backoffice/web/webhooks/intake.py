@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 DELIVERIES = Counter("backoffice_stripe_webhook_deliveries_total", "Stripe webhook deliveries by outcome",
                      ["outcome"])
+# Each outcome's child bound once: `labels()` takes a lock and a lookup per call.
+COUNTED = {outcome: DELIVERIES.labels(outcome) for outcome in (*(o.value for o in Outcome), "rejected", "unavailable")}
 SECONDS = Histogram("backoffice_stripe_webhook_seconds", "Time to verify, archive and acknowledge a Stripe delivery",
                     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
 HEADERS = [("Content-Type", "application/json"), ("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff")]
@@ -79,13 +81,13 @@ class WebhookIntake:
         config = self.app.config
         payload = _body(environ, config["MAX_CONTENT_LENGTH"])
         if payload is None:
-            DELIVERIES.labels("rejected").inc()
+            COUNTED["rejected"].inc()
             return 413, {"error": f"body is larger than {config['MAX_CONTENT_LENGTH']} bytes"}
         try:
             verify_signature(payload, environ.get("HTTP_STRIPE_SIGNATURE"), config["STRIPE_WEBHOOK_SECRETS"])
             envelope = read_envelope(payload)
         except WebhookRejected as rejected:
-            DELIVERIES.labels("rejected").inc()
+            COUNTED["rejected"].inc()
             return 400, {"error": str(rejected)}
         try:
             outcome = self._archive(envelope, payload)
@@ -96,12 +98,12 @@ class WebhookIntake:
                 return 500, {"error": "internal error; Stripe will retry"}
             # Not acknowledged, so Stripe retries: nothing acknowledged is ever lost.
             log.warning("webhook %s not archived, database unavailable: %s", envelope.id, type(error).__name__)
-            DELIVERIES.labels("unavailable").inc()
+            COUNTED["unavailable"].inc()
             return 503, {"error": "database unavailable; Stripe will retry"}
         except Exception:
             log.exception("webhook %s not archived", envelope.id)
             return 500, {"error": "internal error; Stripe will retry"}
-        DELIVERIES.labels(outcome.value).inc()
+        COUNTED[outcome.value].inc()
         return 200, {"received": True, "id": envelope.id, "outcome": outcome.value}
 
     def _archive(self, envelope: Envelope, payload: bytes) -> Outcome:
