@@ -247,15 +247,16 @@ def redis_connection(url: str, timeout: float | None = None):
 
 
 @contextmanager
-def redis_client(config: Any = None) -> Iterator[Any]:
-    """Yield the app's Redis client through its circuit; raise RedisUnavailable at once while the circuit is open."""
+def redis_client(config: Any = None, timeout: float | None = None) -> Iterator[Any]:
+    """Yield the app's Redis client through its circuit; raise RedisUnavailable at once while the circuit is open.
+    `timeout` replaces REDIS_SOCKET_TIMEOUT for work off the request path, which may wait longer."""
     config = config if config is not None else current_app.config
     url = config["REDIS_URL"]
     circuit = circuit_for(url, config["REDIS_CIRCUIT_SECONDS"])
     if not circuit.admit():
         raise RedisUnavailable(f"Redis failed less than {circuit.pause:g} s ago; not asked again yet")
     try:
-        yield redis_connection(url, config["REDIS_SOCKET_TIMEOUT"])
+        yield redis_connection(url, config["REDIS_SOCKET_TIMEOUT"] if timeout is None else timeout)
     except (RedisConnectionError, RedisTimeoutError):
         circuit.failed()
         raise
@@ -316,13 +317,14 @@ _CLEAR_IF = Script(None, CLEAR_IF.encode())
 
 
 def enqueue_once(key: str, task: Callable[..., Any] | str, *args: Any, queue: str = "default",
-                 delay: float = 0, **kwargs: Any) -> bool:
+                 delay: float = 0, redis_timeout: float | None = None, **kwargs: Any) -> bool:
     """Queue a task unless a live job with this key is queued and not yet started; tell whether it queued one.
 
     A started job does not count: work that arrives while it runs needs another run. The task calls
     `claim_once(key)` as it starts. The key's marker names its job, so a marker whose job was lost (a worker
     killed before claiming it, a job deleted) never blocks the key: it is replaced at once.
     With `delay`, the job is queued that many seconds from now (RQ's scheduler, or a timer in-process).
+    `redis_timeout`: as `redis_client`'s.
     """
     job_id = kwargs.pop("job_id", None) or uuid.uuid4().hex
     url = current_app.config["REDIS_URL"]
@@ -340,7 +342,7 @@ def enqueue_once(key: str, task: Callable[..., Any] | str, *args: Any, queue: st
         return True
 
     marker = ONCE_PREFIX + key
-    with redis_client() as connection:
+    with redis_client(timeout=redis_timeout) as connection:
         taken, _previous = _TAKE_MARKER(keys=[marker], client=connection, args=[
             job_id, Job.redis_job_namespace_prefix, Worker.redis_worker_namespace_prefix, CLAIMING, CLAIMING_TTL_MS])
         if not taken:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import psycopg
 
+from backoffice.billing.intake.replay_requests import REQUESTED
 from benchmarks.common import as_runtime_role, scratch_database
 
 SECRET = "whsec_benchmark"
@@ -182,7 +183,9 @@ def main() -> None:
                 "SELECT count(*), count(DISTINCT id) FROM stripe_events WHERE id LIKE 'evt_b_%'").fetchone()
         lost = options.burst - distinct
         print(f"burst archive: {stored} rows, {distinct} distinct, lost {lost}, stored twice {stored - distinct}")
-        print(f"replays queued: {queue.llen('rq:queue:default')} (one per customer at a time)")
+        # The intake records the customers to replay in one set and queues one drain job (no worker runs here).
+        print(f"replays asked for: {queue.scard(REQUESTED)} customers recorded, "
+              f"{queue.llen('rq:queue:high')} drain job queued")
     queue.flushdb()
 
 

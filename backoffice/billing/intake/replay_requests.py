@@ -22,6 +22,9 @@ REQUESTED = "backoffice:replay-requested"  # the set of customers whose replay i
 DRAIN = "replay:drain"
 PLATFORM = ""  # in the set: the events that belong to no customer
 DRAIN_CHUNK = 500
+# Off the request path, a reply may take longer than a page may wait (REDIS_SOCKET_TIMEOUT): under a burst the
+# recording thread shares its process with busy request threads, and a tight timeout would open the circuit.
+RECORD_TIMEOUT = 1.0
 
 
 def record(customers: Iterable[str | None]) -> None:
@@ -33,9 +36,9 @@ def record(customers: Iterable[str | None]) -> None:
         for customer in sorted(wanted):
             request_replay(customer or None)
         return
-    with redis_client() as connection:
+    with redis_client(timeout=RECORD_TIMEOUT) as connection:
         connection.sadd(REQUESTED, *wanted)
-    enqueue_once(DRAIN, drain, queue="high")
+    enqueue_once(DRAIN, drain, queue="high", redis_timeout=RECORD_TIMEOUT)
 
 
 def drain() -> dict[str, int]:

@@ -30,6 +30,7 @@ class ReplayRequests:
         self._waiting: set[str | None] = set()
         self._ready = threading.Condition()
         self._owner: int | None = None
+        self.failing = False  # the last record found Redis unavailable
 
     def request(self, stored: Sequence[Envelope]) -> None:
         """Ask for the replay of each stored event's customer (None: the platform's events); returns at once."""
@@ -60,7 +61,15 @@ class ReplayRequests:
                 try:
                     replay_requests.record(customers)
                 except RedisError as error:
-                    log.warning("replay of %d customers not requested, Redis unavailable: %s", len(customers),
-                                type(error).__name__)
+                    # Once per outage, not once per batch: a burst during an outage would otherwise flood the log.
+                    if not self.failing:
+                        log.warning("replays not requested while Redis is unavailable (the pending sweeper queues "
+                                    "them once it is back): %s", type(error).__name__)
+                    self.failing = True
+                    continue
                 except Exception:
                     log.exception("replay of %d customers not requested", len(customers))
+                    continue
+                if self.failing:
+                    log.info("Redis answers again: replays requested as events arrive")
+                self.failing = False
