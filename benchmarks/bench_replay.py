@@ -1,13 +1,18 @@
 """Benchmark `flask billing replay --all`: a large archive replayed into the ledger on one worker.
 
     python -m benchmarks.bench_replay [--tenants 1000] [--months 24] [--copies 10] [--template NAME] [--fingerprint]
+                                      [--processes N] [--without-account-months-triggers]
                                       [--kill-every SECONDS] [--redis URL]
 
 The archive comes from the demo generator (the sandbox in this process, no webhooks), then is copied
 `--copies` times under fresh ids (customers, tenants, events, invoices, charges), so that 1,000 tenants
 × 24 months × 10 copies gives roughly half a million events without an hour of generation. Events are
 COPYed in as pending, as the webhook leaves them; the replay then runs exactly as the CLI runs it.
-Prints events per second and the process's peak memory before and after the replay.
+Prints events per second and the peak memory of this process and of the largest replay shard.
+
+`--processes N` replays over N processes (customers dealt by a hash of their id, `replay --all --processes N`);
+default: the usable CPUs. `--without-account-months-triggers` switches off the statement triggers that keep
+`account_months` (migration 0018) on the scratch database only, to measure what they cost the replay.
 
 `--template NAME` keeps the loaded, still pending archive as database NAME and, when NAME exists, replays a
 clone of it instead of generating: the run is then replay-only, so its peak RSS is the replay's own (drop
@@ -35,7 +40,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -64,6 +71,67 @@ COPIED_IDS = re.compile(r'"(evt|cus|in|ch|re|cn|py|inpay|pi|pm|sub|sub_sched|di|
 
 def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def peak_shard_mib() -> float:
+    """The peak RSS of the largest child process waited for so far (the replay's shards)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+class BackendCpu(threading.Thread):
+    """The CPU seconds PostgreSQL's backends spend on one database, sampled from /proc while the replay runs.
+
+    The machine is shared: wall-clock events/s move with whatever else runs, CPU seconds per event much less.
+    """
+
+    def __init__(self, uri: str, interval: float = 0.25):
+        super().__init__(name="backend-cpu", daemon=True)
+        url = make_url(uri)
+        self.database = url.database
+        self.admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+        self.interval = interval
+        self.seen: dict[int, float] = {}
+        self.stopping = threading.Event()
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def run(self) -> None:
+        with psycopg.connect(self.admin, autocommit=True) as conn:
+            while not self.stopping.is_set():
+                self.sample(conn)
+                self.stopping.wait(self.interval)
+            self.sample(conn)
+
+    def sample(self, conn: psycopg.Connection) -> None:
+        pids = [row[0] for row in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s",
+                                               (self.database,))]
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # gone, or not on this machine
+            self.seen[pid] = max(self.seen.get(pid, 0.0), (int(fields[11]) + int(fields[12])) / self.tick)
+
+    def stop(self) -> float:
+        self.stopping.set()
+        self.join()
+        return sum(self.seen.values())
+
+
+def python_cpu() -> float:
+    """CPU seconds of this process and of its children waited for (the replay's shards)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+ACCOUNT_MONTHS_TRIGGERS = (("billing_events", "billing_events_account_months"),
+                           ("billing_event_corrections", "billing_event_corrections_account_months"))
+
+
+def disable_account_months_triggers() -> None:
+    """Switch off migration 0018's statement triggers on this (scratch) database: the owner's right, as the bench."""
+    for table, trigger in ACCOUNT_MONTHS_TRIGGERS:
+        db.session.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}"))
+    db.session.commit()
 
 
 def generate(tenants: int, months: int, seed: int) -> tuple[list[str], list[str]]:
@@ -157,14 +225,16 @@ class KilledReplay:
 
 
 def replay_through_workers(app: Flask, database_url: str, redis_url: str, *, kill_every: float | None = None,
-                           kills: int = 0, seed: int = 1, round_limit: int = 200) -> KilledReplay:
+                           kills: int = 0, seed: int = 1, round_limit: int = 200,
+                           worker_args: Sequence[str] = ()) -> KilledReplay:
     """Replay the archive as production does, through `worker.py` on a real Redis queue, killing it on the way.
 
     The pending sweeper queues one replay per customer with pending events; a burst worker (a subprocess, as the
     Procfile's) drains the queue. Up to `kills` times, `kill_every` seconds (give or take a third, from `seed`)
     after the worker has visibly started replaying, it is SIGKILLed and a new one started. When a burst worker
     ends with events still pending (their job died with a killed worker) the sweeper queues them again, as the
-    scheduler's minute sweep would. Returns once nothing is pending.
+    scheduler's minute sweep would. Returns once nothing is pending. `worker_args`: more options of `worker.py`
+    (`--processes 2`: the Procfile's two workers).
     """
     jitter = random.Random(seed)
     environment = {**os.environ, "DATABASE_URL": make_url(database_url).set(drivername="postgresql")
@@ -181,7 +251,7 @@ def replay_through_workers(app: Flask, database_url: str, redis_url: str, *, kil
         if before == 0:
             break
         with tempfile.TemporaryFile("w+") as errors:  # a file, not a pipe: a full pipe would stall the worker
-            worker = subprocess.Popen([sys.executable, "worker.py", "--burst"], cwd=ROOT, env=environment,
+            worker = subprocess.Popen([sys.executable, "worker.py", "--burst", *worker_args], cwd=ROOT, env=environment,
                                       stdout=subprocess.DEVNULL, stderr=errors)
             outcome.starts += 1
             if kill_every and outcome.kills < kills and _replaying(worker, database_url, before):
@@ -308,6 +378,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--template", help="database keeping the loaded archive, reused when it exists")
     parser.add_argument("--fingerprint", action="store_true", help="print digests of what the replay wrote")
+    parser.add_argument("--processes", type=int, help="processes sharing the replay (default: the usable CPUs)")
+    parser.add_argument("--without-account-months-triggers", action="store_true",
+                        help="switch off the account_months triggers on the scratch database (to measure their cost)")
     parser.add_argument("--kill-every", type=float, metavar="SECONDS",
                         help="replay through worker.py on Redis, SIGKILLing it this often (see above)")
     parser.add_argument("--kills", type=int, default=10, help="how many SIGKILLs with --kill-every")
@@ -344,12 +417,25 @@ def main() -> None:
                 replay_killed(app, uri, total, options)
                 db.engine.dispose()
                 return
+            if options.without_account_months_triggers:
+                disable_account_months_triggers()
+                print("account_months triggers DISABLED on the scratch database")
+            backends = BackendCpu(uri)
+            backends.start()
+            cpu_before = python_cpu()
             replaying = time.perf_counter()
-            totals = replay_all()
+            totals = replay_all(processes=options.processes)
             seconds = time.perf_counter() - replaying
+            python_seconds, postgres_seconds = python_cpu() - cpu_before, backends.stop()
             print(f"replay --all: {totals}")
-            print(f"  {seconds:.1f} s, {total / seconds:,.0f} events/s (target: 5,000/s on one worker); "
-                  f"peak RSS {peak_mib():.0f} MiB at {datetime.now(UTC):%H:%M:%S}")
+            print(f"  {seconds:.1f} s, {total / seconds:,.0f} events/s over {totals['processes']} process(es) "
+                  f"(target: 10,000/s over two); peak RSS {peak_mib():.0f} MiB here"
+                  + (f", {peak_shard_mib():.0f} MiB the largest shard" if totals["processes"] > 1 else "")
+                  + f", at {datetime.now(UTC):%H:%M:%S}")
+            per_event = (python_seconds + postgres_seconds) / total
+            print(f"  CPU {python_seconds:.1f} s Python + {postgres_seconds:.1f} s PostgreSQL = "
+                  f"{per_event * 1e6:.0f} µs per event: at most {os.cpu_count() / per_event:,.0f} events/s on "
+                  f"{os.cpu_count()} idle cores; load average {os.getloadavg()[0]:.1f} at the end")
             if options.fingerprint:
                 for name, digest in fingerprint().items():
                     print(f"  fingerprint {name}: {digest}")

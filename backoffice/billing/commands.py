@@ -7,7 +7,8 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from backoffice.billing.replay.tasks import replay_all
+from backoffice.billing.replay.shards import ReplayShardFailed
+from backoffice.billing.replay.tasks import PARALLEL_FROM, replay_all
 from backoffice.extensions import db
 
 
@@ -19,17 +20,23 @@ def billing_group() -> None:
 @billing_group.command("replay")
 @click.option("--customer", "customers", multiple=True, metavar="ID", help="A Stripe customer id (repeatable).")
 @click.option("--all", "everyone", is_flag=True, help="Every customer with pending, failed or ignored events.")
+@click.option("--processes", type=click.IntRange(min=1), metavar="N",
+              help="Processes sharing the customers (by a hash of their id). Default: the usable CPUs, or 1 for "
+                   f"fewer than {PARALLEL_FROM} customers; 1 replays in this process.")
 @with_appcontext
-def replay_command(customers: tuple[str, ...], everyone: bool) -> None:
+def replay_command(customers: tuple[str, ...], everyone: bool, processes: int | None) -> None:
     """Replay archived events into the ledger now (what the worker does after each webhook)."""
     if bool(customers) == everyone:
         raise click.UsageError("give --customer ID (one or more) or --all")
     with click.progressbar(length=len(customers) or 1, label="Replaying customers") as bar:
         def progress(done: int, total: int) -> None:
             bar.length = total
-            bar.update(1)
+            bar.update(done - bar.pos)
 
-        totals = replay_all(list(customers) or None, progress=progress)
+        try:
+            totals = replay_all(list(customers) or None, progress=progress, processes=processes)
+        except ReplayShardFailed as failure:
+            raise click.ClickException(str(failure)) from failure
     click.echo(", ".join(f"{name} {value}" for name, value in totals.items()))
     if totals["failed"]:
         raise SystemExit(1)

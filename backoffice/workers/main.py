@@ -3,6 +3,7 @@
     python worker.py                 # serve the high, default and low queues
     python worker.py --burst         # drain the queues and exit (tests, one-off runs)
     python worker.py --scheduler     # enqueue the periodic jobs of backoffice/schedule.py
+    python worker.py --processes 2   # two workers side by side, one per core (the Procfile's; pool.py)
 
 Like wsgi.py, it takes its settings from the environment alone: DATABASE_URL, SECRET_KEY and REDIS_URL.
 
@@ -20,6 +21,7 @@ import sys
 from backoffice.config import create_app_or_exit
 from backoffice.jobs import QUEUES
 from backoffice.schedule import TASK_MODULES
+from backoffice.workers.pool import run_pool
 from backoffice.workers.rq_worker import serve
 from backoffice.workers.scheduler import schedule
 
@@ -29,7 +31,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--burst", action="store_true", help="exit once the queues are empty")
     parser.add_argument("--scheduler", action="store_true", help="run the periodic-job scheduler instead of a worker")
     parser.add_argument("--queues", default=",".join(QUEUES), help="comma-separated queues, highest priority first")
+    parser.add_argument("--processes", type=int, default=1, metavar="N",
+                        help="run N workers side by side, each in a process of its own (a worker uses one core)")
     options = parser.parse_args(argv)
+    if options.processes < 1:
+        parser.error("--processes must be at least 1")
+    if options.scheduler and options.processes > 1:
+        parser.error("--processes is for workers: one scheduler is enough")
 
     app = create_app_or_exit()
     url = app.config["REDIS_URL"]
@@ -41,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     app.config["REDIS_SOCKET_TIMEOUT"] = app.config["REDIS_WORKER_SOCKET_TIMEOUT"]
     if options.scheduler:
         return schedule(app, url)
+    if options.processes > 1:
+        worker_argv = ["--queues", options.queues] + (["--burst"] if options.burst else [])
+        return run_pool(options.processes, worker_argv, burst=options.burst)
     for module in TASK_MODULES:
         importlib.import_module(module)
     return serve(app, url, [name.strip() for name in options.queues.split(",") if name.strip()], options.burst)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,6 +12,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from backoffice.billing.models import StripeEvent
 from backoffice.billing.replay import Payloads, ReadAhead, Replayer, ReplayReport, ReplaySettings, Restore
+from backoffice.billing.replay.archive import UNSETTLED
+from backoffice.billing.replay.shards import run_shards, split, usable_cpus
 from backoffice.extensions import db
 from backoffice.jobs import claim_once, clear_stale_markers, enqueue_in, enqueue_once, report_progress
 
@@ -112,17 +115,42 @@ def run_replay(replayer: Replayer, customer_id: str, *, commit: bool = True,
 
 
 def _replay_chunk(replayer: Replayer, customer_ids: list[str], payloads: Payloads | None = None) -> list[ReplayReport]:
-    """A batch of customers in one transaction; should it fail, each alone, so one bad customer stops no other."""
-    savepoint = db.session.begin_nested()
-    try:
-        reports = replayer.replay_many(customer_ids, payloads)
-        savepoint.commit()
-        db.session.commit()
-        return reports
-    except Exception:
-        savepoint.rollback()
-        log.warning("replay of a batch of %d customers failed; replaying them one by one", len(customer_ids))
+    """A batch of customers in one transaction; should it fail, each alone, so one bad customer stops no other.
+
+    A batch that PostgreSQL ended to break a deadlock with a concurrent replay (another shard, a worker's job: they
+    share the days of the rollups) is simply run again: the same work succeeds once the other has committed.
+    """
+    for attempt in range(1, BATCH_ATTEMPTS + 1):
+        savepoint = db.session.begin_nested()
+        try:
+            reports = replayer.replay_many(customer_ids, payloads)
+            savepoint.commit()
+            db.session.commit()
+            return reports
+        except Exception as error:
+            savepoint.rollback()
+            if attempt < BATCH_ATTEMPTS and lock_conflict(error):
+                log.warning("replay of a batch of %d customers met a concurrent replay's locks (attempt %d): "
+                            "running it again", len(customer_ids), attempt)
+                continue
+            log.warning("replay of a batch of %d customers failed; replaying them one by one", len(customer_ids))
+            break
     return [run_replay(replayer, customer_id, payloads=payloads) for customer_id in customer_ids]
+
+
+BATCH_ATTEMPTS = 3
+# SQLSTATEs of a transaction PostgreSQL ended for another's sake: deadlock detected, serialization failure.
+LOCK_CONFLICTS = ("40P01", "40001")
+
+
+def lock_conflict(error: BaseException) -> bool:
+    """Whether an error (or one it came from) is PostgreSQL breaking a deadlock or a serialization conflict."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if getattr(seen, "sqlstate", None) in LOCK_CONFLICTS:
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
+    return False
 
 
 def _unsettled_for(customer_id: str) -> float:
@@ -157,19 +185,70 @@ def _settle_platform() -> dict[str, int]:
     return counts
 
 
-def replay_all(customer_ids: list[str] | None = None, *, progress: Any = None) -> dict[str, int]:
-    """Replay every customer with unsettled events (or the given ones), one transaction each."""
+def replay_all(customer_ids: list[str] | None = None, *, progress: Callable[[int, int], None] | None = None,
+               processes: int | None = None) -> dict[str, int]:
+    """Replay every customer with unsettled events (or the given ones), a batch of customers per transaction.
+
+    `processes`: how many processes share the customers, by a stable hash of their id (`shards`); default the
+    usable CPUs, or 1 for fewer than PARALLEL_FROM customers, where starting processes costs more than it saves.
+    1 replays in this process, the only way when the session is bound to one connection (the tests' rolled-back
+    transaction), which no other process can see. `progress(done, total)` counts customers, as does the job's.
+    Raises `ReplayShardFailed` when a process fails.
+    """
     if customer_ids is None:
-        customer_ids = list(db.session.scalars(
-            select(EVENTS.c.stripe_customer_id).where(EVENTS.c.stripe_customer_id.is_not(None),
-                                                      EVENTS.c.status.in_(("pending", "failed", "ignored")))
-            .distinct().order_by(EVENTS.c.stripe_customer_id)))
-        db.session.rollback()
-    # Catalog changes first, so that the customers' replays know every price.
+        customer_ids = unsettled_customers()
+    # Catalog changes first, so that the customers' replays know every price; once, before any shard starts.
     platform_events = sum(_settle_platform().values())
-    replayer = Replayer(db.session, ReplaySettings.from_config(current_app.config), gateway())
-    totals = {"customers": 0, "appended": 0, "corrected": 0, "processed": 0, "ignored": 0, "failed": 0, "waiting": 0}
+    processes = _process_count(processes, len(customer_ids))
     done = 0
+
+    def advance(customers: int) -> None:
+        nonlocal done
+        done += customers
+        report_progress(step=done, total=len(customer_ids), processes=processes)
+        if progress is not None:
+            progress(done, len(customer_ids))
+
+    if processes == 1:
+        totals = replay_customers(customer_ids, progress=advance)
+    else:
+        db.session.remove()  # nothing of this process's stays open while the shards write
+        shards = run_shards(current_app._get_current_object(), split(customer_ids, processes), advance)
+        totals = {name: sum(shard[name] for shard in shards) for name in REPLAY_TOTALS}
+    totals["platform_events"] = platform_events
+    totals["processes"] = processes
+    return totals
+
+
+PARALLEL_FROM = 4 * REPLAY_BATCH
+REPLAY_TOTALS = ("customers", "appended", "corrected", "processed", "ignored", "failed", "waiting")
+
+
+def _process_count(asked: int | None, customers: int) -> int:
+    if not isinstance(db.engine, Engine):
+        return 1  # a test's one connection: its uncommitted rows exist for no other process
+    if asked is None:
+        asked = usable_cpus() if customers >= PARALLEL_FROM else 1
+    if asked < 1:
+        raise ValueError(f"a replay needs at least one process, not {asked}")
+    return max(1, min(asked, customers))
+
+
+def unsettled_customers() -> list[str]:
+    """Every customer with pending, failed or ignored archived events, in id order."""
+    customer_ids = list(db.session.scalars(
+        select(EVENTS.c.stripe_customer_id).where(EVENTS.c.stripe_customer_id.is_not(None),
+                                                  EVENTS.c.status.in_(UNSETTLED))
+        .distinct().order_by(EVENTS.c.stripe_customer_id)))
+    db.session.rollback()
+    return customer_ids
+
+
+def replay_customers(customer_ids: list[str], *, progress: Callable[[int], None] | None = None) -> dict[str, int]:
+    """Replay these customers in this process, a batch per transaction, payloads read one batch ahead; return the
+    totals. `progress(customers)` after each batch. What `replay_all` runs, here or in each shard's process."""
+    replayer = Replayer(db.session, ReplaySettings.from_config(current_app.config), gateway())
+    totals = dict.fromkeys(REPLAY_TOTALS, 0)
     batches = [customer_ids[start:start + REPLAY_BATCH] for start in range(0, len(customer_ids), REPLAY_BATCH)]
     # A test binds the session to its one connection, which no second thread may share: nothing is read ahead then.
     engine = db.engine if isinstance(db.engine, Engine) else None
@@ -181,11 +260,8 @@ def replay_all(customer_ids: list[str] | None = None, *, progress: Any = None) -
             for name in ("appended", "corrected", "processed", "ignored"):
                 totals[name] += getattr(report, name)
         del payloads
-        done += len(chunk)
-        report_progress(step=done, total=len(customer_ids))
         if progress is not None:
-            progress(done, len(customer_ids))
-    totals["platform_events"] = platform_events
+            progress(len(chunk))
     return totals
 
 

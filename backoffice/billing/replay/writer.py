@@ -116,8 +116,10 @@ class Batch:
         if self.corrections:
             connection.execute(CORRECTION_INSERT, as_columns(self.corrections))
         if self.payments:
-            # One statement may change a row once only: an invoice seen twice keeps its last values, as before.
-            connection.execute(PAYMENT_UPSERT, as_columns(list({row["id"]: row for row in self.payments}.values())))
+            # One statement may change a row once only: an invoice seen twice keeps its last values, as before. By
+            # date: `revenue_daily`'s trigger then takes its days' rows in much the order a concurrent replay does.
+            payments = sorted({row["id"]: row for row in self.payments}.values(), key=lambda row: (row["date"], row["id"]))
+            connection.execute(PAYMENT_UPSERT, as_columns(payments))
         self.rollup.write(session)
         if self.statuses:
             # Tenant linked in the same statement (set once, from null): each UPDATE runs the archive's guard.
@@ -143,7 +145,9 @@ class Rollup:
         change[1] += sign
 
     def write(self, session: Session) -> None:
-        changes = [(key, total, count) for key, (total, count) in self.changes.items() if total or count]
+        # In one order of (day, currency, movement) for every batch: two replays running at once (the shards of
+        # `replay --all`, a worker's job beside them) wait for each other's rows here, but never deadlock.
+        changes = [(key, total, count) for key, (total, count) in sorted(self.changes.items()) if total or count]
         if not changes:
             return
         # Make sure each row exists, then add: a CHECK sees an INSERT's proposed row before ON CONFLICT does,
