@@ -32,13 +32,17 @@ def engine_options(settings: Mapping[str, Any]) -> dict[str, Any]:
       replaced, so the first request after the database returns succeeds instead of failing once.
     - `connect_timeout` (libpq): a server that does not answer fails a request in seconds, not after the
       operating system's minutes of SYN retries, so pages and webhooks answer 503 while it is away.
-    - `pool_timeout`: a request waits that long for a free connection, then answers 503. The Procfile's 8
-      threads per gunicorn worker fit in the pool (5 + 10 overflow), so a longer wait only hides a stuck database.
+    - `pool_size`, `max_overflow`: the Procfile's 16 threads per gunicorn worker and the webhook intake's writer
+      fit in the pool (10 + 10 overflow), so a page never waits for another page's connection.
+    - `pool_timeout`: a request waits that long for a free connection, then answers 503; since every thread fits
+      in the pool, a longer wait would only hide a stuck database.
     - `pool_recycle`: no connection lives longer than that, so server-side or middlebox idle limits and a
       replaced primary never leave old connections in the pool, which pre-ping would only catch one by one.
     """
     options = dict(settings["SQLALCHEMY_ENGINE_OPTIONS"])
     options.setdefault("pool_pre_ping", True)
+    options.setdefault("pool_size", 10)
+    options.setdefault("max_overflow", 10)
     options.setdefault("pool_timeout", settings["DATABASE_POOL_TIMEOUT"])
     options.setdefault("pool_recycle", settings["DATABASE_POOL_RECYCLE"])
     options["connect_args"] = {"connect_timeout": settings["DATABASE_CONNECT_TIMEOUT"],

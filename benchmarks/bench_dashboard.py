@@ -633,13 +633,13 @@ def card_timings(scales: list[Scale], requests: int) -> None:
 
 @contextmanager
 def gunicorn(url: str):
-    """Serve the app on loopback as the Procfile does (2 workers × 8 threads); yield its base URL."""
+    """Serve the app on loopback as the Procfile does (2 workers × 16 threads); yield its base URL."""
     port = free_port()
     env = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
     env.update(DATABASE_URL=url.replace("postgresql+psycopg://", "postgresql://"), SECRET_KEY="bench",
                **{key: str(value).lower() if isinstance(value, bool) else value for key, value in SETTINGS.items()})
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "wsgi:app", "-b", f"127.0.0.1:{port}", "-w", "2",
-                               "-k", "gthread", "--threads", "8", "--log-level", "warning"], env=env, cwd=ROOT)
+                               "-k", "gthread", "--threads", "16", "--log-level", "warning"], env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30

@@ -1,6 +1,6 @@
 """Benchmark the Stripe webhook under gunicorn on loopback, with load from a separate process.
 
-    python -m benchmarks.bench_webhook [--workers 2] [--threads 8] [--events 6000] [--burst 20000]
+    python -m benchmarks.bench_webhook [--workers 2] [--threads 16] [--events 6000] [--burst 20000]
 
 Phases: sustained throughput (as fast as the client threads go), latency at a fixed 250 events/s, and a
 burst with 20 % re-sends, after which the archive must hold each event exactly once. Payloads are signed
@@ -133,7 +133,7 @@ def free_port() -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8, help="gunicorn gthread threads per worker")
+    parser.add_argument("--threads", type=int, default=16, help="gunicorn gthread threads per worker")
     parser.add_argument("--clients", type=int, default=16, help="client connections of the load process")
     parser.add_argument("--events", type=int, default=6000)
     parser.add_argument("--burst", type=int, default=20000)
