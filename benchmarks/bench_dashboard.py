@@ -26,16 +26,16 @@ reads only its window, or a rollup of a row per day, costs the same at 1× and 4
 history costs about 4 times as much. The sizes (account_months' rows among them) and the rows in the last 90
 days are printed per scale.
 
-Measuring. Server time: each card's partial (`/dashboard/cards/<card>?period=…`, as htmx asks for it), the
-page itself, the banner stack every page loads beside the cards (a fifth as often), and the SaaS metrics page
-(`/saas-metrics?period=…`, 6, 12 and 24 months: the whole page, and its cohort grid as MRR as htmx swaps it in,
-`&cohort=mrr` with HX-Request), through the app in-process (Flask test client, proxy identity headers, no
-network), `--requests` times per card (or metrics page) and period, in turn, after 3 warm-ups. Whole page:
-gunicorn as the Procfile runs it on loopback, Debian's Chromium through Playwright with the proxy identity as
-extra headers; the time from navigation start to the animation frame after the last `[data-card]` turned
-`data-state` loaded or error, 10 runs per period after a warm-up. Verdicts: every card's and metrics page's
-p95 < 100 ms in each period; the dashboard's p95 < 400 ms in Chromium; and, with two scales, no card's or
-metrics page's p50 at the largest over 1.5× its p50 at the smallest (and 3 ms more).
+Measuring. Server time: each card's partial (`/dashboard/cards/<card>?period=…`, as htmx asks for it), the page
+itself, the banner stack every page loads beside the cards (a fifth as often), and the SaaS metrics page
+(`/saas-metrics?period=…`, 6, 12 and 24 months: the page, and its cohort grid, the card the page loads apart, as
+MRR as htmx asks for it, `/saas-metrics/cohorts?…&cohort=mrr` with HX-Request), through the app in-process (Flask
+test client, proxy identity headers, no network), `--requests` times per card (or metrics page) and period, in
+turn, after 3 warm-ups. Whole page: gunicorn as the Procfile runs it on loopback, Debian's Chromium through
+Playwright with the proxy identity as extra headers; the time from navigation start to the animation frame after
+the last `[data-card]` turned `data-state` loaded or error, 10 runs per period after a warm-up. Verdicts: every
+card's and metrics page's p95 < 100 ms in each period; the dashboard's p95 < 400 ms in Chromium; and, with two
+scales, no card's or metrics page's p50 at the largest over 1.5× its p50 at the smallest (and 3 ms more).
 
 `--keep NAME` builds each scale into database NAME_<k>x and keeps it (a run with the same NAME reuses what
 is there); `--template NAME` measures a scratch clone of NAME_<k>x instead of generating. Drop them when done.
@@ -602,8 +602,9 @@ def requested(requests: int) -> dict[tuple[str, int | None], tuple[str, dict[str
     cards = {(card, period): (f"/dashboard/cards/{card}?period={period}", PARTIAL, requests)
              for card in CARDS for period in PERIODS}
     shells = {(PAGE, period): (f"/?period={period}", HEADERS, requests) for period in PERIODS}
-    metrics = {(name, months): (f"/saas-metrics?period={months}{query}", headers, requests)
-               for name, query, headers in ((METRICS, "", HEADERS), (COHORTS, "&cohort=mrr", PARTIAL))
+    metrics = {(name, months): (f"{path}?period={months}{query}", headers, requests)
+               for name, path, query, headers in ((METRICS, "/saas-metrics", "", HEADERS),
+                                                  (COHORTS, "/saas-metrics/cohorts", "&cohort=mrr", PARTIAL))
                for months in METRICS_PERIODS}
     # The banner stack loads with every page, the dashboard's too, and its queries compete with the cards'.
     return {**cards, **shells, (BANNERS, None): ("/banners", PARTIAL, max(5, requests // 5)), **metrics}

@@ -143,7 +143,7 @@ class Stack:
         wait_for_port(sandbox_port)
         # As the Procfile runs them.
         self.spawn("web", [sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{self.web_port}",
-                           "--workers", "2", "--worker-class", "gthread", "--threads", "8"])
+                           "--workers", "2", "--worker-class", "gthread", "--threads", "16"])
         self.spawn("worker", [sys.executable, "worker.py"])
         self.spawn("scheduler", [sys.executable, "worker.py", "--scheduler"])
         wait_for_port(self.web_port)
@@ -314,7 +314,7 @@ def main() -> None:
     try:
         stack.start()
         print(f"stack: PostgreSQL :{stack.postgres.port}, Redis :{stack.redis.port}, gunicorn :{stack.web_port} "
-              f"(2 × 8 gthread), worker, scheduler, sandbox; logs in {stack.logs}")
+              f"(2 × 16 gthread, as the Procfile), worker, scheduler, sandbox; logs in {stack.logs}")
         print(f"load: {options.rate:g} signed webhooks/s over {options.customers} customers; "
               f"{options.before} s before, {options.outage} s fault, {options.after} s after; settle {options.settle} s")
         for number, name in enumerate(chosen, start=1):

@@ -306,14 +306,20 @@ def cohorts(session: Session, currency: str, months: list[date], today: date) ->
     return result
 
 
-def metrics(session: Session, currency: str, today: date, period: int) -> Metrics:
-    """The metrics page: `period` months up to the current one (to date), the trailing twelve months' retention
-    and the cohorts that started in the period, in the reporting currency `currency`."""
+def period_months(today: date, period: int) -> list[date]:
+    """The `period` months up to the current one (to date), oldest first."""
     current = month_start(today)
-    months = months_between(add_months(current, -(period - 1)), current)
+    return months_between(add_months(current, -(period - 1)), current)
+
+
+def metrics(session: Session, currency: str, today: date, period: int, *, with_cohorts: bool = True) -> Metrics:
+    """The metrics page: `period` months up to the current one (to date), the trailing twelve months' retention
+    and (unless the page loads them apart) the cohorts that started in the period, in the reporting currency."""
+    current = month_start(today)
+    months = period_months(today, period)
     return Metrics(currency, monthly(session, currency, months, today),
                    retention(session, currency, add_months(current, -11), current, today),
-                   cohorts(session, currency, months, today))
+                   cohorts(session, currency, months, today) if with_cohorts else [])
 
 
 # `lost`: the churn and contraction rows, which the gross MRR churn rate (and so LTV) divides by the month's start.

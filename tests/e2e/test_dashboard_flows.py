@@ -173,3 +173,16 @@ def test_the_mrr_axis_starts_near_the_data_and_says_so(dashboard_server, page):
     lowest = chart.locator("text.tick[text-anchor=end]").first.text_content()
     assert lowest != "€0.00" and lowest in note.inner_text()
     screenshot(page, "dashboard-mrr-axis")
+
+
+def test_the_metrics_page_loads_its_cohort_grid_as_a_card_and_switches_it(dashboard_server, page):
+    """The cohort grid arrives after the page, as the dashboard's cards do; its switch swaps it and keeps the page's
+    address (with the view) in the history."""
+    open_dashboard(page, dashboard_server, "saas-metrics?period=6")
+    grid = page.locator("[data-testid=cohorts]")
+    assert grid.get_attribute("data-view") == "logos" and page.locator("[data-card=cohorts]").count() == 0
+    grid.locator("nav.pills a", has_text="MRR").click()
+    page.wait_for_selector("[data-testid=cohorts][data-view=mrr]")
+    assert page.url == f"{dashboard_server}/saas-metrics?period=6&cohort=mrr"
+    page.go_back()
+    page.wait_for_url(f"{dashboard_server}/saas-metrics?period=6")

@@ -37,6 +37,7 @@ ACCESS = {
     "dashboard.index": OPERATOR,
     "dashboard.card": OPERATOR,
     "saas_metrics.index": OPERATOR,
+    "saas_metrics.cohorts": OPERATOR,
     "saas_metrics.accounts": OPERATOR,
     "saas_metrics.export": OPERATOR,
     "accounts.index": OPERATOR,

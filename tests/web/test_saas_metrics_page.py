@@ -36,9 +36,15 @@ def test_the_page_shows_the_hand_worked_months(client, operator_headers):
     assert "€3,954.00" in body  # ARR = 12 × 329.50
     assert 'href="/saas-metrics/accounts?month=2026-02&amp;figure=churn"' in body
     assert 'href="/saas-metrics/accounts?month=2026-02&amp;figure=churned"' in body
-    cohort = re.search(r'<tr data-cohort="2026-01">(.*?)</tr>', body, re.S).group(1)
+    # The cohort grid is a card the page loads apart, for the same period and month.
+    assert 'hx-get="/saas-metrics/cohorts?period=6&amp;cohort=logos&amp;through=2026-03"' in body
+    assert 'data-cohort=' not in body
+    grid = client.get("/saas-metrics/cohorts?period=6&through=2026-03",
+                      headers={**operator_headers, "HX-Request": "true"}).get_data(as_text=True)
+    assert "<html" not in grid
+    cohort = re.search(r'<tr data-cohort="2026-01">(.*?)</tr>', grid, re.S).group(1)
     assert re.findall(r'data-offset="(\d)"[^>]*>([^<]+)<', cohort) == [("0", "100%"), ("1", "60%"), ("2", "80%")]
-    assert 'class="num heat heat-6"' in cohort
+    assert 'class="num heat heat-6"' in cohort and cohort.count("<td></td>") == 3  # six months wide
     # Every tile opens the accounts behind it: ARR, ARPA and LTV the accounts paying now; the averages' months
     # the churn and contraction (LTV), or the lost accounts (lifetime), of each month averaged.
     tiles = {name: re.sub(r"\s+", " ", tile) for name, tile in
@@ -53,9 +59,15 @@ def test_the_page_shows_the_hand_worked_months(client, operator_headers):
 
 
 def test_the_cohort_switch_renders_mrr_alone_for_htmx(client, operator_headers):
-    fragment = client.get("/saas-metrics?period=6&cohort=mrr&through=2026-03", headers={**operator_headers, "HX-Request": "true"})
+    fragment = client.get("/saas-metrics/cohorts?period=6&cohort=mrr&through=2026-03",
+                          headers={**operator_headers, "HX-Request": "true"})
     text = fragment.get_data(as_text=True)
     assert "<html" not in text and 'data-view="mrr"' in text
+    # Each switch swaps the grid and puts the page's own address (with its view) in the history.
+    assert 'hx-push-url="/saas-metrics?period=6&amp;cohort=logos&amp;through=2026-03"' in text
+    # Without JavaScript the card's link opens the grid as a page of its own.
+    page = client.get("/saas-metrics/cohorts?period=6&cohort=mrr&through=2026-03", headers=operator_headers)
+    assert "<html" in page.get_data(as_text=True) and 'data-view="mrr"' in page.get_data(as_text=True)
     cohort = re.search(r'<tr data-cohort="2026-01">(.*?)</tr>', text, re.S).group(1)
     # 180.50 / 328.50 and 329.50 / 328.50
     assert re.findall(r'data-offset="(\d)"[^>]*>([^<]+)<', cohort) == [("0", "100%"), ("1", "54.9%"),
@@ -92,6 +104,7 @@ def test_the_accounts_behind_a_figure_and_their_csv(client, operator_headers):
 @pytest.mark.parametrize("query", ["period=5", "period=x", "cohort=both", "through=2026-3", "through=9999-01"])
 def test_bad_page_parameters_are_400(client, operator_headers, query):
     assert client.get(f"/saas-metrics?{query}", headers=operator_headers).status_code == 400
+    assert client.get(f"/saas-metrics/cohorts?{query}", headers=operator_headers).status_code == 400
 
 
 @pytest.mark.parametrize("query", ["figure=churn", "month=2026-02", "month=2026-13&figure=churn",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from flask import Blueprint, abort, current_app, request
+from flask import Blueprint, abort, current_app, render_template, request
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
@@ -60,24 +60,52 @@ def cohort_cells(row: saas_metrics.CohortRow, view: str, currency: str) -> list[
     return cells
 
 
+def _through(today: date) -> date | None:
+    """The month `through=` names (None: this one, the default); 400 when it is malformed or in the future."""
+    raw = request.args.get("through")
+    if not raw:
+        return None
+    through = _parse_month(raw, "through")
+    if through > today.replace(day=1):
+        abort(400, description=_("through cannot be after this month."))
+    return None if through == today.replace(day=1) else through
+
+
+def _shown_day(through: date | None, today: date) -> date:
+    return today if through is None else saas_metrics.month_end(through, today)
+
+
 @bp.get("/saas-metrics")
 def index():
-    """The metrics of the last `period` months (this one to date), and the cohort grid as logos or MRR."""
+    """The metrics of the last `period` months (this one to date); the cohort grid loads as a card of its own."""
     period = _choice("period", saas_metrics.PERIODS, DEFAULT_PERIOD)
     cohort_view = _choice("cohort", COHORT_VIEWS, "logos")
     today = datetime.now(UTC).date()
-    this_month = today.replace(day=1)
-    through = _parse_month(request.args.get("through"), "through") if request.args.get("through") else this_month
-    if through > this_month:
-        abort(400, description=_("through cannot be after this month."))
+    through = _through(today)
     try:
-        figures = saas_metrics.metrics(db.session, _currency(), saas_metrics.month_end(through, today), period)
+        figures = saas_metrics.metrics(db.session, _currency(), _shown_day(through, today), period, with_cohorts=False)
     except rates.MissingRate as missing:
         abort(409, description=str(missing))
-    return render_page_or_partial("saas_metrics/index.html", "saas_metrics/_cohorts.html", figures=figures,
-                                  period=period, periods=saas_metrics.PERIODS, cohort_view=cohort_view,
-                                  cohort_cells=cohort_cells,
-                                  currency=_currency(), through=None if through == this_month else through)
+    return render_template("saas_metrics/index.html", figures=figures, period=period, periods=saas_metrics.PERIODS,
+                           cohort_view=cohort_view, currency=_currency(), through=through)
+
+
+@bp.get("/saas-metrics/cohorts")
+def cohorts():
+    """The cohort grid of the same period, as logos or MRR: the page's lazy card, and a page of its own without
+    JavaScript. Apart from the months and tiles, so that neither waits for the other."""
+    period = _choice("period", saas_metrics.PERIODS, DEFAULT_PERIOD)
+    cohort_view = _choice("cohort", COHORT_VIEWS, "logos")
+    today = datetime.now(UTC).date()
+    through = _through(today)
+    day = _shown_day(through, today)
+    try:
+        rows = saas_metrics.cohorts(db.session, _currency(), saas_metrics.period_months(day, period), day)
+    except rates.MissingRate as missing:
+        abort(409, description=str(missing))
+    return render_page_or_partial("saas_metrics/cohorts.html", "saas_metrics/_cohorts.html", cohort_rows=rows,
+                                  width=period, period=period, cohort_view=cohort_view, currency=_currency(),
+                                  through=through, cohort_cells=cohort_cells)
 
 
 def _month(params: ListParams) -> date:
