@@ -127,20 +127,13 @@ def refresh(session: Session, rates: Iterable[Rate]) -> Refreshed:
 
 
 def rates_for(session: Session, currencies: Sequence[str], days: Sequence[date], to: str) -> dict[tuple[str, date], Decimal]:
-    """rate(currency → `to`, day) for every pair, in one query; MissingRate for the first pair without one."""
-    wanted = sorted(set(currencies))
-    if not wanted or not days:
-        return {}
-    pairs = text("SELECT c, d, fx_rate(c, :to, d) FROM unnest(CAST(:currencies AS text[])) AS c, "
-                 "unnest(CAST(:days AS date[])) AS d").bindparams(
-        bindparam("to", to, Text), bindparam("currencies", wanted, ARRAY(Text)),
-        bindparam("days", sorted(set(days)), ARRAY(Date)))
-    found: dict[tuple[str, date], Decimal] = {}
-    for currency, day, rate in session.execute(pairs):
-        if rate is None:
-            raise MissingRate(currency, day)
-        found[(currency, day)] = rate
-    return found
+    """rate(currency → `to`, day) for every currency on every day, in one query; MissingRate for the first pair
+    (by currency, then day) without one."""
+    found = rates_at(session, [(currency, day) for currency in set(currencies) for day in set(days)], to)
+    missing = sorted(pair for pair, rate in found.items() if rate is None)
+    if missing:
+        raise MissingRate(*missing[0])
+    return found  # type: ignore[return-value]  # none is None here
 
 
 def rates_at(session: Session, pairs: Iterable[tuple[str, date]], to: str) -> dict[tuple[str, date], Decimal | None]:

@@ -2,8 +2,11 @@
 the accounts behind any one figure (/saas-metrics/accounts, with its CSV). `/metrics` is Prometheus's."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from flask import Blueprint, abort, current_app, render_template, request
 from flask_babel import gettext as _
@@ -60,52 +63,62 @@ def cohort_cells(row: saas_metrics.CohortRow, view: str, currency: str) -> list[
     return cells
 
 
-def _through(today: date) -> date | None:
-    """The month `through=` names (None: this one, the default); 400 when it is malformed or in the future."""
-    raw = request.args.get("through")
-    if not raw:
-        return None
-    through = _parse_month(raw, "through")
-    if through > today.replace(day=1):
+@dataclass(frozen=True)
+class Shown:
+    """What the page and its cohort card show, from the URL: the period, the grid's view, `through` (None: this
+    month) and the day the figures are for (today, or the last day of `through`)."""
+
+    period: int
+    cohort_view: str
+    through: date | None
+    day: date
+
+    def context(self) -> dict[str, Any]:
+        return {"period": self.period, "cohort_view": self.cohort_view, "through": self.through,
+                "currency": _currency()}
+
+
+def _shown() -> Shown:
+    """The page's parameters; 400 when one is malformed, or `through` is in the future."""
+    period = _choice("period", saas_metrics.PERIODS, DEFAULT_PERIOD)
+    cohort_view = _choice("cohort", COHORT_VIEWS, "logos")
+    today = datetime.now(UTC).date()
+    this_month, raw = today.replace(day=1), request.args.get("through")
+    through = _parse_month(raw, "through") if raw else this_month
+    if through > this_month:
         abort(400, description=_("through cannot be after this month."))
-    return None if through == today.replace(day=1) else through
+    if through == this_month:
+        return Shown(period, cohort_view, None, today)
+    return Shown(period, cohort_view, through, saas_metrics.month_end(through, today))
 
 
-def _shown_day(through: date | None, today: date) -> date:
-    return today if through is None else saas_metrics.month_end(through, today)
+def _or_409(read: Callable[[], Any]) -> Any:
+    """A read that needs exchange rates; 409 with the currency and day when one is missing."""
+    try:
+        return read()
+    except rates.MissingRate as missing:
+        abort(409, description=str(missing))
 
 
 @bp.get("/saas-metrics")
 def index():
     """The metrics of the last `period` months (this one to date); the cohort grid loads as a card of its own."""
-    period = _choice("period", saas_metrics.PERIODS, DEFAULT_PERIOD)
-    cohort_view = _choice("cohort", COHORT_VIEWS, "logos")
-    today = datetime.now(UTC).date()
-    through = _through(today)
-    try:
-        figures = saas_metrics.metrics(db.session, _currency(), _shown_day(through, today), period, with_cohorts=False)
-    except rates.MissingRate as missing:
-        abort(409, description=str(missing))
-    return render_template("saas_metrics/index.html", figures=figures, period=period, periods=saas_metrics.PERIODS,
-                           cohort_view=cohort_view, currency=_currency(), through=through)
+    shown = _shown()
+    figures = _or_409(lambda: saas_metrics.metrics(db.session, _currency(), shown.day, shown.period,
+                                                   with_cohorts=False))
+    return render_template("saas_metrics/index.html", figures=figures, periods=saas_metrics.PERIODS,
+                           **shown.context())
 
 
 @bp.get("/saas-metrics/cohorts")
 def cohorts():
     """The cohort grid of the same period, as logos or MRR: the page's lazy card, and a page of its own without
     JavaScript. Apart from the months and tiles, so that neither waits for the other."""
-    period = _choice("period", saas_metrics.PERIODS, DEFAULT_PERIOD)
-    cohort_view = _choice("cohort", COHORT_VIEWS, "logos")
-    today = datetime.now(UTC).date()
-    through = _through(today)
-    day = _shown_day(through, today)
-    try:
-        rows = saas_metrics.cohorts(db.session, _currency(), saas_metrics.period_months(day, period), day)
-    except rates.MissingRate as missing:
-        abort(409, description=str(missing))
+    shown = _shown()
+    rows = _or_409(lambda: saas_metrics.cohorts(db.session, _currency(),
+                                                saas_metrics.period_months(shown.day, shown.period), shown.day))
     return render_page_or_partial("saas_metrics/cohorts.html", "saas_metrics/_cohorts.html", cohort_rows=rows,
-                                  width=period, period=period, cohort_view=cohort_view, currency=_currency(),
-                                  through=through, cohort_cells=cohort_cells)
+                                  width=shown.period, cohort_cells=cohort_cells, **shown.context())
 
 
 def _month(params: ListParams) -> date:
