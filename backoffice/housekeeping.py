@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 
 from backoffice.billing.models import SyncState
@@ -21,3 +22,11 @@ def record_heartbeat(source: str) -> str:
     )
     db.session.commit()
     return now.isoformat()
+
+
+def compact_metric_totals() -> int:
+    """Fold the SaaS metrics' appended month totals into one row per month and currency, so that reading a month's
+    totals stays a few rows per month of history (read_models/account_month_totals.py); return the rows saved."""
+    saved = int(db.session.execute(text("SELECT account_month_totals_compact()")).scalar_one())
+    db.session.commit()
+    return saved

@@ -22,6 +22,7 @@ class PeriodicJob:
 
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("backoffice.housekeeping.record_heartbeat", "low", 60, ("scheduler",)),
+    PeriodicJob("backoffice.housekeeping.compact_metric_totals", "low", 600),
     PeriodicJob("backoffice.billing.replay.tasks.sweep_pending", "default", 60),
     PeriodicJob("backoffice.billing.replay.tasks.recheck_ignored", "low", 3600),
     PeriodicJob("backoffice.billing.replay.tasks.refresh_catalog", "low", 3600),

@@ -20,18 +20,20 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, and_, case, cast, func, literal, or_, select
+from sqlalchemy import Date, case, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from backoffice.accounts.models import Tenant
-from backoffice.billing.models import AccountMonth
+from backoffice.billing.models import AccountMonth, account_month_totals
 from backoffice.fx import rates
 from backoffice.paging import Page, SortKey, fetch_page, stream_rows, with_keys
 
 MONTHS = AccountMonth.__table__
+TOTALS = account_month_totals
 TENANTS = Tenant.__table__
 ZERO = Decimal("0.00")
 MOVEMENTS = ("new", "expansion", "contraction", "churn", "reactivation", "other")
+TOTAL_SUMS = ("mrr", "paying", *MOVEMENTS, "churned", "new_logos", "retained_change", "retained_loss")
 # Not a ledger movement: what exchange rates alone moved in reporting-currency MRR (backoffice/fx).
 FX = "fx"
 PERIODS = (6, 12, 24)
@@ -211,69 +213,73 @@ class _Converter:
 
 
 def monthly(session: Session, currency: str, months: list[date], today: date) -> list[Month]:
-    """Each month's figures (months ascending and consecutive): what came before in one sum per billing currency,
-    then each month; every currency's MRR and movements converted at the rate of the month's end (`month_end`),
-    and `fx` what the rates alone moved, so that the movements still sum to the change."""
+    """Each month's figures (months ascending and consecutive), from `account_month_totals`: a few rows per month
+    of history, however many accounts (read_models/account_month_totals.py). What came before the first month is
+    summed per billing currency; each currency's MRR and movements are converted at the rate of the month's end
+    (`month_end`), and `fx` is what the rates alone moved, so that the movements still sum to the change."""
     first, last = months[0], months[-1]
-    paying_change = (case((MONTHS.c.mrr_end > 0, 1), else_=0) - case((MONTHS.c.mrr_start > 0, 1), else_=0))
-    # What came before: each account's MRR at the end of the month before, from the rows live then.
-    before = session.execute(select(MONTHS.c.currency, func.sum(MONTHS.c.mrr_end),
-                                    func.count().filter(MONTHS.c.mrr_end > 0))
-                             .where(_active_at(add_months(first, -1))).group_by(MONTHS.c.currency)).all()
-    kept = MONTHS.c.mrr_start > 0
-    change = MONTHS.c.mrr_end - MONTHS.c.mrr_start
     rows = session.execute(
-        select(MONTHS.c.month, MONTHS.c.currency, func.sum(change).label("change"),
-               func.sum(paying_change).label("paying_change"),
-               *(func.sum(MONTHS.c[name]).label(name) for name in MOVEMENTS),
-               func.count().filter(and_(kept, MONTHS.c.mrr_end <= 0)).label("churned_logos"),
-               func.count().filter(and_(~kept, MONTHS.c.mrr_end > 0)).label("new_logos"),
-               func.coalesce(func.sum(change).filter(kept), ZERO).label("retained_change"),
-               func.coalesce(func.sum(func.least(change, 0)).filter(kept), ZERO).label("retained_loss"))
-        .where(MONTHS.c.month.between(first, last)).group_by(MONTHS.c.month, MONTHS.c.currency)).all()
-    by_month: dict[date, list[Any]] = {}
+        select(TOTALS.c.month, TOTALS.c.currency, *(func.sum(TOTALS.c[name]).label(name) for name in TOTAL_SUMS))
+        .where(TOTALS.c.month <= last).group_by(TOTALS.c.month, TOTALS.c.currency)).all()
+    running: dict[str, Decimal] = {}
+    paying, by_month = 0, {}
     for row in rows:
-        by_month.setdefault(row.month, []).append(row)
+        if row.month < first:
+            running[row.currency] = running.get(row.currency, ZERO) + row.mrr
+            paying += row.paying
+        else:
+            by_month.setdefault(row.month, []).append(row)
     days = [month_end(add_months(first, -1), today), *(month_end(month, today) for month in months)]
-    convert = _Converter(session, currency, {billed for billed, *_ in before} | {row.currency for row in rows}, days)
-    running = {billed: total for billed, total, _ in before}
-    paying = sum(int(count) for *_, count in before)
+    convert = _Converter(session, currency, {row.currency for row in rows}, days)
     start = convert(running, days[0])
     result = []
     for month, day in zip(months, days[1:], strict=True):
         month_rows = by_month.get(month, [])
         for row in month_rows:
-            running[row.currency] = running.get(row.currency, ZERO) + row.change
+            running[row.currency] = running.get(row.currency, ZERO) + row.mrr
         end = convert(running, day)
-        movements = {name: convert({row.currency: row._mapping[name] for row in month_rows}, day) for name in MOVEMENTS}
+        summed = {name: convert({row.currency: row._mapping[name] for row in month_rows}, day)
+                  for name in (*MOVEMENTS, "retained_change", "retained_loss")}
+        movements = {name: summed[name] for name in MOVEMENTS}
         movements[FX] = end - start - sum(movements.values(), ZERO)
-        paying_end = paying + sum(int(row.paying_change) for row in month_rows)
+        paying_end = paying + sum(row.paying for row in month_rows)
         result.append(Month(month, start, end, paying, paying_end, movements,
-                            sum(row.churned_logos for row in month_rows), sum(row.new_logos for row in month_rows),
-                            convert({row.currency: row.retained_change for row in month_rows}, day),
-                            convert({row.currency: row.retained_loss for row in month_rows}, day)))
+                            sum(row.churned for row in month_rows), sum(row.new_logos for row in month_rows),
+                            summed["retained_change"], summed["retained_loss"]))
         start, paying = end, paying_end
     return result
 
 
 def retention(session: Session, currency: str, start: date, end: date, today: date) -> Retention:
     """NRR and GRR from the end of the month before `start` to the end of `end`, at constant rates (both ends
-    converted at the rate of the end's day, so that exchange rates move neither)."""
-    before = add_months(start, -1)
-    then = (select(MONTHS.c.subscription_id, MONTHS.c.currency, MONTHS.c.mrr_end.label("mrr"))
-            .where(_active_at(before), MONTHS.c.mrr_end > 0).subquery())
-    # An account not paying at the end adds 0 either way (the outer join's coalesce).
-    now = (select(MONTHS.c.subscription_id, MONTHS.c.mrr_end.label("mrr"))
-           .where(_active_at(end), MONTHS.c.mrr_end > 0).subquery())
-    later = func.coalesce(now.c.mrr, ZERO)
-    rows = session.execute(
-        select(then.c.currency, func.count(), func.sum(then.c.mrr), func.sum(later), func.sum(func.least(later, then.c.mrr)))
-        .select_from(then.outerjoin(now, now.c.subscription_id == then.c.subscription_id))
-        .group_by(then.c.currency)).all()
+    converted at the rate of the end's day, so that exchange rates move neither).
+
+    An account that did not move in the span ends it as it started, so only the accounts that moved are read,
+    once each: their MRR at the end (their last row's) and the change over the span, so their MRR before it. The
+    rest is the paying accounts' MRR before the span (`account_month_totals`), less what the movers held then."""
+    last_row = or_(MONTHS.c.next_month.is_(None), MONTHS.c.next_month > end)
+    movers = (select(func.min(MONTHS.c.currency).label("currency"),
+                     func.max(MONTHS.c.mrr_end).filter(last_row).label("now"),
+                     func.sum(MONTHS.c.mrr_end - MONTHS.c.mrr_start).label("change"))
+              .where(MONTHS.c.month.between(start, end)).group_by(MONTHS.c.subscription_id).subquery())
+    then = movers.c.now - movers.c.change
+    # Only those paying before count; one not paying at the end adds 0 (as Σ over the accounts paying then).
+    later = func.greatest(movers.c.now, 0)
+    moved = {row[0]: row[1:] for row in session.execute(
+        select(movers.c.currency, func.sum(then), func.sum(later), func.sum(func.least(later, then)))
+        .where(then > 0).group_by(movers.c.currency))}
+    before = session.execute(
+        select(TOTALS.c.currency, func.sum(TOTALS.c.paying_mrr), func.sum(TOTALS.c.paying))
+        .where(TOTALS.c.month < start).group_by(TOTALS.c.currency)).all()
+    started, ended, kept = {}, {}, {}
+    for billed, paying_mrr, _ in before:
+        held, now, least = moved.get(billed, (ZERO, ZERO, ZERO))
+        unmoved = paying_mrr - held
+        started[billed], ended[billed], kept[billed] = paying_mrr, unmoved + now, unmoved + least
     day = month_end(end, today)
-    convert = _Converter(session, currency, [row[0] for row in rows], [day])
-    return Retention(start, end, sum(int(row[1]) for row in rows), convert({row[0]: row[2] for row in rows}, day),
-                     convert({row[0]: row[3] for row in rows}, day), convert({row[0]: row[4] for row in rows}, day))
+    convert = _Converter(session, currency, started, [day])
+    return Retention(start, end, sum(int(paying) for *_, paying in before), convert(started, day),
+                     convert(ended, day), convert(kept, day))
 
 
 def cohorts(session: Session, currency: str, months: list[date], today: date) -> list[CohortRow]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from backoffice.read_models import (
     account_index,
+    account_month_totals,
     account_months,
     invoice_rows,
     invoice_totals,
@@ -26,6 +27,7 @@ REGISTRY: tuple[ReadModel, ...] = (
     ledger_tips.MODEL,
     mrr_daily.MODEL,
     account_months.MODEL,
+    account_month_totals.MODEL,
     invoice_rows.MODEL,
     invoice_totals.MODEL,
     revenue_daily.MODEL,

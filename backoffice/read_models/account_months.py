@@ -84,12 +84,29 @@ LANGUAGE sql STABLE AS $$
 $$;
 """
 
+# Only the rows that changed are written: a new event mostly moves its subscription's last month, and the totals
+# per month (account_month_totals, kept by triggers on this table) then take one change, not the whole history
+# out and back in. Months gone are deleted; the others are upserted where a value differs.
 REFRESH = """
 CREATE OR REPLACE FUNCTION account_months_refresh(subscriptions text[]) RETURNS void LANGUAGE sql AS $$
-    DELETE FROM account_months WHERE subscription_id = ANY (subscriptions);
+    WITH fresh AS MATERIALIZED (SELECT * FROM account_months_of(subscriptions)),
+    gone AS (
+        DELETE FROM account_months AS a WHERE a.subscription_id = ANY (subscriptions)
+          AND NOT EXISTS (SELECT 1 FROM fresh AS f WHERE f.subscription_id = a.subscription_id AND f.month = a.month))
     INSERT INTO account_months (subscription_id, month, tenant_id, currency, mrr_start, mrr_end, new, expansion,
                                 contraction, churn, reactivation, other, next_month, cohort)
-    SELECT * FROM account_months_of(subscriptions);
+    SELECT * FROM fresh
+    ON CONFLICT (subscription_id, month) DO UPDATE SET
+        tenant_id = EXCLUDED.tenant_id, currency = EXCLUDED.currency, mrr_start = EXCLUDED.mrr_start,
+        mrr_end = EXCLUDED.mrr_end, new = EXCLUDED.new, expansion = EXCLUDED.expansion,
+        contraction = EXCLUDED.contraction, churn = EXCLUDED.churn, reactivation = EXCLUDED.reactivation,
+        other = EXCLUDED.other, next_month = EXCLUDED.next_month, cohort = EXCLUDED.cohort
+    WHERE (account_months.tenant_id, account_months.currency, account_months.mrr_start, account_months.mrr_end,
+           account_months.new, account_months.expansion, account_months.contraction, account_months.churn,
+           account_months.reactivation, account_months.other, account_months.next_month, account_months.cohort)
+          IS DISTINCT FROM (EXCLUDED.tenant_id, EXCLUDED.currency, EXCLUDED.mrr_start, EXCLUDED.mrr_end,
+                            EXCLUDED.new, EXCLUDED.expansion, EXCLUDED.contraction, EXCLUDED.churn,
+                            EXCLUDED.reactivation, EXCLUDED.other, EXCLUDED.next_month, EXCLUDED.cohort);
 $$;
 """
 

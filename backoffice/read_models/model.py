@@ -34,6 +34,9 @@ class ReadModel:
     # Column values of a row that stands for no row at all: the running sums written by adding deltas keep a
     # zero where everything was taken back, and a recomputation has no row there.
     empty: Mapping[str, Any] = field(default_factory=dict)
+    # What the table holds, when that is not its rows as they are: a table of appended changes holds their sums
+    # per key (account_month_totals). Columns are labelled as the table's.
+    stored: Callable[[], Select] | None = None
 
     @property
     def name(self) -> str:

@@ -131,3 +131,32 @@ def test_twelve_month_retention_needs_a_year(harness, lifecycle):
         assert span.grr == span.mrr_kept / Decimal("328.50") and span.nrr == Decimal("329.50") / Decimal("328.50")
         year = saas_metrics.metrics(db.session, "EUR", date(2026, 3, 31), 3).retention_12
         assert (year.accounts, year.nrr, year.grr) == (0, None, None)  # nobody paid in March 2025
+
+
+def test_the_months_before_a_window_come_from_the_month_totals_compacted_or_not(harness, lifecycle):
+    """February and March alone start from the end of January: five paying, 328.50 (A 49, B 99, C 82.50, D 49,
+    E 49), read from account_month_totals. Its rows are appended per write until folded; folding changes no
+    figure, and leaves one row per month and currency."""
+    from sqlalchemy import func, select
+
+    from backoffice.billing.models import account_month_totals as totals
+    from backoffice.housekeeping import compact_metric_totals
+
+    lifecycle(harness)
+    with harness.app.app_context():
+        def shown():
+            feb, mar = saas_metrics.monthly(db.session, "EUR", [FEB, MAR], date(2026, 3, 31))
+            span = saas_metrics.retention(db.session, "EUR", FEB, MAR, date(2026, 3, 31))
+            return ((feb.mrr_start, feb.paying_start, mar.mrr_end, mar.paying_end),
+                    (span.accounts, span.mrr_start, span.mrr_end, span.mrr_kept))
+
+        def rows():
+            return db.session.execute(select(func.count(), func.count(func.distinct(totals.c.month)))).one()
+
+        before = shown()
+        assert before[0] == (money("328.50"), 5, money("329.50"), 4)
+        appended, months = rows()
+        assert appended > months  # each replay's statements appended their own changes
+        assert compact_metric_totals() == appended - months
+        assert rows() == (months, months) and shown() == before
+        assert compact_metric_totals() == 0

@@ -43,4 +43,5 @@ from backoffice.billing.models.read_models import (  # noqa: F401
     LedgerTip,
     MrrDaily,
     RevenueDaily,
+    account_month_totals,
 )

@@ -112,6 +112,30 @@ class AccountMonth(db.Model):
     cohort: Mapped[date | None] = mapped_column(sa.Date)
 
 
+# account_months summed per month and billing currency, as appended changes: a month's figures are its rows' sums,
+# and the MRR and paying accounts at its end the sums of every row up to it (read_models/account_month_totals.py).
+# Rows are appended, never updated, so that concurrent replays never wait for each other here; a periodic
+# compaction folds each key's rows into one (migration 0022). No primary key: a key has several rows until then.
+account_month_totals = sa.Table(
+    "account_month_totals",
+    db.metadata,
+    sa.Column("month", sa.Date, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("mrr", MONEY, nullable=False),  # Σ (MRR at the month's end − at its start)
+    sa.Column("paying_mrr", MONEY, nullable=False),  # the same over positive MRR only: the paying accounts' MRR
+    sa.Column("paying", sa.Integer, nullable=False),  # accounts paying at the month's end − at its start
+    *(sa.Column(name, MONEY, nullable=False) for name in ("new", "expansion", "contraction", "churn", "reactivation",
+                                                          "other")),
+    sa.Column("churned", sa.Integer, nullable=False),  # paying at the start, not at the end
+    sa.Column("new_logos", sa.Integer, nullable=False),  # paying at the end, not at the start
+    # Of the accounts paying at the start: the change in their MRR, and its losses alone.
+    sa.Column("retained_change", MONEY, nullable=False),
+    sa.Column("retained_loss", MONEY, nullable=False),
+    sa.Index("ix_account_month_totals_month", "month"),
+    sa.CheckConstraint(_currency_check("currency"), name="currency"),
+)
+
+
 class InvoiceListRow(db.Model):
     """The invoices list's read model: one row per row of the dual-row projection (billing/lists/invoices.py), narrow.
 
