@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import date
@@ -327,3 +328,29 @@ def test_downgrade_removes_everything_and_upgrade_restores_it(empty_database: st
             assert compare_metadata(context, db.metadata) == []
     finally:
         engine.dispose()
+
+
+def test_archived_payloads_are_compressed_with_lz4_where_the_server_has_it(owner_connection: sa.Connection) -> None:
+    """Migration 0023: a payload large enough to be compressed is stored with LZ4 on a server built with it (the
+    loopback one), and with pglz where the server has no LZ4 (the embedded one), the migration running on both."""
+    connection = owner_connection
+    try:
+        with connection.begin_nested():
+            connection.execute(sa.text("CREATE TEMP TABLE lz4_probe (j jsonb COMPRESSION lz4)"))
+        expected = "lz4"
+    except sa.exc.NotSupportedError:
+        expected = "pglz"
+    for table in ("stripe_events", "stripe_event_divergences"):
+        method = connection.execute(sa.text(
+            "SELECT attcompression FROM pg_attribute WHERE attrelid = CAST(:table AS regclass) AND attname = 'payload'"),
+            {"table": table}).scalar_one()
+        assert {"l": "lz4", "p": "pglz", "": "pglz"}[method] == expected, table
+    session = Session(bind=connection)
+    payload = {"id": f"evt_{uuid.uuid4().hex}", "padding": [f"line {n} of a long invoice" for n in range(400)]}
+    session.execute(sa.text(
+        "INSERT INTO stripe_events (id, stripe_created_at, type, payload, payload_hash)"
+        " VALUES (:id, now(), 'invoice.paid', CAST(:payload AS jsonb), repeat('a', 64))"),
+        {"id": payload["id"], "payload": json.dumps(payload)})
+    stored = session.execute(sa.text("SELECT pg_column_compression(payload) FROM stripe_events WHERE id = :id"),
+                             {"id": payload["id"]}).scalar_one()
+    assert stored == expected
