@@ -6,17 +6,15 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Text, literal_column, select
 from sqlalchemy.orm import Session
 
 from backoffice.billing.ledger.catalog import load_catalog
 from backoffice.billing.ledger.pricing import MissingKnowledge, Pricing
 from backoffice.billing.ledger.resolvers import ApiVersions
 from backoffice.billing.ledger.rules import LedgerRules
-from backoffice.billing.models import StripeEvent, payload_object_field
+from backoffice.billing.models import latest_object_payload
 
 log = logging.getLogger(__name__)
-EVENTS = StripeEvent.__table__
 
 
 @dataclass(frozen=True)
@@ -44,10 +42,7 @@ class CouponLookup:
         return self._found[coupon_id]
 
     def _archived(self, coupon_id: str) -> dict[str, Any] | None:
-        payload = self.session.scalar(
-            select(EVENTS.c.payload).where(EVENTS.c.type.like("coupon.%"),
-                                           literal_column(payload_object_field("id").text, Text) == coupon_id)
-            .order_by(EVENTS.c.stripe_created_at.desc()).limit(1))
+        payload = self.session.scalar(latest_object_payload("coupon", coupon_id))
         return payload["data"]["object"] if payload else None
 
     def _fetched(self, coupon_id: str) -> dict[str, Any] | None:

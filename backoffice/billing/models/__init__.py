@@ -7,6 +7,7 @@ from backoffice.billing.models.archive import (  # noqa: F401
     StripeEvent,
     StripeEventDivergence,
     SyncState,
+    latest_object_payload,
     payload_object_field,
 )
 from backoffice.billing.models.columns import (  # noqa: F401

@@ -92,6 +92,15 @@ class StripeEvent(db.Model):
     recovery_source: Mapped[str | None] = mapped_column(sa.Text)
 
 
+def latest_object_payload(kind: str, object_id: str) -> sa.Select:
+    """The payload of the newest archived `kind.*` event (coupon, product) about the object `object_id`: an object
+    that names no customer, found by the archive's object-id index (its expression spelled as the index's)."""
+    events = StripeEvent.__table__
+    return (sa.select(events.c.payload)
+            .where(events.c.type.like(f"{kind}.%"), sa.literal_column(payload_object_field("id").text, sa.Text) == object_id)
+            .order_by(events.c.stripe_created_at.desc()).limit(1))
+
+
 class StripeEventDivergence(db.Model):
     """A second body received under an archived event id; the archived row stays as it was (append-only)."""
 

@@ -12,7 +12,7 @@ from sqlalchemy import ARRAY, Text, any_, bindparam, case, func, or_, select, up
 from sqlalchemy.orm import Session
 
 from backoffice.billing.ledger.catalog import PRICES, store_prices
-from backoffice.billing.models import StripeEvent
+from backoffice.billing.models import StripeEvent, latest_object_payload
 from backoffice.money import to_major
 from backoffice.stripe_gateway.results import PriceInfo
 
@@ -80,10 +80,7 @@ def _product_plan(session: Session, product_id: Any) -> str | None:
                           .limit(1))
     if plan:
         return plan
-    payload = session.scalar(
-        select(EVENTS.c.payload).where(EVENTS.c.type.like("product.%"),
-                                       EVENTS.c.payload["data"]["object"]["id"].astext == product_id)
-        .order_by(EVENTS.c.stripe_created_at.desc()).limit(1))
+    payload = session.scalar(latest_object_payload("product", product_id))
     if payload:
         return ((payload["data"]["object"].get("metadata")) or {}).get("plan")
     return None
