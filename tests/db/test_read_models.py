@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import re
+import threading
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -227,3 +228,48 @@ def test_net_revenue_is_written_once():
     spelled = [path.relative_to(root).as_posix() for path in sorted((root / "backoffice").rglob("*.py"))
                if fallback.search(path.read_text())]
     assert spelled == ["backoffice/read_models/net_revenue.py"]
+
+
+def test_folding_the_month_totals_loses_nothing_a_concurrent_writer_appends(database_url):
+    """account_month_totals is appended to and folded concurrently (read_models/account_month_totals.py): a fold
+    leaves a row it cannot see yet as it is, and two folds at once fold each row once."""
+    url = database_url.replace("postgresql+psycopg://", "postgresql://")
+    key = {"month": date(2099, 1, 1), "currency": "XTS"}  # ISO 4217's code for testing: no write reaches it
+    columns = "month, currency, mrr, paying_mrr, paying, new, expansion, contraction, churn, reactivation, other," \
+              " churned, new_logos, retained_change, retained_loss"
+
+    def append(connection, mrr: int) -> None:
+        connection.execute(f"INSERT INTO account_month_totals ({columns}) VALUES"
+                           " (%(month)s, %(currency)s, %(mrr)s, 0, 1, %(mrr)s, 0, 0, 0, 0, 0, 0, 1, 0, 0)",
+                           {**key, "mrr": mrr})
+
+    def held(connection) -> tuple[int, Decimal, int]:
+        return connection.execute("SELECT count(*), sum(mrr), sum(paying) FROM account_month_totals"
+                                  " WHERE month = %(month)s AND currency = %(currency)s", key).fetchone()
+
+    with psycopg.connect(url) as writer, psycopg.connect(url) as folder, psycopg.connect(url) as other:
+        try:
+            append(writer, 5)  # not committed while the others fold
+            append(folder, 1)
+            append(folder, 2)
+            folder.commit()
+            folder.execute("SELECT account_month_totals_compact()")
+            folder.commit()
+            writer.commit()
+            assert held(other) == (2, Decimal("8.00"), 3)
+            other.commit()
+
+            folder.execute("SELECT account_month_totals_compact()")  # holds the rows it took until it commits
+            folding = threading.Thread(target=lambda: (other.execute("SELECT account_month_totals_compact()"),
+                                                       other.commit()))
+            folding.start()
+            folding.join(0.3)
+            assert folding.is_alive()  # the second fold waits on the first's rows
+            folder.commit()
+            folding.join(10)
+            assert held(writer) == (1, Decimal("8.00"), 3)
+        finally:
+            for connection in (writer, folder, other):
+                connection.rollback()
+            writer.execute("DELETE FROM account_month_totals WHERE currency = %(currency)s", key)
+            writer.commit()
