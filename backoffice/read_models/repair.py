@@ -85,11 +85,8 @@ def rebuild(session: Session, model: ReadModel, platform_currency: str) -> list[
 
 
 def _stored(model: ReadModel) -> Subquery:
-    if model.stored is not None:
-        held = model.stored().subquery("held")
-        return select(*held.c).where(not_(_empty(model, held.c))).subquery("have")
-    table = model.table
-    return select(*table.columns).where(not_(_empty(model, table.c))).subquery("have")
+    held = model.stored().subquery("held") if model.stored is not None else model.table
+    return select(*held.c).where(not_(_empty(model, held.c))).subquery("have")
 
 
 def _recomputed(model: ReadModel, platform_currency: str) -> Subquery:
