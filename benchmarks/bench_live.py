@@ -82,7 +82,7 @@ def main() -> None:
             deadline = time.time() + 300
             with psycopg.connect(dsn) as conn:
                 while time.time() < deadline:
-                    pending = conn.execute("SELECT count(*) FROM stripe_events WHERE status = 'pending'").fetchone()[0]
+                    pending = conn.execute("SELECT count(*) FROM stripe_event_states WHERE status = 'pending'").fetchone()[0]
                     conn.commit()
                     if pending == 0:
                         break

@@ -177,9 +177,10 @@ def pending(dsn: str, received_before: float | None = None) -> int | None:
     try:
         with psycopg.connect(dsn, connect_timeout=2) as conn:
             if received_before is None:
-                return conn.execute("SELECT count(*) FROM stripe_events WHERE status = 'pending'").fetchone()[0]
-            return conn.execute("SELECT count(*) FROM stripe_events WHERE status = 'pending' "
-                                "AND received_at <= to_timestamp(%s)", (received_before,)).fetchone()[0]
+                return conn.execute("SELECT count(*) FROM stripe_event_states WHERE status = 'pending'").fetchone()[0]
+            return conn.execute("SELECT count(*) FROM stripe_events JOIN stripe_event_states ON stripe_event_id = id "
+                                "WHERE status = 'pending' AND received_at <= to_timestamp(%s)",
+                                (received_before,)).fetchone()[0]
     except psycopg.OperationalError:
         return None
 

@@ -161,13 +161,13 @@ def load_archive(events: list[str], tenant_ids: list[str], copies: int) -> int:
                 for tenant_id in tenant_ids:
                     feed.write_row((f"ten_c{copy}{tenant_id[4:]}", f"Tenant {copy} {tenant_id}", "DK", "basis"))
             with cursor.copy("COPY stripe_events (id, stripe_created_at, type, api_version, stripe_customer_id, "
-                             "stripe_subscription_id, payload, payload_hash, status) FROM STDIN") as feed:
+                             "stripe_subscription_id, payload, payload_hash) FROM STDIN") as feed:
                 for event in events:
                     raw = COPIED_IDS.sub(lambda match, c=copy: f'"{match.group(1)}_c{c}', event).encode()
                     envelope = read_envelope(raw)
                     feed.write_row((envelope.id, envelope.created, envelope.type, envelope.api_version,
                                     envelope.customer_id, envelope.subscription_id, raw.decode(),
-                                    hashlib.sha256(raw).hexdigest(), "pending"))
+                                    hashlib.sha256(raw).hexdigest()))
                     count += 1
     db.session.commit()
     return count
@@ -193,7 +193,8 @@ FINGERPRINTS = {
                      "FROM subscriptions s ORDER BY s.tenant_id",
     "tenants": "SELECT t.id, t.plan, t.state, t.suspension_reason FROM tenants t ORDER BY t.id",
     "mrr_daily": "SELECT m.* FROM mrr_daily m ORDER BY m.day, m.currency, m.movement",
-    "archive": "SELECT e.id, e.status, e.error, e.tenant_id FROM stripe_events e ORDER BY e.id",
+    "archive": "SELECT s.stripe_event_id AS id, s.status, s.error, s.tenant_id FROM stripe_event_states s "
+               "ORDER BY s.stripe_event_id",
 }
 
 
@@ -211,7 +212,7 @@ def fingerprint() -> dict[str, str]:
 def pending_events(database_url: str) -> int:
     with psycopg.connect(make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False),
                          autocommit=True) as conn:
-        return conn.execute("SELECT count(*) FROM stripe_events WHERE status = 'pending'").fetchone()[0]
+        return conn.execute("SELECT count(*) FROM stripe_event_states WHERE status = 'pending'").fetchone()[0]
 
 
 @dataclass
@@ -394,7 +395,10 @@ def main() -> None:
                           "SETTLE_SECONDS": 0, "REDIS_URL": None, "STRIPE_SECRET_KEY": None, "STRIPE_API_BASE": None})
         with app.app_context():
             if options.template and from_template(uri, options.template):
-                total = db.session.scalar(text("SELECT count(*) FROM stripe_events WHERE status = 'pending'"))
+                from flask_migrate import upgrade
+
+                upgrade()  # a template kept before the newest migration is brought up to date, outside the timing
+                total = db.session.scalar(text("SELECT count(*) FROM stripe_event_states WHERE status = 'pending'"))
                 db.session.rollback()
                 print(f"archive: {total} pending events cloned from database {options.template}; "
                       f"peak RSS so far {peak_mib():.0f} MiB")

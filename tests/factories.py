@@ -7,10 +7,17 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backoffice.accounts.models import Tenant
-from backoffice.billing.models import BillingEvent, BillingEventCorrection, Subscription
+from backoffice.billing.models import (
+    BillingEvent,
+    BillingEventCorrection,
+    StripeEvent,
+    StripeEventState,
+    Subscription,
+)
 
 # When the default ledger row happened, and when its default correction was written.
 OCCURRED_AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -42,6 +49,19 @@ def make_subscription(session: Session, **overrides: Any) -> Subscription:
     if "tenant_id" not in values:  # not setdefault: that would make a stray tenant every time
         values["tenant_id"] = make_tenant(session).id
     return _add(session, Subscription(**values))
+
+
+STATE_FIELDS = ("status", "processed_at", "error", "tenant_id")
+
+
+def archive_event(session: Session, **fields: Any) -> StripeEvent:
+    """Store an archived Stripe event; its state (`status`, `processed_at`, `error`, `tenant_id` among `fields`) is
+    then moved from the pending the archive opens it with, as a replay would move it."""
+    state = {name: fields.pop(name) for name in STATE_FIELDS if name in fields}
+    event = _add(session, StripeEvent(**fields))
+    if state and state != {"status": "pending"}:
+        session.execute(sa.update(StripeEventState).where(StripeEventState.stripe_event_id == event.id).values(**state))
+    return event
 
 
 def billing_event_values(subscription: Subscription, **overrides: Any) -> dict[str, Any]:

@@ -8,8 +8,15 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from backoffice.accounts.models import User
-from backoffice.billing.models import PaymentTransaction, StripeEvent
-from tests.factories import OCCURRED_AT, make_billing_event, make_subscription, make_tenant, payment_values
+from backoffice.billing.models import PaymentTransaction
+from tests.factories import (
+    OCCURRED_AT,
+    archive_event,
+    make_billing_event,
+    make_subscription,
+    make_tenant,
+    payment_values,
+)
 
 
 @dataclass(frozen=True)
@@ -37,10 +44,9 @@ IDS = Ids()
 
 def _event(session: Session, event_id: str, kind: str, obj: dict[str, object], *, customer: str | None,
            tenant: str | None) -> None:
-    session.add(StripeEvent(id=event_id, stripe_created_at=OCCURRED_AT, type=kind, api_version="2025-03-31.basil",
-                            payload={"id": event_id, "object": "event", "type": kind, "data": {"object": obj}},
-                            payload_hash="c" * 64, status="processed", stripe_customer_id=customer, tenant_id=tenant))
-    session.flush()
+    archive_event(session, id=event_id, stripe_created_at=OCCURRED_AT, type=kind, api_version="2025-03-31.basil",
+                  payload={"id": event_id, "object": "event", "type": kind, "data": {"object": obj}},
+                  payload_hash="c" * 64, status="processed", stripe_customer_id=customer, tenant_id=tenant)
 
 
 def seed_ids(session: Session, ids: Ids = IDS) -> Ids:

@@ -23,7 +23,13 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from backoffice.accounts.models import Tenant
-from backoffice.billing.models import MrrDaily, StripeEvent, Subscription, effective_billing_events
+from backoffice.billing.models import (
+    MrrDaily,
+    StripeEvent,
+    StripeEventState,
+    Subscription,
+    effective_billing_events,
+)
 from backoffice.demo.prove_lifecycles import LifecycleDriver
 from backoffice.demo.stripe_oracle import StripeOracle
 from backoffice.extensions import db
@@ -95,11 +101,13 @@ def archive_complete(session: Any, sandbox: Any) -> Check:
 
 def archive_settled(session: Any) -> Check:
     """Every archived event was handled: none left pending or failed, none of a customer's ignored."""
-    statuses = dict(session.execute(select(StripeEvent.status, func.count()).group_by(StripeEvent.status)).all())
+    state = StripeEventState
+    statuses = dict(session.execute(select(state.status, func.count()).group_by(state.status)).all())
     rows = session.execute(
-        select(StripeEvent.stripe_customer_id, StripeEvent.id, StripeEvent.type, StripeEvent.status, StripeEvent.error)
-        .where((StripeEvent.status.in_(("pending", "failed")))
-               | ((StripeEvent.status == "ignored") & StripeEvent.stripe_customer_id.is_not(None)))
+        select(StripeEvent.stripe_customer_id, StripeEvent.id, StripeEvent.type, state.status, state.error)
+        .join(state, state.stripe_event_id == StripeEvent.id)
+        .where((state.status.in_(("pending", "failed")))
+               | ((state.status == "ignored") & StripeEvent.stripe_customer_id.is_not(None)))
         .order_by(StripeEvent.stripe_customer_id, StripeEvent.stripe_created_at)).all()
     customers = {row.stripe_customer_id for row in rows}
     examples = [f"{r.stripe_customer_id} {r.id} ({r.type}): expected processed, found {r.status}"

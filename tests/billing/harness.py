@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 
 from backoffice.accounts.models import Tenant
-from backoffice.billing.models import StripeEvent, Subscription, effective_billing_events
+from backoffice.billing.models import StripeEventState, Subscription, effective_billing_events
 from backoffice.demo.stripe_demo import StripeDemo
 from backoffice.extensions import db
 from backoffice.jobs import in_process_runner
@@ -118,7 +118,7 @@ class LedgerHarness:
 
     def statuses(self) -> dict[str, int]:
         with self.app.app_context():
-            rows = db.session.execute(select(StripeEvent.status, StripeEvent.id)).all()
+            rows = db.session.execute(select(StripeEventState.status, StripeEventState.stripe_event_id)).all()
         counts: dict[str, int] = {}
         for status, _ in rows:
             counts[status] = counts.get(status, 0) + 1

@@ -12,6 +12,7 @@ from backoffice.billing.models import (
     BillingEventCorrection,
     PaymentTransaction,
     StripeEvent,
+    StripeEventState,
     Subscription,
     effective_billing_events,
 )
@@ -74,8 +75,9 @@ def test_a_scheduled_downgrade_waits_for_its_price_and_is_then_booked_right(harn
     settings(STRIPE_SECRET_KEY=None)
     harness.settle()
     with app.app_context():
-        statuses = set(db.session.scalars(select(StripeEvent.status).where(StripeEvent.tenant_id.is_(None),
-                                                                          StripeEvent.stripe_customer_id.is_not(None))))
+        statuses = set(db.session.scalars(select(StripeEventState.status).join_from(StripeEvent, StripeEventState)
+                                   .where(StripeEventState.tenant_id.is_(None),
+                                          StripeEvent.stripe_customer_id.is_not(None))))
         rows = db.session.scalar(select(func.count()).select_from(BillingEvent))
     assert statuses == {"pending"} and rows == 0
     waiting = harness.subscription(T)  # the account says why nothing is booked yet

@@ -7,7 +7,7 @@ import logging
 
 from sqlalchemy import select
 
-from backoffice.billing.models import PaymentTransaction, StripeEvent
+from backoffice.billing.models import PaymentTransaction, StripeEventState
 from backoffice.billing.replay.tasks import refresh_catalog
 from backoffice.demo.scenarios import SCENARIOS
 from backoffice.extensions import db
@@ -41,7 +41,7 @@ def payment(harness):
 
 def statuses(harness):
     with harness.app.app_context():
-        return set(db.session.scalars(select(StripeEvent.status)))
+        return set(db.session.scalars(select(StripeEventState.status)))
 
 
 def test_a_refund_whose_charge_the_archive_cannot_tie_nets_against_its_invoice_through_stripe(harness):

@@ -5,7 +5,7 @@ import threading
 
 from sqlalchemy import select
 
-from backoffice.billing.models import PaymentTransaction, StripeEvent
+from backoffice.billing.models import PaymentTransaction, StripeEvent, StripeEventState
 from backoffice.billing.replay import ReadAhead, Replayer, ReplaySettings, read_payloads
 from backoffice.billing.replay.tasks import gateway
 from backoffice.demo.scenarios import SCENARIOS
@@ -94,8 +94,8 @@ def test_events_archived_after_the_read_ahead_are_replayed_with_the_rest(harness
         replayer = Replayer(db.session, ReplaySettings.from_config(app.config), gateway())
         [report] = replayer.replay_many([customer_id], ahead)
         db.session.commit()
-        statuses = dict(db.session.execute(select(StripeEvent.id, StripeEvent.status)
-                                           .where(StripeEvent.id.in_(late_ids))).all())
+        statuses = dict(db.session.execute(select(StripeEventState.stripe_event_id, StripeEventState.status)
+                                           .where(StripeEventState.stripe_event_id.in_(late_ids))).all())
         unnamed = set(db.session.scalars(select(StripeEvent.id).where(StripeEvent.id.in_(late_ids),
                                                                       StripeEvent.stripe_customer_id.is_(None))))
         refunded = db.session.scalars(select(PaymentTransaction.refunded_amount)).all()

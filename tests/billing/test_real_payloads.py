@@ -17,6 +17,7 @@ from backoffice.billing.models import (
     PlanPrice,
     StripeEvent,
     StripeEventDivergence,
+    StripeEventState,
     Subscription,
     effective_billing_events,
 )
@@ -180,7 +181,7 @@ def info(event_id, event_type):
 
 def statuses(db_session):
     db_session.expire_all()
-    return {row.id: (row.status, row.error) for row in db_session.scalars(select(StripeEvent))}
+    return {row.stripe_event_id: (row.status, row.error) for row in db_session.scalars(select(StripeEventState))}
 
 
 def test_the_files_are_the_envelopes_listed_here(samples, originals):
@@ -201,9 +202,9 @@ def test_every_envelope_is_archived_once_with_its_envelope_fields(post, envelope
     archived = {row.id: (row.type, int(row.stripe_created_at.timestamp()), row.api_version, row.stripe_customer_id,
                          row.stripe_subscription_id) for row in rows}
     assert archived == {envelopes[stem]["id"]: fields for stem, fields in ENVELOPES.items()}
-    by_id = {row.id: row for row in rows}
+    by_id, states = {row.id: row for row in rows}, statuses(db_session)
     for stem, envelope in envelopes.items():
-        assert (by_id[envelope["id"]].status, by_id[envelope["id"]].payload) == ("pending", envelope), stem
+        assert (states[envelope["id"]][0], by_id[envelope["id"]].payload) == ("pending", envelope), stem
     assert db_session.scalar(select(func.count()).select_from(StripeEventDivergence)) == 0
 
 
@@ -224,14 +225,16 @@ def test_without_the_catalog_or_stripe_the_customers_wait_and_nothing_is_written
     reports = drain(app)
     assert reports[SUPABASE]["waiting"] and "price price_" in reports[SUPABASE]["reason"]
     assert ledger(db_session, tenants[SUPABASE]) == []
-    waiting = db_session.scalars(select(StripeEvent.status).where(StripeEvent.stripe_customer_id == SUPABASE)).all()
+    waiting = db_session.scalars(select(StripeEventState.status).join_from(StripeEvent, StripeEventState)
+                                 .where(StripeEvent.stripe_customer_id == SUPABASE)).all()
     assert waiting and set(waiting) == {"pending"}
     # Once the catalog knows the prices, the same archive replays (as the pending sweeper's replay would).
     catalog_knows(db_session, envelopes)
     with app.app_context():
         assert replay_all([SUPABASE])["waiting"] == 0
     db_session.rollback()
-    assert set(db_session.scalars(select(StripeEvent.status).where(StripeEvent.stripe_customer_id == SUPABASE))) == {
+    assert set(db_session.scalars(select(StripeEventState.status).join_from(StripeEvent, StripeEventState)
+                                      .where(StripeEvent.stripe_customer_id == SUPABASE))) == {
         "processed"}
     assert ledger(db_session, tenants[SUPABASE])
 
@@ -339,7 +342,7 @@ def test_nothing_is_left_pending_or_failed(post, envelopes, db_session, app):
     catalog_knows(db_session, envelopes)
     drain(app)
     with app.app_context():
-        left = db.session.scalar(select(func.count()).select_from(StripeEvent)
-                                 .where(StripeEvent.status.in_(("pending", "failed"))))
+        left = db.session.scalar(select(func.count()).select_from(StripeEventState)
+                                 .where(StripeEventState.status.in_(("pending", "failed"))))
     assert left == 0
     assert all(error for status, error in statuses(db_session).values() if status == "ignored")

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select, update
 
-from backoffice.billing.models import BillingEvent, StripeEvent, Subscription
+from backoffice.billing.models import BillingEvent, StripeEventState, Subscription
 from backoffice.billing.reconcile.recovery import recovery_offer
 from backoffice.billing.reconcile.tasks import sync_job
 from backoffice.billing.replay.verify import verify_ledger
@@ -57,7 +57,7 @@ def test_archived_events_without_ledger_rows_are_offered_and_replayed_exactly_on
     lifecycle(scenario)
     harness.deliver()
     with harness.app.app_context():  # archived and marked processed; the ledger rows never written
-        db.session.execute(update(StripeEvent).where(StripeEvent.status == "pending").values(status="processed"))
+        db.session.execute(update(StripeEventState).where(StripeEventState.status == "pending").values(status="processed"))
         db.session.commit()
     harness.replay()
     assert ledger_size(harness, lost) == before
@@ -96,7 +96,7 @@ def test_a_cutoff_replays_only_what_follows_it(harness):
     lifecycle(scenario)
     harness.deliver()
     with harness.app.app_context():
-        db.session.execute(update(StripeEvent).where(StripeEvent.status == "pending").values(status="processed"))
+        db.session.execute(update(StripeEventState).where(StripeEventState.status == "pending").values(status="processed"))
         db.session.commit()
     offer = offer_of(harness, lost)
     newest = offer.archived[-1]

@@ -6,7 +6,13 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import distinct_on
 
-from backoffice.billing.models import BillingEventCorrection, MrrDaily, StripeEvent, effective_billing_events
+from backoffice.billing.models import (
+    BillingEventCorrection,
+    MrrDaily,
+    StripeEvent,
+    StripeEventState,
+    effective_billing_events,
+)
 from backoffice.demo.scenarios import SCENARIOS
 from backoffice.extensions import db
 from backoffice.jobs import in_process_runner
@@ -107,7 +113,7 @@ def test_a_second_customer_for_a_tenant_is_refused(harness):
     harness.settle()
     assert harness.ledger(T) == EXPECTED["subscribe"]
     with harness.app.app_context():
-        errors = set(db.session.scalars(select(StripeEvent.error).where(StripeEvent.status == "ignored")))
+        errors = set(db.session.scalars(select(StripeEventState.error).where(StripeEventState.status == "ignored")))
     assert any(error and error.startswith("DuplicateCustomerForTenant") for error in errors)
 
 
@@ -119,8 +125,9 @@ def test_an_unsupported_api_version_is_archived_not_replayed_until_allowed(harne
     harness.settle()
     assert [r for r in harness.ledger(T) if r[0] != "NoOp"] == []
     with harness.app.app_context():
-        errors = set(db.session.scalars(select(StripeEvent.error).where(StripeEvent.status == "ignored",
-                                                                      StripeEvent.stripe_customer_id.is_not(None))))
+        errors = set(db.session.scalars(select(StripeEventState.error).join_from(StripeEvent, StripeEventState)
+                                           .where(StripeEventState.status == "ignored",
+                                                  StripeEvent.stripe_customer_id.is_not(None))))
     assert errors == {"UnsupportedStripeApiVersion: '2020-08-27' is not in STRIPE_API_VERSIONS"}
     settings(STRIPE_API_VERSIONS=("2020-08-27", "2025-03-31.basil"))
     assert harness.app.test_cli_runner().invoke(args=["billing", "replay", "--all"]).exit_code == 0
@@ -216,7 +223,7 @@ def test_one_broken_customer_stops_no_other_in_a_replay_batch(harness, app):
     assert result.exit_code == 1 and "failed 1" in result.output
     assert harness.ledger(T) == EXPECTED["subscribe"]
     with app.app_context():
-        errors = set(db.session.scalars(select(StripeEvent.error).where(StripeEvent.status == "failed")))
+        errors = set(db.session.scalars(select(StripeEventState.error).where(StripeEventState.status == "failed")))
     assert len(errors) == 1 and "InvalidOperation" in errors.pop()
 
 

@@ -1,4 +1,5 @@
-"""DESIGN §4.7 enforced by PostgreSQL: the ledger and its companions only grow; the archive moves forward."""
+"""DESIGN §4.7 enforced by PostgreSQL: the ledger and its companions only grow; the archive never changes and its
+events' states only move forward."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -20,6 +22,7 @@ from backoffice.billing.models import (
     BillingEventCorrection,
     StripeEvent,
     StripeEventDivergence,
+    StripeEventState,
     effective_billing_events,
 )
 from backoffice.database_roles import RUNTIME_GROUP
@@ -28,6 +31,7 @@ from tests import pg
 from tests.factories import (
     CORRECTED_AT,
     OCCURRED_AT,
+    archive_event,
     make_billing_event,
     make_correction,
     make_tenant,
@@ -56,21 +60,16 @@ def _sha256(payload: dict[str, Any]) -> str:
 
 def make_stripe_event(session: Session, **overrides: Any) -> StripeEvent:
     payload = {"id": new_id("evt"), "type": "customer.subscription.updated", "data": {"object": {}}}
-    event = StripeEvent(
-        **{
-            "id": payload["id"],
-            "stripe_created_at": T0,
-            "type": payload["type"],
-            "api_version": "2025-03-31.basil",
-            "stripe_customer_id": new_id("cus"),
-            "payload": payload,
-            "payload_hash": _sha256(payload),
-            **overrides,
-        }
-    )
-    session.add(event)
-    session.flush()
-    return event
+    return archive_event(session, **{
+        "id": payload["id"],
+        "stripe_created_at": T0,
+        "type": payload["type"],
+        "api_version": "2025-03-31.basil",
+        "stripe_customer_id": new_id("cus"),
+        "payload": payload,
+        "payload_hash": _sha256(payload),
+        **overrides,
+    })
 
 
 def make_divergence(session: Session) -> StripeEventDivergence:
@@ -107,6 +106,15 @@ def _stripe_event_row(session: Session, event_id: str) -> sa.Row[Any]:
     return session.execute(sa.select(StripeEvent.__table__).where(StripeEvent.id == event_id)).one()
 
 
+def _state_row(session: Session, event_id: str) -> sa.Row[Any]:
+    return session.execute(sa.select(StripeEventState.__table__)
+                           .where(StripeEventState.stripe_event_id == event_id)).one()
+
+
+def _move(event_id: str, **values: Any) -> sa.Update:
+    return sa.update(StripeEventState).where(StripeEventState.stripe_event_id == event_id).values(**values)
+
+
 # --- ledger, corrections, divergences, audit log: no UPDATE, DELETE or TRUNCATE -----------------
 
 def make_any_correction(session: Session) -> BillingEventCorrection:
@@ -136,7 +144,7 @@ def test_delete_is_refused(db_session: Session, table: str) -> None:
     assert_refused(db_session, sa.delete(model).where(model.id == row.id), f"DELETE on {table} is refused")
 
 
-@pytest.mark.parametrize("table", [*sorted(APPEND_ONLY), "stripe_events"])
+@pytest.mark.parametrize("table", [*sorted(APPEND_ONLY), "stripe_events", "stripe_event_states"])
 def test_truncate_is_refused_even_to_the_owner(owner_connection: sa.Connection, table: str) -> None:
     # The app's role may not truncate at all (below); the trigger is the wall left for the owner.
     # CASCADE gets past the foreign keys of dependent tables; the named table's trigger fires first.
@@ -157,7 +165,24 @@ def test_ledger_rows_survive_a_refused_update(db_session: Session) -> None:
     assert stored == Decimal("0.00")
 
 
-# --- the archive: allowed status moves only ----------------------------------------------------
+# --- the archive's states: allowed status moves only ---------------------------------------------
+
+
+def test_every_archived_event_opens_pending_whatever_inserts_it(db_session: Session) -> None:
+    """The state is opened by the archive's own trigger: the ORM, a many-row INSERT, an INSERT that conflicts."""
+    single = make_stripe_event(db_session)
+    payloads = [{"id": new_id("evt"), "type": "invoice.paid", "data": {"object": {}}} for _ in range(3)]
+    rows = [{"id": p["id"], "stripe_created_at": T0, "type": p["type"], "payload": p, "payload_hash": _sha256(p)}
+            for p in payloads]
+    db_session.execute(sa.insert(StripeEvent), rows[:2])
+    # Stored already (one of them), so the conflict inserts, and opens, only the other.
+    late = {**rows[2], "id": "evt_late"}
+    db_session.execute(postgresql.insert(StripeEvent).values([rows[0], late]).on_conflict_do_nothing())
+    db_session.execute(postgresql.insert(StripeEvent).values([rows[2]]).on_conflict_do_nothing())
+    ids = [single.id, *(p["id"] for p in payloads), "evt_late"]
+    states = dict(db_session.execute(sa.select(StripeEventState.stripe_event_id, StripeEventState.status)
+                                     .where(StripeEventState.stripe_event_id.in_(ids))).all())
+    assert states == dict.fromkeys(ids, "pending")
 
 
 @pytest.mark.parametrize("new", STRIPE_EVENT_STATUSES)
@@ -169,29 +194,25 @@ def test_status_moves(db_session: Session, old: str, new: str) -> None:
         processed_at=None if old == "pending" else T0,
         error="card_declined" if old == "failed" else None,
     )
-    statement = (
-        sa.update(StripeEvent)
-        .where(StripeEvent.id == event.id)
-        .values(status=new, processed_at=T1, error="timeout" if new == "failed" else None)
-    )
+    statement = _move(event.id, status=new, processed_at=T1, error="timeout" if new == "failed" else None)
     if (old, new) in ALLOWED_MOVES:
         db_session.execute(statement)
-        row = _stripe_event_row(db_session, event.id)
+        row = _state_row(db_session, event.id)
         assert (row.status, row.processed_at) == (new, T1)
     else:
         assert_refused(db_session, statement, f"status cannot move from {old} to {new}")
-        assert _stripe_event_row(db_session, event.id).status == old
+        assert _state_row(db_session, event.id).status == old
 
 
 def test_processed_at_and_error_do_not_change_without_a_move(db_session: Session) -> None:
     event = make_stripe_event(db_session, status="processed", processed_at=T0)
-    statement = sa.update(StripeEvent).where(StripeEvent.id == event.id).values(error="noted afterwards")
+    statement = _move(event.id, error="noted afterwards")
     assert_refused(db_session, statement, "status cannot move from processed to processed")
 
 
 def test_an_update_that_changes_nothing_is_allowed(db_session: Session) -> None:
     event = make_stripe_event(db_session, status="processed", processed_at=T0)
-    db_session.execute(sa.update(StripeEvent).where(StripeEvent.id == event.id).values(status="processed"))
+    db_session.execute(_move(event.id, status="processed"))
 
 
 @pytest.mark.parametrize("column", ["tenant_id", "stripe_subscription_id"])
@@ -201,31 +222,35 @@ def test_link_columns_are_set_once_from_null(db_session: Session, column: str) -
     else:
         first, second = "sub_first", "sub_second"
     event = make_stripe_event(db_session)
-    where = StripeEvent.id == event.id
+    # The tenant is the state's (linked as the replay settles the event), the subscription the archive row's.
+    model, key, read = ((StripeEventState, StripeEventState.stripe_event_id, _state_row) if column == "tenant_id"
+                        else (StripeEvent, StripeEvent.id, _stripe_event_row))
 
-    db_session.execute(sa.update(StripeEvent).where(where).values({column: first}))
-    assert getattr(_stripe_event_row(db_session, event.id), column) == first
+    def update(value: str | None) -> sa.Update:
+        return sa.update(model).where(key == event.id).values({column: value})
+
+    db_session.execute(update(first))
+    assert getattr(read(db_session, event.id), column) == first
     # Writing the same value again is not a change.
-    db_session.execute(sa.update(StripeEvent).where(where).values({column: first}))
+    db_session.execute(update(first))
 
-    assert_refused(
-        db_session, sa.update(StripeEvent).where(where).values({column: second}), f"{column} is already"
-    )
-    assert_refused(
-        db_session, sa.update(StripeEvent).where(where).values({column: None}), f"{column} is already"
-    )
+    assert_refused(db_session, update(second), f"{column} is already")
+    assert_refused(db_session, update(None), f"{column} is already")
 
 
 def test_linking_a_tenant_is_allowed_together_with_a_move(db_session: Session) -> None:
     tenant = make_tenant(db_session)
     event = make_stripe_event(db_session, status="ignored", processed_at=T0)
-    db_session.execute(
-        sa.update(StripeEvent)
-        .where(StripeEvent.id == event.id)
-        .values(tenant_id=tenant.id, status="processed", processed_at=T1)
-    )
-    row = _stripe_event_row(db_session, event.id)
+    db_session.execute(_move(event.id, tenant_id=tenant.id, status="processed", processed_at=T1))
+    row = _state_row(db_session, event.id)
     assert (row.tenant_id, row.status) == (tenant.id, "processed")
+
+
+def test_a_state_stays_with_its_event(db_session: Session) -> None:
+    event, other = make_stripe_event(db_session), make_stripe_event(db_session)
+    assert_refused(db_session, _move(event.id, stripe_event_id=other.id), "stripe_event_id cannot change")
+    assert_refused(db_session, sa.delete(StripeEventState).where(StripeEventState.stripe_event_id == event.id),
+                   "DELETE on stripe_event_states is refused")
 
 
 IMMUTABLE_CHANGES: dict[str, dict[str, Any]] = {
@@ -249,13 +274,9 @@ def test_archived_columns_never_change(db_session: Session, columns: str) -> Non
     assert_refused(db_session, statement, f"{columns} cannot change")
 
 
-def test_archived_columns_never_change_even_with_a_move(db_session: Session) -> None:
-    event = make_stripe_event(db_session)
-    statement = (
-        sa.update(StripeEvent)
-        .where(StripeEvent.id == event.id)
-        .values(status="processed", processed_at=T1, payload={"rewritten": True})
-    )
+def test_archived_columns_never_change_after_a_move(db_session: Session) -> None:
+    event = make_stripe_event(db_session, status="processed", processed_at=T1)
+    statement = sa.update(StripeEvent).where(StripeEvent.id == event.id).values(payload={"rewritten": True})
     assert_refused(db_session, statement, "payload cannot change")
 
 
@@ -359,7 +380,7 @@ def test_every_archive_column_is_guarded_or_allowed(db_session: Session) -> None
     definition = db_session.scalar(sa.text("SELECT pg_get_functiondef('guard_stripe_event_update'::regproc)"))
     columns = set(db_session.scalars(sa.text(
         "SELECT column_name FROM information_schema.columns WHERE table_name = 'stripe_events'")))
-    allowed = {"status", "processed_at", "error", "tenant_id", "stripe_subscription_id"}
+    allowed = {"stripe_subscription_id"}  # set once, from null
     separate = {"payload"}  # its own trigger, fired only when an UPDATE sets it
     unguarded = {c for c in columns - allowed - separate if f"NEW.{c} IS DISTINCT FROM OLD.{c}" not in definition}
     assert unguarded == set()
@@ -372,8 +393,8 @@ def test_every_archive_column_is_guarded_or_allowed(db_session: Session) -> None
 # --- the app's role cannot step around the triggers (migration 0016) -----------------------------
 
 INSUFFICIENT_PRIVILEGE = "42501"
-GUARDED = ("billing_events", "stripe_events", "billing_event_corrections", "stripe_event_divergences",
-           "operator_actions")
+GUARDED = ("billing_events", "stripe_events", "stripe_event_states", "billing_event_corrections",
+           "stripe_event_divergences", "operator_actions")
 
 
 def assert_not_allowed(session: Session, statement: str) -> None:
@@ -449,6 +470,8 @@ def test_the_runtime_role_cannot_become_the_owner(db_session: Session) -> None:
     "DELETE FROM billing_event_corrections",
     "DELETE FROM stripe_events",
     "UPDATE stripe_events SET payload = '{}'::jsonb",
+    "DELETE FROM stripe_event_states",
+    "UPDATE stripe_event_states SET status = 'pending', processed_at = now()",
 ])
 def test_the_triggers_refuse_the_runtime_role(db_session: Session, statement: str) -> None:
     """The privileges the app needs (its own UPDATE of an event's status) leave these to the triggers."""

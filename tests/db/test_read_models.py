@@ -27,7 +27,10 @@ NOW = datetime(2026, 4, 1, tzinfo=UTC)
 FAR = date(2099, 1, 1)  # a day no write reaches: an extra row put there is the only one
 MONEY_SCENARIOS = ("full_refund", "partial_refund", "credit_note_with_refund", "credit_note_then_void")
 # The triggers and functions that guard the append-only tables (DESIGN §4.7): they derive no table.
-GUARDS = {"refuse_append_only_change()", "guard_stripe_event_update()", "guard_stripe_event_payload()"}
+GUARDS = {"refuse_append_only_change()", "guard_stripe_event_update()", "guard_stripe_event_payload()",
+          "guard_stripe_event_state_update()",
+          # Not a read model either: every archived event's state, opened as it is archived (migration 0024).
+          "stripe_event_states_open()"}
 # Rules the reports apply, kept in SQL so that Python asks rather than repeats them (backoffice/fx).
 RULES = {"fx_rate(text,text,date)"}
 

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from backoffice.accounts.models import Tenant, User
-from backoffice.billing.models import BillingEvent, StripeEvent, Subscription
+from backoffice.billing.models import BillingEvent, StripeEvent, StripeEventState, Subscription
 from backoffice.demo.generator import MONTH, DatasetBuilder, DemoMix, plan_tenants
 from backoffice.demo.stripe_demo import StripeDemo
 from backoffice.stripe_sandbox import Sandbox, SandboxSettings
@@ -89,7 +89,7 @@ def test_demo_load_cli_writes_tenants_and_keeps_the_sandbox(cli, db_session, tmp
     # Every event went through Backoffice's own webhook into the archive, then into the ledger.
     archived = db_session.scalar(select(func.count()).select_from(StripeEvent))
     assert archived >= len(customers) * 3, result.output
-    assert db_session.scalar(select(func.count()).select_from(StripeEvent).where(StripeEvent.status == "pending")) == 0
+    assert db_session.scalar(select(func.count()).select_from(StripeEventState).where(StripeEventState.status == "pending")) == 0
     created = db_session.scalar(select(func.count()).select_from(BillingEvent)
                                 .where(BillingEvent.event_type == "SubscriptionCreated"))
     assert created >= 1 and "Stripe events archived; ledger:" in result.output

@@ -9,13 +9,12 @@ import pytest
 from sqlalchemy import select
 
 from backoffice.accounts.models import Tenant, User
-from backoffice.billing.models import StripeEvent
 from backoffice.extensions import db
 from backoffice.operators.models import Operator, OperatorAction
 from backoffice.read_models import mrr_daily as rollups
 from tests.e2e.conftest import ARTIFACTS, LIVE_SETTINGS, serving
 from tests.e2e.test_accounts_flows import seed as seed_accounts
-from tests.factories import make_tenant, new_id
+from tests.factories import archive_event, make_tenant, new_id
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("browser")]
 
@@ -32,13 +31,14 @@ def seed(session) -> dict[str, str]:
     seed_accounts(session)
     make_tenant(session, name=LONG_NAME, plan="basis", country="FO")
     at = datetime(2026, 3, 1, tzinfo=UTC)
-    raw = StripeEvent(id=new_id("evt"), stripe_created_at=at, type="customer.subscription.updated",
-                      api_version="2025-03-31.basil", payload={"id": "evt_long", "object": "event", "note": LONG_TOKEN},
-                      payload_hash="a" * 64, status="processed")
-    failed = StripeEvent(id=new_id("evt"), stripe_created_at=at, type="invoice.paid", api_version="2025-03-31.basil",
-                         payload={"id": "evt_failed", "object": "event"}, payload_hash="b" * 64, status="failed",
-                         error="OperationalError: server closed the connection unexpectedly " + LONG_TOKEN)
-    session.add_all([raw, failed])
+    raw = archive_event(session, id=new_id("evt"), stripe_created_at=at, type="customer.subscription.updated",
+                        api_version="2025-03-31.basil",
+                        payload={"id": "evt_long", "object": "event", "note": LONG_TOKEN},
+                        payload_hash="a" * 64, status="processed")
+    archive_event(session, id=new_id("evt"), stripe_created_at=at, type="invoice.paid",
+                  api_version="2025-03-31.basil", payload={"id": "evt_failed", "object": "event"},
+                  payload_hash="b" * 64, status="failed",
+                  error="OperationalError: server closed the connection unexpectedly " + LONG_TOKEN)
     session.add(Operator(id="op-seed", name="Seed Operator", email="seed@backoffice.local", is_admin=True))
     session.flush()
     tenant = session.scalars(select(Tenant).where(Tenant.name == "Nordic Labs")).first()

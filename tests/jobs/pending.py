@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from backoffice.billing.models import StripeEvent
+from backoffice.billing.models import StripeEventState
 from backoffice.extensions import db
 
 
 def pending(app) -> int:
     with app.app_context():
         try:
-            return db.session.scalar(select(func.count()).select_from(StripeEvent).where(StripeEvent.status == "pending"))
+            return db.session.scalar(select(func.count()).select_from(StripeEventState)
+                                     .where(StripeEventState.status == "pending"))
         finally:
             db.session.remove()

@@ -13,7 +13,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue
 from sqlalchemy import select
 
-from backoffice.billing.models import StripeEvent
+from backoffice.billing.models import StripeEventState
 from backoffice.billing.replay.tasks import replay_key, request_replay, sweep_pending
 from backoffice.jobs import CLAIMING_TTL_MS, RedisUnavailable, circuit_for, marker_state
 from backoffice.workers.rq_worker import build_worker_class
@@ -40,8 +40,8 @@ def statuses(app):
     from backoffice.extensions import db
 
     with app.app_context():
-        return dict(db.session.execute(select(StripeEvent.id, StripeEvent.status)
-                                       .where(StripeEvent.id.startswith("evt_frozen_"))).all())
+        return dict(db.session.execute(select(StripeEventState.stripe_event_id, StripeEventState.status)
+                                       .where(StripeEventState.stripe_event_id.startswith("evt_frozen_"))).all())
 
 
 def test_webhooks_answer_within_100_ms_while_redis_is_frozen_and_the_sweeper_replays_them(

@@ -28,7 +28,7 @@ from backoffice.billing.models import BillingEvent, StripeEvent
 from backoffice.blobs import BlobStore
 from backoffice.operators.models import OperatorAction
 from tests.conftest import BASE_CONFIG
-from tests.factories import make_billing_event, make_subscription, make_tenant, new_id
+from tests.factories import archive_event, make_billing_event, make_subscription, make_tenant, new_id
 
 # Flask's own file server: werkzeug's safe_join answers every traversal with 404 before any code of ours runs.
 SKIPPED_ENDPOINTS = {"static"}
@@ -156,12 +156,10 @@ def world(data, app):
         user = User(id=new_id("usr"), tenant_id=tenant.id, email="someone@badinput.example", first_name="Some",
                     last_name="One", role="owner", email_confirmed=True)
         session.add(user)
-        event = StripeEvent(id=new_id("evt"), stripe_created_at=datetime(2026, 3, 1, tzinfo=UTC), type="invoice.paid",
-                            api_version="2025-03-31.basil", payload={"id": "x", "object": "event"},
-                            payload_hash="c" * 64, status="failed", error="boom",
-                            stripe_customer_id=subscription.stripe_customer_id)
-        session.add(event)
-        session.flush()
+        event = archive_event(session, id=new_id("evt"), stripe_created_at=datetime(2026, 3, 1, tzinfo=UTC),
+                              type="invoice.paid", api_version="2025-03-31.basil", payload={"id": "x", "object": "event"},
+                              payload_hash="c" * 64, status="failed", error="boom",
+                              stripe_customer_id=subscription.stripe_customer_id)
         make_billing_event(session, subscription=subscription, stripe_event_id=event.id)
         tenant_id, user_id, event_id = tenant.id, user.id, event.id
     BlobStore(app.config["BLOB_DIR"]).put("logos/bad-input.png", PNG)

@@ -10,11 +10,12 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import event
 
-from backoffice.billing.models import MrrDaily, PaymentTransaction, StripeEvent, StripeEventDivergence
+from backoffice.billing.models import MrrDaily, PaymentTransaction, StripeEventDivergence
 from backoffice.fx import rates
 from backoffice.web.billing_events.views import TYPES
 from tests.factories import (
     OCCURRED_AT,
+    archive_event,
     make_billing_event,
     make_subscription,
     make_tenant,
@@ -31,12 +32,10 @@ XSS_SHOWN = "&lt;script&gt;alert(1)&lt;/script&gt;"  # as the pages escape it
 def books(data):
     with data() as session:
         subscription = make_subscription(session, tenant_id=make_tenant(session, name=XSS).id)
-        event = StripeEvent(id="evt_raw_1", stripe_created_at=OCCURRED_AT, type="customer.subscription.created",
-                            api_version="2025-03-31.basil", payload={"id": "evt_raw_1", "object": "event", "note": XSS},
-                            payload_hash="a" * 64, status="processed", recovered_at=OCCURRED_AT,
-                            recovery_source="events_list")
-        session.add(event)
-        session.flush()
+        archive_event(session, id="evt_raw_1", stripe_created_at=OCCURRED_AT, type="customer.subscription.created",
+                      api_version="2025-03-31.basil", payload={"id": "evt_raw_1", "object": "event", "note": XSS},
+                      payload_hash="a" * 64, status="processed", recovered_at=OCCURRED_AT,
+                      recovery_source="events_list")
         session.add(StripeEventDivergence(stripe_event_id="evt_raw_1", payload={"id": "evt_raw_1", "other": True},
                                           payload_hash="b" * 64))
         make_billing_event(session, subscription=subscription, stripe_event_id="evt_raw_1", event_type="SubscriptionCreated",

@@ -12,10 +12,10 @@ from decimal import Decimal
 import pytest
 
 from backoffice.accounts.models import User
-from backoffice.billing.models import PaymentTransaction, StripeEvent
+from backoffice.billing.models import PaymentTransaction
 from backoffice.operators.models import Operator, OperatorAction
 from backoffice.web.csv_export import cell
-from tests.factories import make_billing_event, make_subscription, make_tenant, payment_values
+from tests.factories import archive_event, make_billing_event, make_subscription, make_tenant, payment_values
 
 NAME = "Sønderjylland Sejl ApS"
 FORMULA = '=HYPERLINK("http://x","y")'
@@ -40,11 +40,12 @@ def lists(data):
                          last_name="Ærø", role="owner", email_confirmed=True, last_seen_at=at, created_at=at))
         make_billing_event(session, subscription=subscription, occurred_at=at)
         session.add(PaymentTransaction(**payment_values(subscription)))
-        session.add(StripeEvent(id="evt_failed_1", stripe_created_at=at, type="invoice.paid", api_version="2025-03-31.basil",
-                                payload={"id": "evt_failed_1", "object": "event", "data": {"object": {"object": "invoice",
-                                                                                                      "id": "in_1"}}},
-                                payload_hash="c" * 64, status="failed", received_at=at, processed_at=at,
-                                error="Sønderjylland: KeyError"))
+        archive_event(session, id="evt_failed_1", stripe_created_at=at, type="invoice.paid",
+                      api_version="2025-03-31.basil",
+                      payload={"id": "evt_failed_1", "object": "event", "data": {"object": {"object": "invoice",
+                                                                                            "id": "in_1"}}},
+                      payload_hash="c" * 64, status="failed", received_at=at, processed_at=at,
+                      error="Sønderjylland: KeyError")
         session.add(Operator(id="oid-ada", name="Ada Admin", email="ada@example.com", is_admin=True))
         session.flush()
         session.add(OperatorAction(operator_id="oid-ada", action="acknowledge_drift", target_tenant_id=tenant.id,

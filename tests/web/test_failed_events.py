@@ -1,7 +1,7 @@
 """/failed-events: the list, its CSV, and the admin's audited retry that moves events through the status machine."""
 from sqlalchemy import select, update
 
-from backoffice.billing.models import StripeEvent
+from backoffice.billing.models import StripeEvent, StripeEventState
 from backoffice.demo.scenarios import SCENARIOS
 from backoffice.extensions import db
 from backoffice.operators.models import OperatorAction
@@ -17,10 +17,11 @@ def failed_archive(harness, app):
     SCENARIOS["renew"](harness.demo, T)
     harness.deliver()
     with app.app_context():
-        db.session.execute(update(StripeEvent).where(StripeEvent.stripe_customer_id.is_not(None))
+        db.session.execute(update(StripeEventState).where(StripeEventState.stripe_event_id == StripeEvent.id,
+                                                          StripeEvent.stripe_customer_id.is_not(None))
                            .values(status="failed", error=ERROR))
         db.session.commit()
-        return list(db.session.scalars(select(StripeEvent.id).where(StripeEvent.status == "failed")))
+        return list(db.session.scalars(select(StripeEventState.stripe_event_id).where(StripeEventState.status == "failed")))
 
 
 def csrf(client, headers):
@@ -57,7 +58,7 @@ def test_a_retry_needs_a_reason_and_csrf_and_is_audited(harness, app, client, ad
         action = db.session.scalars(select(OperatorAction)).one()
         assert (action.action, action.reason, action.target_tenant_id) == ("retry_event", "database is back", None)
         assert action.parameters["stripe_event_id"] == failed[0]
-        statuses = set(db.session.scalars(select(StripeEvent.status).where(StripeEvent.id.in_(failed))))
+        statuses = set(db.session.scalars(select(StripeEventState.status).where(StripeEventState.stripe_event_id.in_(failed))))
     assert statuses == {"processed"}
     assert harness.ledger(T) == EXPECTED["renew"]
     assert client.post(f"/failed-events/{failed[0]}/retry", headers=headers, data={"reason": "again"}).status_code == 404
@@ -85,14 +86,16 @@ def test_a_retry_that_still_cannot_link_its_customer_leaves_the_event_failed_wit
     SCENARIOS["subscribe"](harness.demo, "ten_nowhere")  # no such tenant in Backoffice
     harness.deliver()
     with app.app_context():
-        db.session.execute(update(StripeEvent).where(StripeEvent.stripe_customer_id.is_not(None))
+        db.session.execute(update(StripeEventState).where(StripeEventState.stripe_event_id == StripeEvent.id,
+                                                          StripeEvent.stripe_customer_id.is_not(None))
                            .values(status="failed", error=ERROR))
         db.session.commit()
-        failed = db.session.scalars(select(StripeEvent.id).where(StripeEvent.status == "failed")).first()
+        failed = db.session.scalars(select(StripeEventState.stripe_event_id)
+                                    .where(StripeEventState.status == "failed")).first()
     token = csrf(client, admin_headers)
     client.post(f"/failed-events/{failed}/retry", headers={**admin_headers, "X-CSRFToken": token},
                 data={"reason": "tenant restored?"})
     harness.replay()
     with app.app_context():
-        event = db.session.get(StripeEvent, failed)
+        event = db.session.get(StripeEventState, failed)
         assert event.status == "failed" and event.error.startswith("UnknownTenant")

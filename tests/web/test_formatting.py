@@ -9,11 +9,10 @@ from decimal import Decimal
 import pytest
 from markupsafe import Markup
 
-from backoffice.billing.models import StripeEvent
 from backoffice.billing.models.columns import STRIPE_EVENT_STATUSES, SUBSCRIPTION_STATUSES
 from backoffice.operators.models import Operator, OperatorAction
 from backoffice.web.formatting import STRIPE_STATUS_LABELS, moment, moment_text, percent, relative
-from tests.factories import make_subscription, make_tenant
+from tests.factories import archive_event, make_subscription, make_tenant
 
 AT = datetime(2026, 12, 6, 20, 41, 7, 5, tzinfo=UTC)
 DA = {"Accept-Language": "da"}
@@ -95,9 +94,8 @@ def danish_books(data):
         tenant = make_tenant(session, name="Sønderjylland Sejl ApS")
         make_subscription(session, tenant_id=tenant.id, status="canceled", plan="standard",
                           current_period_end=AT + timedelta(days=3))
-        session.add(StripeEvent(id="evt_da_1", stripe_created_at=AT, type="invoice.paid", api_version="2025-03-31.basil",
-                                payload={"id": "evt_da_1", "object": "event"}, payload_hash="d" * 64,
-                                status="processed"))
+        archive_event(session, id="evt_da_1", stripe_created_at=AT, type="invoice.paid", api_version="2025-03-31.basil",
+                      payload={"id": "evt_da_1", "object": "event"}, payload_hash="d" * 64, status="processed")
         session.add(Operator(id="oid-ada", name="Ada Admin", email="ada@example.com", is_admin=True))
         session.flush()
         session.add(OperatorAction(operator_id="oid-ada", action="sync", target_tenant_id=tenant.id, reason="tjek",

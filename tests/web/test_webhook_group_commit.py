@@ -16,7 +16,7 @@ from redis import Redis
 from sqlalchemy import func, select
 
 from backoffice.billing.intake import replay_requests
-from backoffice.billing.models import StripeEvent, StripeEventDivergence
+from backoffice.billing.models import StripeEvent, StripeEventDivergence, StripeEventState
 from backoffice.billing.replay.tasks import replay_key
 from backoffice.extensions import db
 from backoffice.jobs import marker_state
@@ -121,8 +121,9 @@ def test_redis_away_costs_the_acknowledgement_nothing(make_app, scratch_url):
     elapsed = time.perf_counter() - started
     assert [answer["outcome"] for _, answer in answers] == ["stored"] * len(bodies)
     with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(StripeEvent).where(
-            StripeEvent.id.like(f"evt_gc_noredis_{run}_%"), StripeEvent.status == "pending")) == len(bodies)
+        assert db.session.scalar(select(func.count()).select_from(StripeEventState).where(
+            StripeEventState.stripe_event_id.like(f"evt_gc_noredis_{run}_%"),
+            StripeEventState.status == "pending")) == len(bodies)
     print(f"24 deliveries with Redis away: {elapsed * 1000:.0f} ms")
 
 

@@ -242,8 +242,8 @@ def archive(session: Session, envelope: Envelope, raw: bytes) -> Outcome:
 # as its own parameter, as text jsonb reads once. (Arrays of bodies would be escaped element by element in Python.)
 INSERT_ONE = """
     INSERT INTO stripe_events (id, stripe_created_at, type, api_version, stripe_customer_id, stripe_subscription_id,
-                               payload, payload_hash, status)
-    VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s, 'pending')
+                               payload, payload_hash)
+    VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s)
     ON CONFLICT (id) DO NOTHING
     RETURNING id"""
 

@@ -13,9 +13,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from backoffice.billing.models import StripeEvent
+from backoffice.billing.models import StripeEvent, StripeEventState, archived_with_states
 
 EVENTS = StripeEvent.__table__
+STATES = StripeEventState.__table__
 
 
 @dataclass(frozen=True)
@@ -40,10 +41,11 @@ class NotRetryable(ValueError):
 
 def _query():
     obj = EVENTS.c.payload["data"]["object"]
-    return (select(EVENTS.c.id, EVENTS.c.type, EVENTS.c.stripe_customer_id, EVENTS.c.tenant_id,
-                   EVENTS.c.stripe_created_at, EVENTS.c.received_at, EVENTS.c.processed_at, EVENTS.c.error,
+    return (select(EVENTS.c.id, EVENTS.c.type, EVENTS.c.stripe_customer_id, STATES.c.tenant_id,
+                   EVENTS.c.stripe_created_at, EVENTS.c.received_at, STATES.c.processed_at, STATES.c.error,
                    obj["object"].astext, obj["id"].astext)
-            .where(EVENTS.c.status == "failed")
+            .select_from(archived_with_states())
+            .where(STATES.c.status == "failed")
             .order_by(EVENTS.c.received_at.desc(), EVENTS.c.id))
 
 
@@ -54,7 +56,7 @@ def _row(row: Any) -> FailedEvent:
 
 def failed_events(session: Session, *, page: int, per_page: int) -> tuple[list[FailedEvent], int]:
     """One page of failed events, newest arrival first, and how many there are."""
-    total = session.scalar(select(func.count()).select_from(EVENTS).where(EVENTS.c.status == "failed"))
+    total = session.scalar(select(func.count()).select_from(STATES).where(STATES.c.status == "failed"))
     rows = session.execute(_query().limit(per_page).offset((page - 1) * per_page)).all()
     return [_row(row) for row in rows], total
 
@@ -75,8 +77,8 @@ class RetryTarget:
 
 def retry_target(session: Session, event_id: str) -> RetryTarget:
     """The failed event's customer and account; NotRetryable when the event is not, or no longer, failed."""
-    row = session.execute(select(EVENTS.c.status, EVENTS.c.stripe_customer_id, EVENTS.c.tenant_id)
-                          .where(EVENTS.c.id == event_id)).first()
+    row = session.execute(select(STATES.c.status, EVENTS.c.stripe_customer_id, STATES.c.tenant_id)
+                          .select_from(archived_with_states()).where(EVENTS.c.id == event_id)).first()
     if row is None or row.status != "failed":
         raise NotRetryable(event_id)
     return RetryTarget(row.stripe_customer_id, row.tenant_id)

@@ -16,13 +16,20 @@ from sqlalchemy.orm import Session
 
 from backoffice import search
 from backoffice.accounts.models import Tenant, User
-from backoffice.billing.models import PaymentTransaction, StripeEvent, Subscription
+from backoffice.billing.models import (
+    PaymentTransaction,
+    StripeEvent,
+    StripeEventState,
+    Subscription,
+    archived_with_states,
+)
 
 TENANTS = Tenant.__table__
 USERS = User.__table__
 SUBSCRIPTIONS = Subscription.__table__
 PAYMENTS = PaymentTransaction.__table__
 EVENTS = StripeEvent.__table__
+STATES = StripeEventState.__table__
 
 OWNER = "owner"
 # The objects that stand for a whole account: their id finds the account's rows in every list.
@@ -66,9 +73,10 @@ def _events_naming(session: Session, ids: Iterable[str]) -> list[dict[str, str |
     wanted = list(ids)
     if not wanted:
         return []
-    rows = session.execute(select(EVENTS.c.id, EVENTS.c.tenant_id, EVENTS.c.stripe_customer_id,
+    rows = session.execute(select(EVENTS.c.id, STATES.c.tenant_id, EVENTS.c.stripe_customer_id,
                                   OBJECT_ID.label("object_id"), OBJECT_KIND.label("kind"),
                                   OBJECT_INVOICE.label("invoice"), OBJECT_CHARGE.label("charge"))
+                           .select_from(archived_with_states())
                            .where(or_(EVENTS.c.id.in_(wanted), OBJECT_ID.in_(wanted))))
     return [dict(row._mapping) for row in rows]
 

@@ -6,7 +6,9 @@ the append-only rules of §4.7 are enforced by triggers that live only in the mi
 from backoffice.billing.models.archive import (  # noqa: F401
     StripeEvent,
     StripeEventDivergence,
+    StripeEventState,
     SyncState,
+    archived_with_states,
     latest_object_payload,
     payload_object_field,
 )

@@ -31,14 +31,12 @@ def payload_object_field(name: str) -> sa.TextClause:
 class StripeEvent(db.Model):
     """An archived Stripe event: the source of truth the ledger is replayed from.
 
-    Append-only (DESIGN §4.7, enforced by trigger): status moves pending → processed | ignored |
-    failed, ignored → processed | failed, failed → processed | failed (a retry); processed_at and
-    error change only with such a move; tenant_id and stripe_subscription_id may be set once from null.
+    Append-only (DESIGN §4.7, enforced by trigger): nothing changes once stored but stripe_subscription_id, set
+    once from null. What the replay made of the event is its `StripeEventState`.
     """
 
     __tablename__ = "stripe_events"
     __table_args__ = (
-        sa.CheckConstraint(_one_of("status", STRIPE_EVENT_STATUSES), name="status"),
         sa.CheckConstraint(
             _one_of("recovery_source", RECOVERY_SOURCES, nullable=True), name="recovery_source"
         ),
@@ -46,8 +44,7 @@ class StripeEvent(db.Model):
             "(recovered_at IS NULL) = (recovery_source IS NULL)", name="recovered_with_source"
         ),
         sa.CheckConstraint(f"payload_hash ~ '{SHA256_HEX}'", name="payload_hash_sha256"),
-        sa.Index(None, "stripe_customer_id", "status"),
-        sa.Index(None, "tenant_id"),
+        sa.Index(None, "stripe_customer_id"),
         sa.Index(None, "stripe_created_at"),
         sa.Index(
             "ix_stripe_events_recovered_at",
@@ -64,13 +61,6 @@ class StripeEvent(db.Model):
         sa.Index("ix_stripe_events_object_id", payload_object_field("id")),
         sa.Index("ix_stripe_events_coupon_object_id", payload_object_field("id"),
                  postgresql_where=sa.text("type LIKE 'coupon.%'")),
-        # The pending sweeper and the failed-events list look only at the few unsettled rows.
-        sa.Index(
-            "ix_stripe_events_status_unsettled",
-            "status",
-            "received_at",
-            postgresql_where=sa.text("status IN ('pending', 'failed')"),
-        ),
     )
 
     id: Mapped[str] = mapped_column(sa.Text, primary_key=True)
@@ -82,14 +72,41 @@ class StripeEvent(db.Model):
     api_version: Mapped[str | None] = mapped_column(sa.Text)
     stripe_customer_id: Mapped[str | None] = mapped_column(sa.Text)
     stripe_subscription_id: Mapped[str | None] = mapped_column(sa.Text)
-    tenant_id: Mapped[str | None] = mapped_column(sa.Text, sa.ForeignKey("tenants.id"))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
     payload_hash: Mapped[str] = mapped_column(sa.Text)
+    recovered_at: Mapped[datetime | None] = mapped_column(TIMESTAMP)
+    recovery_source: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class StripeEventState(db.Model):
+    """What the replay made of an archived event (DESIGN §4.7, enforced by trigger), one row per event, opened as
+    pending by a trigger on every insert into the archive.
+
+    Apart from the archive row so that settling an event writes a narrow row (migration 0024): status moves
+    pending → processed | ignored | failed, ignored → processed | failed, failed → processed | failed (a retry);
+    processed_at and error change only with such a move; tenant_id may be set once from null. Never deleted.
+    """
+
+    __tablename__ = "stripe_event_states"
+    __table_args__ = (
+        sa.CheckConstraint(_one_of("status", STRIPE_EVENT_STATUSES), name="status"),
+        sa.Index(None, "tenant_id"),
+        # The pending sweeper, the failed-events list and `replay --all` look only at the few unsettled rows.
+        sa.Index("ix_stripe_event_states_unsettled", "status",
+                 postgresql_where=sa.text("status IN ('pending', 'failed', 'ignored')")),
+    )
+
+    stripe_event_id: Mapped[str] = mapped_column(sa.Text, sa.ForeignKey("stripe_events.id"), primary_key=True)
     status: Mapped[str] = mapped_column(sa.Text, server_default="pending")
     processed_at: Mapped[datetime | None] = mapped_column(TIMESTAMP)
     error: Mapped[str | None] = mapped_column(sa.Text)
-    recovered_at: Mapped[datetime | None] = mapped_column(TIMESTAMP)
-    recovery_source: Mapped[str | None] = mapped_column(sa.Text)
+    tenant_id: Mapped[str | None] = mapped_column(sa.Text, sa.ForeignKey("tenants.id"))
+
+
+def archived_with_states() -> sa.Join:
+    """The archive joined to its events' states: what every reader of an event's status selects from."""
+    events, states = StripeEvent.__table__, StripeEventState.__table__
+    return events.join(states, states.c.stripe_event_id == events.c.id)
 
 
 def latest_object_payload(kind: str, object_id: str) -> sa.Select:

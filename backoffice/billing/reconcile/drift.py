@@ -23,7 +23,9 @@ from backoffice.billing.models import (
     PaymentTransaction,
     StripeEvent,
     StripeEventDivergence,
+    StripeEventState,
     Subscription,
+    archived_with_states,
     effective_billing_events,
 )
 
@@ -46,6 +48,7 @@ SEVERITY = {
 # Kinds a reconcile repairs (it recovers events and replays); the others wait for an admin's acknowledgement.
 RECOVERABLE = {"MissingEvent", "MissingHistoricalEvent", "SubscriptionStateMismatch"}
 EVENTS = StripeEvent.__table__
+STATES = StripeEventState.__table__
 LEDGER = BillingEvent.__table__
 TIPS = LedgerTip.__table__
 PAYMENTS = PaymentTransaction.__table__
@@ -83,9 +86,9 @@ class LiveSubscription:
 
 def _archive_errors(session: Session, customer_id: str, prefix: str) -> list[tuple[str, str]]:
     return list(session.execute(
-        select(EVENTS.c.id, EVENTS.c.error).where(EVENTS.c.stripe_customer_id == customer_id,
-                                                  EVENTS.c.status.in_(("ignored", "failed")),
-                                                  EVENTS.c.error.like(prefix + ":%"))
+        select(EVENTS.c.id, STATES.c.error).select_from(archived_with_states())
+        .where(EVENTS.c.stripe_customer_id == customer_id, STATES.c.status.in_(("ignored", "failed")),
+               STATES.c.error.like(prefix + ":%"))
         .order_by(EVENTS.c.stripe_created_at)).all())
 
 

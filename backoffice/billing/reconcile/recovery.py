@@ -19,10 +19,18 @@ from sqlalchemy.orm import Session
 from backoffice.billing.ledger.pricing import ZERO, Pricing, invoice_tax_rate
 from backoffice.billing.ledger.resolvers import BasilResolver, Item, list_data, ref_id
 from backoffice.billing.ledger.rules import BASELINE, RECOGNIZED_TYPES, LedgerRow, movement_of
-from backoffice.billing.models import BillingEvent, StripeEvent, Subscription, effective_billing_events
+from backoffice.billing.models import (
+    BillingEvent,
+    StripeEvent,
+    StripeEventState,
+    Subscription,
+    archived_with_states,
+    effective_billing_events,
+)
 from backoffice.billing.reconcile.drift import RECOVERY_WINDOW
 
 EVENTS = StripeEvent.__table__
+STATES = StripeEventState.__table__
 LEDGER = BillingEvent.__table__
 UNRECOVERABLE = "MissingHistoricalEventUnrecoverable"
 # The panel lists this many archived events; the count says how many there are in all.
@@ -70,8 +78,8 @@ class RecoveryOffer:
 def rowless_events(subscription: Subscription, before: datetime):
     """Processed archived events of the customer, of a recognized type, before `before`, with no ledger row
     and after the history a former recovery declared complete."""
-    query = (select(EVENTS.c.id, EVENTS.c.type, EVENTS.c.stripe_created_at)
-             .where(EVENTS.c.stripe_customer_id == subscription.stripe_customer_id, EVENTS.c.status == "processed",
+    query = (select(EVENTS.c.id, EVENTS.c.type, EVENTS.c.stripe_created_at).select_from(archived_with_states())
+             .where(EVENTS.c.stripe_customer_id == subscription.stripe_customer_id, STATES.c.status == "processed",
                     EVENTS.c.type.in_(sorted(RECOGNIZED_TYPES)), EVENTS.c.stripe_created_at < before,
                     ~exists().where(LEDGER.c.stripe_event_id == EVENTS.c.id)))
     if subscription.history_complete_from is not None:

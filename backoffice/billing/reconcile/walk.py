@@ -86,7 +86,7 @@ def archive_recovered(session: Session, events: list[dict[str, Any]], now: datet
             insert(EVENTS).values(
                 id=envelope.id, stripe_created_at=envelope.created, type=envelope.type, api_version=envelope.api_version,
                 stripe_customer_id=envelope.customer_id, stripe_subscription_id=envelope.subscription_id,
-                payload=envelope.payload, payload_hash=hashlib.sha256(raw).hexdigest(), status="pending",
+                payload=envelope.payload, payload_hash=hashlib.sha256(raw).hexdigest(),
                 recovered_at=now, recovery_source="events_list")
             .on_conflict_do_nothing(index_elements=[EVENTS.c.id]).returning(EVENTS.c.id)).scalar()
         if stored is not None:

@@ -30,6 +30,8 @@ from backoffice.billing.ledger.rules import BASELINE, LedgerRow
 from backoffice.billing.models import (
     BillingEvent,
     StripeEvent,
+    StripeEventState,
+    archived_with_states,
     effective_billing_events,
     payload_object_field,
 )
@@ -41,6 +43,7 @@ def payload_field(name: str) -> ColumnElement[str]:
 
 
 EVENTS = StripeEvent.__table__
+STATES = StripeEventState.__table__
 LEDGER = BillingEvent.__table__
 
 
@@ -56,8 +59,8 @@ def lock_customers(session: Session, customer_ids: list[str]) -> None:
 
 # What a replay reads of each archived event, but for its payload: a payload never changes (§4.7), so it may be
 # read apart from the rest, even ahead of the customer's lock; statuses and the set of events may not.
-ARCHIVE_HEADS = (EVENTS.c.id, EVENTS.c.type, EVENTS.c.stripe_created_at, EVENTS.c.api_version, EVENTS.c.status,
-                 EVENTS.c.tenant_id, EVENTS.c.stripe_customer_id)
+ARCHIVE_HEADS = (EVENTS.c.id, EVENTS.c.type, EVENTS.c.stripe_created_at, EVENTS.c.api_version, STATES.c.status,
+                 STATES.c.tenant_id, EVENTS.c.stripe_customer_id)
 Payloads = Mapping[str, dict[str, Any]]
 
 
@@ -81,7 +84,8 @@ def customer_events(session: Session, customer_ids: list[str], payloads: Payload
     `payloads` (by event id, from `read_payloads`, maybe read before this transaction) spares reading those
     bodies again; any event it lacks, such as one archived since, has its payload read here.
     """
-    heads = session.execute(select(*ARCHIVE_HEADS).where(EVENTS.c.stripe_customer_id.in_(customer_ids))).all()
+    heads = session.execute(select(*ARCHIVE_HEADS).select_from(archived_with_states())
+                            .where(EVENTS.c.stripe_customer_id.in_(customer_ids))).all()
     bodies = _with_missing_payloads(session.connection(), heads, payloads or {})
     events: dict[str, list[ArchiveRow]] = {customer_id: [] for customer_id in customer_ids}
     for head in heads:
@@ -110,7 +114,7 @@ def read_payloads(connection: Connection, customer_ids: list[str]) -> dict[str, 
     charges, invoices = _charges_and_invoices((customer_id, payloads[event_id]) for event_id, customer_id, _ in rows)
     if charges or invoices:
         payloads.update((event_id, orjson.loads(body)) for event_id, body in connection.execute(union(
-            *_linked_selects(set(charges), set(invoices), EVENTS.c.id, cast(EVENTS.c.payload, Text)))))
+            *_linked_selects(set(charges), set(invoices), EVENTS, EVENTS.c.id, cast(EVENTS.c.payload, Text)))))
     return payloads
 
 
@@ -159,14 +163,14 @@ def linked_events(session: Session, charges: set[str], invoices: set[str]) -> li
     """Heads of the events that name no customer but belong to these charges or invoices (refunds, invoice payments)."""
     if not charges and not invoices:
         return []
-    return session.execute(union(*_linked_selects(charges, invoices, *ARCHIVE_HEADS))).all()
+    return session.execute(union(*_linked_selects(charges, invoices, archived_with_states(), *ARCHIVE_HEADS))).all()
 
 
-def _linked_selects(charges: set[str], invoices: set[str], *columns: Any) -> list[Select[Any]]:
+def _linked_selects(charges: set[str], invoices: set[str], archive: Any, *columns: Any) -> list[Select[Any]]:
     # One SELECT per field, each with the very expression and predicate of its partial index.
     no_customer = EVENTS.c.stripe_customer_id.is_(None)
-    return [select(*columns).where(no_customer, payload_field("charge").in_(charges)),
-            select(*columns).where(no_customer, payload_field("invoice").in_(invoices))]
+    return [select(*columns).select_from(archive).where(no_customer, payload_field("charge").in_(charges)),
+            select(*columns).select_from(archive).where(no_customer, payload_field("invoice").in_(invoices))]
 
 
 def as_archived(rows: Iterable[Any]) -> list[ArchivedEvent]:

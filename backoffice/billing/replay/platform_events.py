@@ -12,11 +12,17 @@ from sqlalchemy import ARRAY, Text, any_, bindparam, case, func, or_, select, up
 from sqlalchemy.orm import Session
 
 from backoffice.billing.ledger.catalog import PRICES, store_prices
-from backoffice.billing.models import StripeEvent, latest_object_payload
+from backoffice.billing.models import (
+    StripeEvent,
+    StripeEventState,
+    archived_with_states,
+    latest_object_payload,
+)
 from backoffice.money import to_major
 from backoffice.stripe_gateway.results import PriceInfo
 
 EVENTS = StripeEvent.__table__
+STATES = StripeEventState.__table__
 NO_CUSTOMER = "belongs to no customer: kept for the projection, which links it through its charge or invoice"
 
 
@@ -41,7 +47,8 @@ def settle_platform_events(session: Session) -> dict[str, int]:
     catalog = or_(EVENTS.c.type.like("price.%"), EVENTS.c.type.like("product.%"))
     rows = session.execute(
         select(EVENTS.c.id, EVENTS.c.type, case((catalog, EVENTS.c.payload)).label("payload"))
-        .where(EVENTS.c.status == "pending", EVENTS.c.stripe_customer_id.is_(None))
+        .select_from(archived_with_states())
+        .where(STATES.c.status == "pending", EVENTS.c.stripe_customer_id.is_(None))
         .order_by(EVENTS.c.stripe_created_at, EVENTS.c.id)
     ).all()
     processed, ignored = [], []
@@ -64,10 +71,10 @@ def settle_platform_events(session: Session) -> dict[str, int]:
     # One array parameter, not one bound parameter per id.
     ids = bindparam("ids", type_=ARRAY(Text))
     if processed:
-        session.execute(update(EVENTS).where(EVENTS.c.id == any_(ids))
+        session.execute(update(STATES).where(STATES.c.stripe_event_id == any_(ids))
                         .values(status="processed", processed_at=func.now()), {"ids": processed})
     if ignored:
-        session.execute(update(EVENTS).where(EVENTS.c.id == any_(ids))
+        session.execute(update(STATES).where(STATES.c.stripe_event_id == any_(ids))
                         .values(status="ignored", processed_at=func.now(), error=NO_CUSTOMER), {"ids": ignored})
     return {"processed": len(processed), "ignored": len(ignored)}
 

@@ -10,7 +10,7 @@ from flask import current_app
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
-from backoffice.billing.models import StripeEvent
+from backoffice.billing.models import StripeEvent, StripeEventState, archived_with_states
 from backoffice.billing.replay import Payloads, ReadAhead, Replayer, ReplayReport, ReplaySettings, Restore
 from backoffice.billing.replay.archive import UNSETTLED
 from backoffice.billing.replay.shards import run_shards, split, usable_cpus
@@ -20,6 +20,7 @@ from backoffice.jobs import claim_once, clear_stale_markers, enqueue_in, enqueue
 
 log = logging.getLogger(__name__)
 EVENTS = StripeEvent.__table__
+STATES = StripeEventState.__table__
 PLATFORM = "replay:platform"
 REPLAY_BATCH = 50
 
@@ -106,8 +107,9 @@ def run_replay(replayer: Replayer, customer_id: str, *, commit: bool = True,
         savepoint.rollback()
         log.exception("replay of customer %s failed", customer_id)
         message = f"{type(error).__name__}: {error}"[:2000]
-        db.session.execute(update(EVENTS).where(
-            EVENTS.c.stripe_customer_id == customer_id, EVENTS.c.status.in_(("pending", "failed"))
+        db.session.execute(update(STATES).where(
+            STATES.c.stripe_event_id == EVENTS.c.id, EVENTS.c.stripe_customer_id == customer_id,
+            STATES.c.status.in_(("pending", "failed"))
         ).values(status="failed", error=message, processed_at=func.now()))
         report = ReplayReport(customer_id, reason=message, failed=True)
     if commit:
@@ -164,8 +166,8 @@ def _unsettled_for(customer_id: str) -> float:
     settle = current_app.config["SETTLE_SECONDS"]
     if not settle:
         return 0.0
-    oldest = db.session.scalar(select(func.min(EVENTS.c.received_at)).where(
-        EVENTS.c.stripe_customer_id == customer_id, EVENTS.c.status == "pending"))
+    oldest = db.session.scalar(select(func.min(EVENTS.c.received_at)).select_from(archived_with_states()).where(
+        EVENTS.c.stripe_customer_id == customer_id, STATES.c.status == "pending"))
     db.session.rollback()
     if oldest is None:
         return 0.0
@@ -239,8 +241,8 @@ def _process_count(asked: int | None, customers: int) -> int:
 def unsettled_customers() -> list[str]:
     """Every customer with pending, failed or ignored archived events, in id order."""
     customer_ids = list(db.session.scalars(
-        select(EVENTS.c.stripe_customer_id).where(EVENTS.c.stripe_customer_id.is_not(None),
-                                                  EVENTS.c.status.in_(UNSETTLED))
+        select(EVENTS.c.stripe_customer_id).select_from(archived_with_states())
+        .where(EVENTS.c.stripe_customer_id.is_not(None), STATES.c.status.in_(UNSETTLED))
         .distinct().order_by(EVENTS.c.stripe_customer_id)))
     db.session.rollback()
     return customer_ids
@@ -279,7 +281,7 @@ def sweep_pending(older_than: float = SWEEP_AFTER_SECONDS, attempt: int = 0) -> 
     """
     cutoff = datetime.now(UTC) - timedelta(seconds=older_than)
     try:
-        customers = _customers_with(EVENTS.c.status == "pending", EVENTS.c.received_at <= cutoff)
+        customers = _customers_with(STATES.c.status == "pending", EVENTS.c.received_at <= cutoff)
     except SQLAlchemyError as error:
         if not database_unavailable(error):
             raise
@@ -294,13 +296,14 @@ def sweep_pending(older_than: float = SWEEP_AFTER_SECONDS, attempt: int = 0) -> 
 
 def recheck_ignored() -> dict[str, int]:
     """Re-examine ignored events hourly: their tenant may exist now, or their API version may be allowed."""
-    customers = _customers_with(EVENTS.c.status == "ignored", EVENTS.c.stripe_customer_id.is_not(None))
+    customers = _customers_with(STATES.c.status == "ignored", EVENTS.c.stripe_customer_id.is_not(None))
     return {"queued": sum(request_replay(customer) for customer in customers)}
 
 
 def _customers_with(*conditions: Any) -> list[str | None]:
     """Distinct customers of the matching archive rows (None stands for events that name no customer)."""
-    customers = list(db.session.scalars(select(EVENTS.c.stripe_customer_id).where(*conditions).distinct()))
+    customers = list(db.session.scalars(select(EVENTS.c.stripe_customer_id).select_from(archived_with_states())
+                                        .where(*conditions).distinct()))
     db.session.rollback()
     return customers
 

@@ -19,13 +19,13 @@ from backoffice.billing.models import (
     BillingEventCorrection,
     MrrDaily,
     PaymentTransaction,
-    StripeEvent,
+    StripeEventState,
     Subscription,
 )
 from backoffice.billing.replay.linking import new_id
 from backoffice.billing.replay.requests import ReplayReport, Restore
 
-EVENTS = StripeEvent.__table__
+STATES = StripeEventState.__table__
 LEDGER = BillingEvent.__table__
 CORRECTIONS = BillingEventCorrection.__table__
 ROLLUP = MrrDaily.__table__
@@ -122,11 +122,11 @@ class Batch:
             connection.execute(PAYMENT_UPSERT, as_columns(payments))
         self.rollup.write(session)
         if self.statuses:
-            # Tenant linked in the same statement (set once, from null): each UPDATE runs the archive's guard.
+            # Tenant linked in the same statement (set once, from null), under the states' guard (§4.7).
             connection.execute(
-                update(EVENTS).where(EVENTS.c.id == any_(bindparam("s_ids", type_=ARRAY(Text))))
+                update(STATES).where(STATES.c.stripe_event_id == any_(bindparam("s_ids", type_=ARRAY(Text))))
                 .values(status=bindparam("s_status"), processed_at=func.now(), error=bindparam("s_error"),
-                        tenant_id=func.coalesce(EVENTS.c.tenant_id, bindparam("s_tenant"))),
+                        tenant_id=func.coalesce(STATES.c.tenant_id, bindparam("s_tenant"))),
                 self.statuses)
 
 

@@ -11,7 +11,13 @@ from sqlalchemy import select
 from backoffice.billing.ledger.vocabulary import EventType
 from backoffice.billing.lists import history
 from backoffice.billing.lists.lenses import LENSES
-from backoffice.billing.models import BILLING_EVENT_TYPES, MOVEMENTS, StripeEvent, StripeEventDivergence
+from backoffice.billing.models import (
+    BILLING_EVENT_TYPES,
+    MOVEMENTS,
+    StripeEvent,
+    StripeEventDivergence,
+    StripeEventState,
+)
 from backoffice.extensions import db
 from backoffice.read.dashboard import PERIODS, window
 from backoffice.web.auth import admin_required
@@ -85,7 +91,8 @@ def stripe_event(event_id: str):
         abort(404, description=_("No archived Stripe event %(id)s.", id=event_id))
     divergences = db.session.scalars(select(StripeEventDivergence).where(
         StripeEventDivergence.stripe_event_id == event_id).order_by(StripeEventDivergence.received_at)).all()
-    return render_template("billing_events/stripe_event.html", event=event, divergences=divergences, pretty=_pretty)
+    return render_template("billing_events/stripe_event.html", event=event, state=db.session.get(StripeEventState, event_id),
+                           divergences=divergences, pretty=_pretty)
 
 
 def _pretty(payload: object) -> str:
