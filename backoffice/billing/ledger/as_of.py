@@ -14,7 +14,7 @@ from backoffice.billing.ledger.pricing import (
     forward_mrr,
     schedule_target_items,
 )
-from backoffice.billing.ledger.resolvers import Resolver, ref_id
+from backoffice.billing.ledger.resolvers import Item, Resolver, ref_id
 
 Obj = dict[str, Any]
 
@@ -33,6 +33,10 @@ class AsOf:
         self.committed = ZERO
         self.had_mrr = False
         self.resolver: Resolver | None = None
+        # Each subscription payload's items, read once: the rules ask for the as-of subscription's plan at every
+        # event, and for an event's own subscription several times. Keyed by the payload's identity, which the
+        # entry keeps alive so that no other dict can take its id; payloads are never modified.
+        self._items: dict[tuple[int, Resolver], tuple[Obj, list[Item]]] = {}
 
     @property
     def objects(self) -> dict[str, Obj]:
@@ -51,7 +55,15 @@ class AsOf:
         subscription = subscription if subscription is not None else self.subscription
         if not subscription or subscription.get("status") in ENDED_STATUSES:
             return None
-        return self.pricing.plan(resolver.subscription_items(subscription))
+        return self.pricing.plan(self.items(resolver, subscription))
+
+    def items(self, resolver: Resolver, subscription: Obj) -> list[Item]:
+        """A subscription payload's items (shared between callers: read them, never change them)."""
+        key = (id(subscription), resolver)
+        known = self._items.get(key)
+        if known is None:
+            known = self._items[key] = (subscription, resolver.subscription_items(subscription))
+        return known[1]
 
     def scheduled_plan(self, resolver: Resolver, schedule: Obj | None = None) -> str | None:
         """The last phase's plan of the as-of schedule while it is in force and differs from the current plan."""
@@ -64,7 +76,8 @@ class AsOf:
         return target_plan if target_plan and target_plan != self.plan(resolver) else None
 
     def forward(self, resolver: Resolver, subscription: Obj | None, schedule: Obj | None) -> Decimal:
-        return forward_mrr(subscription, schedule, self.catalog, resolver, self.lookup, self.tax_rate)
+        current = self.items(resolver, subscription) if subscription else None
+        return forward_mrr(subscription, schedule, self.catalog, resolver, self.lookup, self.tax_rate, current)
 
     def currency(self, resolver: Resolver) -> str | None:
         return resolver.subscription_currency(self.subscription) if self.subscription else None

@@ -7,6 +7,7 @@ state of its object. Where chaining does not decide, a fixed type precedence, th
 from __future__ import annotations
 
 import functools
+import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
@@ -103,13 +104,10 @@ def _order_second(events: Sequence[ArchivedEvent], before: dict[str, Obj]) -> li
     # An object's state changes only with its own events, so each object's sequence is decided alone; the
     # objects' next events then interleave by precedence and id.
     sequences = [_object_chain(group, before.get(object_id)) for object_id, group in by_object.items()]
-    ordered = []
-    while sequences:
-        head = min(sequences, key=lambda sequence: sequence[0].tiebreak())
-        ordered.append(head.pop(0))
-        if not head:
-            sequences.remove(head)
-    return ordered
+    if len(sequences) == 1:
+        return sequences[0]
+    # Repeatedly the least head by precedence and id, ties to the earlier object: what heapq.merge does.
+    return list(heapq.merge(*sequences, key=ArchivedEvent.tiebreak))
 
 
 # Events of one object in one second beyond which the step-by-step preference alone decides (the search below
@@ -127,9 +125,13 @@ def _object_chain(group: list[ArchivedEvent], current: Obj | None) -> list[Archi
     that matches now never strands later events (a value changed and changed back within the second).
     """
     count = len(group)
-    if count == 1:
+    if count == 1 or not any(event.previous_attributes for event in group):
+        # Nothing can chain (an invoice's events name no previous attributes): precedence and id alone decide,
+        # which is the order the group comes in. Most groups are such; the search below would only confirm it.
         return list(group)
     chain = _Chain(group, current)
+    if not any(chain.chainable):
+        return list(group)
     search = count <= CHAIN_SEARCH_LIMIT
     ordered: list[ArchivedEvent] = []
     remaining, last = frozenset(range(count)), count

@@ -120,19 +120,24 @@ class PaymentFold:
             known = self.invoices.get(obj["id"])
             if known is None or STATUS_RANK.get(obj.get("status"), 0) >= STATUS_RANK.get(known.get("status"), 0):
                 self.invoices[obj["id"]] = obj
-            if ref_id(obj.get("charge")):
-                self.charge_invoice[ref_id(obj.get("charge"))] = obj["id"]
-        elif kind == "invoice_payment" and ref_id(obj.get("invoice")):
-            payment = obj.get("payment") or {}
-            if ref_id(payment.get("charge")):
-                self.charge_invoice[ref_id(payment.get("charge"))] = ref_id(obj.get("invoice"))
-            if ref_id(payment.get("payment_intent")):
-                self.intent_invoice[ref_id(payment.get("payment_intent"))] = ref_id(obj.get("invoice"))
+            charge = ref_id(obj.get("charge"))
+            if charge:
+                self.charge_invoice[charge] = obj["id"]
+        elif kind == "invoice_payment":
+            invoice = ref_id(obj.get("invoice"))
+            if invoice:
+                payment = obj.get("payment") or {}
+                charge, intent = ref_id(payment.get("charge")), ref_id(payment.get("payment_intent"))
+                if charge:
+                    self.charge_invoice[charge] = invoice
+                if intent:
+                    self.intent_invoice[intent] = invoice
         elif kind == "charge" and obj.get("id"):
-            if ref_id(obj.get("invoice")):
-                self.charge_invoice[obj["id"]] = ref_id(obj.get("invoice"))
-            if ref_id(obj.get("payment_intent")):
-                self.charge_intent[obj["id"]] = ref_id(obj.get("payment_intent"))
+            invoice, intent = ref_id(obj.get("invoice")), ref_id(obj.get("payment_intent"))
+            if invoice:
+                self.charge_invoice[obj["id"]] = invoice
+            if intent:
+                self.charge_intent[obj["id"]] = intent
             refunded = int(obj.get("amount_refunded") or 0)
             if refunded > self.refunded.get(obj["id"], (0, None))[0]:  # only grows; the latest refund dates it
                 self.refunded[obj["id"]] = (refunded, datetime.fromtimestamp(event.created, UTC))
@@ -143,7 +148,16 @@ class PaymentFold:
 
     def payments(self) -> list[Payment]:
         self._link_refunded_charges()
-        return [self._payment(invoice) for invoice in self.invoices.values() if invoice.get("status") != "draft"]
+        # Each invoice's credit notes and charge refunds, gathered in one pass rather than searched for per invoice.
+        notes: dict[str | None, list[Obj]] = {}
+        for note in self.credit_notes.values():
+            notes.setdefault(ref_id(note.get("invoice")), []).append(note)
+        refunds: dict[str, list[tuple[int, datetime]]] = {}
+        for charge, invoice_id in self.charge_invoice.items():
+            if charge in self.refunded:
+                refunds.setdefault(invoice_id, []).append(self.refunded[charge])
+        return [self._payment(invoice, notes.get(invoice["id"], []), refunds.get(invoice["id"], []))
+                for invoice in self.invoices.values() if invoice.get("status") != "draft"]
 
     def _link_refunded_charges(self) -> None:
         """Tie each refunded charge to its invoice: from the archive when it can, else through `link_charge`."""
@@ -156,7 +170,8 @@ class PaymentFold:
             if invoice is not None:
                 self.charge_invoice[charge] = invoice
 
-    def _payment(self, invoice: Obj) -> Payment:
+    def _payment(self, invoice: Obj, notes: list[Obj], refunds: list[tuple[int, datetime]]) -> Payment:
+        """The invoice's payment, with its credit notes and the refunds of the charges that paid it."""
         currency = str(invoice.get("currency") or "").upper()
 
         def major(minor: int | None) -> Decimal:
@@ -179,13 +194,9 @@ class PaymentFold:
             # VAT ratio (cash basis, so a balance from a credit invoice is never counted twice).
             excluding = int((Decimal(excluding) * amount_paid / total).quantize(Decimal(1), ROUND_HALF_EVEN))
             tax = amount_paid - excluding
-        notes = [note for note in self.credit_notes.values() if ref_id(note.get("invoice")) == invoice.get("id")]
         live_notes = [note for note in notes if note.get("status") != "void"]
-        refunded_minor, refunded_at = 0, None
-        for charge, invoice_id in self.charge_invoice.items():
-            if invoice_id == invoice.get("id") and charge in self.refunded:
-                refunded_minor += self.refunded[charge][0]
-                refunded_at = max(filter(None, (refunded_at, self.refunded[charge][1])))
+        refunded_minor = sum(amount for amount, _ in refunds)
+        refunded_at = max((at for _, at in refunds), default=None)
         # A credit note that refunds carries its refund: count the money once, as credit.
         covered = sum(_note_refund(note, self.refunds) for note in live_notes)
         ratio = Decimal(excluding) / Decimal(total) if total > 0 else Decimal(1)

@@ -196,16 +196,19 @@ def items_amount(subscription: dict[str, Any], items: list[Item], catalog: Catal
 
 
 def forward_mrr(subscription: dict[str, Any] | None, schedule: dict[str, Any] | None, catalog: Catalog,
-                resolver: Resolver, lookup: Lookup, tax_rate: Decimal | None = None) -> Decimal:
+                resolver: Resolver, lookup: Lookup, tax_rate: Decimal | None = None,
+                current: list[Item] | None = None) -> Decimal:
     """Forward MRR of a subscription state (DESIGN §4.5).
 
     0 when there is none, it has ended or it cancels at period end; else the monthly amount of the
     schedule's last phase while the schedule is in force and that phase's prices differ from the current
-    ones; else the monthly amount of the current items.
+    ones; else the monthly amount of the current items. `current`: the subscription's items, when the
+    caller has read them already.
     """
     if not subscription or subscription.get("status") in ENDED_STATUSES or subscription.get("cancel_at_period_end"):
         return ZERO
-    current = resolver.subscription_items(subscription)
+    if current is None:
+        current = resolver.subscription_items(subscription)
     target = schedule_target_items(schedule, resolver) if _schedule_of(subscription, schedule) else None
     if target and {i.price_id for i in target} != {i.price_id for i in current}:
         return items_amount(subscription, target, catalog, resolver, lookup, tax_rate)
@@ -294,4 +297,5 @@ class Pricing:
         scheduled = (items_amount(subscription, target, self.catalog, resolver, lookup, tax_rate)
                      if scheduled_plan and target else None)
         return SubscriptionAmounts(plan, current, scheduled_plan, scheduled,
-                                   forward_mrr(subscription, schedule, self.catalog, resolver, lookup, tax_rate))
+                                   forward_mrr(subscription, schedule, self.catalog, resolver, lookup, tax_rate,
+                                               current_items))

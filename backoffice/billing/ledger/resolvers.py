@@ -51,18 +51,19 @@ def _item(raw: Obj) -> Item:
     price = raw.get("price") if isinstance(raw.get("price"), dict) else None
     if price is None and isinstance(raw.get("plan"), dict):
         price = raw["plan"]  # a plan object carries the same amount and interval fields
-    recurring = (price or {}).get("recurring") or {}
+    price = price or {}  # unexpanded: the catalog fills in the fields
+    recurring = price.get("recurring") or {}
     quantity = raw.get("quantity")
     return Item(
         price_id=ref_id(raw.get("price")) or ref_id(raw.get("plan")),
         quantity=quantity if isinstance(quantity, int) else 1,
         # A plan names its unit amount `amount`; a price always has `unit_amount` (null when tiered).
-        unit_amount=(price or {}).get("unit_amount", (price or {}).get("amount")),
-        currency=((price or {}).get("currency") or "").upper() or None,
-        interval=recurring.get("interval") or (price or {}).get("interval"),
-        interval_count=recurring.get("interval_count") or (price or {}).get("interval_count"),
-        tax_behavior=(price or {}).get("tax_behavior"),
-        plan=((price or {}).get("metadata") or {}).get("plan") or None,
+        unit_amount=price.get("unit_amount", price.get("amount")),
+        currency=(price.get("currency") or "").upper() or None,
+        interval=recurring.get("interval") or price.get("interval"),
+        interval_count=recurring.get("interval_count") or price.get("interval_count"),
+        tax_behavior=price.get("tax_behavior"),
+        plan=(price.get("metadata") or {}).get("plan") or None,
     )
 
 
@@ -145,9 +146,13 @@ class ApiVersions:
 
     def __init__(self, allowed: Iterable[str]):
         self.allowed = frozenset(allowed)
+        # Each allowed version's family, decided once: a replay asks for every event.
+        self._resolvers: dict[str, Resolver] = {version: _family(version) for version in self.allowed if version}
 
     def resolver(self, version: str | None) -> Resolver | None:
         """Return the resolver for an exact version string, or None when it is not allowed."""
-        if not version or version not in self.allowed:
-            return None
-        return BASIL_FAMILY if version[:10] >= BASIL else PRE_BASIL
+        return self._resolvers.get(version) if version else None
+
+
+def _family(version: str) -> Resolver:
+    return BASIL_FAMILY if version[:10] >= BASIL else PRE_BASIL

@@ -188,12 +188,13 @@ class LedgerRules:
                     decision = Decision(EventType.UNCLASSIFIED, to_plan=state.plan(resolver))
                 if decision.event_type == EventType.UNCLASSIFIED and not any(n.event_id == event.id for n in result.notes):
                     result.notes.append(Note("UnclassifiedStripeEvent", event.id, "cancellation and plan change at once"))
-                if decision.from_plan is None and decision.event_type not in MRR_TYPES:
+                from_plan = decision.from_plan
+                if from_plan is None and decision.event_type not in MRR_TYPES:
                     # A row that changes no plan is on the as-of plan (DESIGN §4.4): from and to are that plan,
                     # so a transition is never guessed where the ledger knows it.
-                    decision = replace(decision, from_plan=state.plan(resolver))
+                    from_plan = state.plan(resolver)
                 state.remember(event)
-                result.rows.append(self._row(event, decision, state, resolver, position))
+                result.rows.append(self._row(event, decision, from_plan, state, resolver, position))
             else:
                 state.remember(event)
         for baseline in pending:
@@ -210,7 +211,8 @@ class LedgerRules:
         state.had_mrr = state.had_mrr or row.committed_mrr > 0
         return at, position
 
-    def _row(self, event: ArchivedEvent, decision: Decision, state: AsOf, resolver: Resolver, position: int) -> LedgerRow:
+    def _row(self, event: ArchivedEvent, decision: Decision, from_plan: str | None, state: AsOf, resolver: Resolver,
+             position: int) -> LedgerRow:
         previous = state.committed
         occurred_at = datetime.fromtimestamp(event.created, UTC)
         if decision.event_type in MRR_TYPES:
@@ -223,7 +225,7 @@ class LedgerRules:
         else:
             amounts, movement = (None, None, None), None
         return LedgerRow(
-            stripe_event_id=event.id, event_type=decision.event_type, from_plan=decision.from_plan,
+            stripe_event_id=event.id, event_type=decision.event_type, from_plan=from_plan,
             to_plan=decision.to_plan, previous_amount=amounts[0], new_amount=amounts[1], amount_delta=amounts[2],
             committed_mrr=state.committed, movement=movement, currency=state.currency(resolver),
             occurred_at=occurred_at, position=position, cancellation_reason=decision.cancellation_reason,
@@ -265,7 +267,7 @@ class LedgerRules:
         kind, after = event.type, event.object
         schedule = state.schedule
         if kind == "customer.subscription.created":
-            new_plan = plan_of(resolver.subscription_items(after), self.catalog)
+            new_plan = plan_of(state.items(resolver, after), self.catalog)
             return Decision(EventType.CREATED, to_plan=new_plan, new_amount=state.forward(resolver, after, schedule))
         if kind == "customer.subscription.deleted":
             before = state.objects.get(event.object_id or "") or after
@@ -282,8 +284,9 @@ class LedgerRules:
         if kind != "customer.subscription.updated" or not previous:
             return Decision(EventType.NO_OP, to_plan=plan)
         before = _previous_object(event)
-        new_plan = plan_of(resolver.subscription_items(after), self.catalog)
-        old_plan = plan_of(resolver.subscription_items(before), self.catalog)
+        new_plan = plan_of(state.items(resolver, after), self.catalog)
+        # Items absent from previous_attributes did not change: the very list after is the one before.
+        old_plan = plan_of(resolver.subscription_items(before), self.catalog) if "items" in previous else new_plan
         plan_changed = "items" in previous and old_plan is not None and new_plan is not None and old_plan != new_plan
         forward = state.forward(resolver, after, schedule)
         if isinstance(previous.get("cancel_at_period_end"), bool):
