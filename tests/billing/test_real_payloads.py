@@ -19,6 +19,7 @@ from backoffice.billing.models import (
     StripeEventDivergence,
     StripeEventState,
     Subscription,
+    archived_with_states,
     effective_billing_events,
 )
 from backoffice.billing.replay.tasks import replay_all
@@ -225,7 +226,7 @@ def test_without_the_catalog_or_stripe_the_customers_wait_and_nothing_is_written
     reports = drain(app)
     assert reports[SUPABASE]["waiting"] and "price price_" in reports[SUPABASE]["reason"]
     assert ledger(db_session, tenants[SUPABASE]) == []
-    waiting = db_session.scalars(select(StripeEventState.status).join_from(StripeEvent, StripeEventState)
+    waiting = db_session.scalars(select(StripeEventState.status).select_from(archived_with_states())
                                  .where(StripeEvent.stripe_customer_id == SUPABASE)).all()
     assert waiting and set(waiting) == {"pending"}
     # Once the catalog knows the prices, the same archive replays (as the pending sweeper's replay would).
@@ -233,7 +234,7 @@ def test_without_the_catalog_or_stripe_the_customers_wait_and_nothing_is_written
     with app.app_context():
         assert replay_all([SUPABASE])["waiting"] == 0
     db_session.rollback()
-    assert set(db_session.scalars(select(StripeEventState.status).join_from(StripeEvent, StripeEventState)
+    assert set(db_session.scalars(select(StripeEventState.status).select_from(archived_with_states())
                                       .where(StripeEvent.stripe_customer_id == SUPABASE))) == {
         "processed"}
     assert ledger(db_session, tenants[SUPABASE])

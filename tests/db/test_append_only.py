@@ -451,6 +451,13 @@ def test_the_runtime_role_cannot_truncate(db_session: Session, table: str) -> No
     assert_not_allowed(db_session, f"TRUNCATE {table} CASCADE")
 
 
+def test_only_the_archive_opens_a_state(db_session: Session) -> None:
+    """No state without its archived event: the app's role may not insert one; the archive's trigger does."""
+    assert_not_allowed(db_session, "INSERT INTO stripe_event_states (stripe_event_id) VALUES ('evt_forged')")
+    event = make_stripe_event(db_session)
+    assert _state_row(db_session, event.id).status == "pending"
+
+
 def test_the_runtime_role_cannot_replace_a_guard_function(db_session: Session) -> None:
     """A trigger calls its function by name: rewriting the function would empty the guard without touching it."""
     assert_not_allowed(db_session, "CREATE OR REPLACE FUNCTION guard_stripe_event_update() RETURNS trigger"

@@ -98,9 +98,9 @@ def test_admin_syncs_lost_webhooks_then_a_divergence_raises_the_banner(stripe_wo
 
     # The same event id arrives again with another body: a divergence that the next Sync reports.
     with stripe_world["app"].app_context():
-        from backoffice.billing.models import StripeEvent, StripeEventState
+        from backoffice.billing.models import StripeEvent, StripeEventState, archived_with_states
 
-        stored = db.session.scalar(select(StripeEvent).join_from(StripeEvent, StripeEventState)
+        stored = db.session.scalar(select(StripeEvent).select_from(archived_with_states())
                                    .where(StripeEventState.tenant_id == T).limit(1))
         altered = {**stored.payload, "livemode": not stored.payload.get("livemode")}
         db.session.remove()

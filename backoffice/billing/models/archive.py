@@ -96,7 +96,9 @@ class StripeEventState(db.Model):
                  postgresql_where=sa.text("status IN ('pending', 'failed', 'ignored')")),
     )
 
-    stripe_event_id: Mapped[str] = mapped_column(sa.Text, sa.ForeignKey("stripe_events.id"), primary_key=True)
+    # No foreign key: only the archive's trigger may open a state (migration 0024), which keeps it an archived
+    # event's without a check on every delivery.
+    stripe_event_id: Mapped[str] = mapped_column(sa.Text, primary_key=True)
     status: Mapped[str] = mapped_column(sa.Text, server_default="pending")
     processed_at: Mapped[datetime | None] = mapped_column(TIMESTAMP)
     error: Mapped[str | None] = mapped_column(sa.Text)
