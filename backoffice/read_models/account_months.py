@@ -18,12 +18,14 @@ statement appends to or corrects, from `effective_billing_events`, as ledger_tip
 """
 from __future__ import annotations
 
-from sqlalchemy import ARRAY, Select, Text, column, func, null, select
+from sqlalchemy import Select, column, func, select
 
-from backoffice.billing.models import AccountMonth
+from backoffice.billing.models import AccountMonth, Subscription
 from backoffice.read_models.model import ReadModel
 
-# The subscriptions' months, from the effective ledger; all subscriptions when `subscriptions` is NULL.
+# The subscriptions' months, from the effective ledger. The predicate is the array alone: the refresh calls this
+# from a SQL function, whose plan is made without the argument's value, and there an `IS NULL OR` beside it kept
+# the index out and read the whole ledger on every refresh (migration 0026).
 MONTHS_OF = """
 CREATE OR REPLACE FUNCTION account_months_of(subscriptions text[]) RETURNS TABLE (
     subscription_id text, month date, tenant_id text, currency text, mrr_start numeric, mrr_end numeric,
@@ -34,7 +36,7 @@ LANGUAGE sql STABLE AS $$
         SELECT v.subscription_id, v.tenant_id, v.currency, v.event_type, v.movement, v.amount_delta,
                v.occurred_at, v.position
         FROM effective_billing_events AS v
-        WHERE (subscriptions IS NULL OR v.subscription_id = ANY (subscriptions))
+        WHERE v.subscription_id = ANY (subscriptions)
           AND v.subscription_id IS NOT NULL AND v.currency IS NOT NULL AND v.amount_delta IS NOT NULL
           AND (v.amount_delta <> 0 OR v.event_type IN ('SubscriptionExpired', 'SubscriptionImmediatelyCancelled',
                                                        'SubscriptionSuspended'))
@@ -142,7 +144,8 @@ COLUMNS = ("subscription_id", "month", "tenant_id", "currency", "mrr_start", "mr
 
 def recompute(platform_currency: str) -> Select:
     """Every subscription's months, from the same SQL function the triggers use."""
-    months = func.account_months_of(null().cast(ARRAY(Text))).table_valued(*(column(name) for name in COLUMNS))
+    every = func.array(select(Subscription.id).scalar_subquery())
+    months = func.account_months_of(every).table_valued(*(column(name) for name in COLUMNS))
     return select(*(months.c[name] for name in COLUMNS))
 
 

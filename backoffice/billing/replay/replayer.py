@@ -21,6 +21,7 @@ from backoffice.billing.replay.archive import (
     customer_events,
     effective_rows_of,
     lock_customers,
+    plan_for_keyed_reads,
     stored_baselines,
 )
 from backoffice.billing.replay.linking import Links
@@ -88,6 +89,7 @@ class Replayer:
 
     def _replay_batch(self, customer_ids: list[str], payloads: Payloads | None, intent: Intent
                       ) -> list[ReplayReport]:
+        plan_for_keyed_reads(self.session)
         lock_customers(self.session, customer_ids)
         events = customer_events(self.session, customer_ids, payloads)
         links = Links(self.session, self.gateway, customer_ids, events)

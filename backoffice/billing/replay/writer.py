@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ARRAY, Insert, Table, Text, any_, bindparam, func, select, update
+from sqlalchemy import ARRAY, Insert, Table, Text, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -55,6 +55,13 @@ CORRECTION_INSERT = insert_unnested(
     CORRECTIONS, ("billing_event_id", "caused_by", "reason", "position", *LedgerRow.VALUE_FIELDS))
 _payment_columns = [column.name for column in PAYMENTS.columns if column.name != "created_at"]
 _payment_insert = insert_unnested(PAYMENTS, _payment_columns)
+# Every state a batch moves, in one statement (one per customer cost the replay ~10 µs an event more): the tenant
+# linked in the same statement (set once, from null), under the states' guard (§4.7).
+_moves = func.unnest(*(bindparam(name, type_=ARRAY(Text)) for name in ("id", "status", "error", "tenant"))
+                     ).table_valued("id", "status", "error", "tenant").render_derived()
+STATUS_UPDATE = (update(STATES).where(STATES.c.stripe_event_id == _moves.c.id)
+                 .values(status=_moves.c.status, processed_at=func.now(), error=_moves.c.error,
+                         tenant_id=func.coalesce(STATES.c.tenant_id, _moves.c.tenant)))
 PAYMENT_UPSERT = _payment_insert.on_conflict_do_update(
     index_elements=[PAYMENTS.c.id],
     set_={name: _payment_insert.excluded[name] for name in _payment_columns if name != "id"})
@@ -94,19 +101,18 @@ class Batch:
         self.inserts: list[dict[str, Any]] = []
         self.corrections: list[dict[str, Any]] = []
         self.payments: list[dict[str, Any]] = []
-        self.statuses: list[dict[str, Any]] = []
+        self.statuses: dict[str, tuple[str, str | None, str | None]] = {}  # event id: (status, error, tenant)
         self.rollup = Rollup(platform_currency)
 
     def set_status(self, rows: list[Any], status: str, error: str | None, tenant_id: str | None = None) -> int:
         """Move rows on; one set aside again keeps its status (§4.7 has no failed → ignored), with the new reason."""
-        by_target: dict[str, list[str]] = {}
+        moved = 0
         for row in rows:
             target = row.status if status == "ignored" and row.status in ("ignored", "failed") else status
             if not (target == row.status == "ignored"):
-                by_target.setdefault(target, []).append(row.id)
-        for target, ids in by_target.items():
-            self.statuses.append({"s_ids": ids, "s_status": target, "s_error": error, "s_tenant": tenant_id})
-        return sum(len(ids) for ids in by_target.values())
+                self.statuses[row.id] = (target, error, tenant_id)
+                moved += 1
+        return moved
 
     def write(self, session: Session) -> None:
         session.flush()  # new subscription rows first: the ledger and payments refer to them
@@ -122,12 +128,9 @@ class Batch:
             connection.execute(PAYMENT_UPSERT, as_columns(payments))
         self.rollup.write(session)
         if self.statuses:
-            # Tenant linked in the same statement (set once, from null), under the states' guard (§4.7).
-            connection.execute(
-                update(STATES).where(STATES.c.stripe_event_id == any_(bindparam("s_ids", type_=ARRAY(Text))))
-                .values(status=bindparam("s_status"), processed_at=func.now(), error=bindparam("s_error"),
-                        tenant_id=func.coalesce(STATES.c.tenant_id, bindparam("s_tenant"))),
-                self.statuses)
+            ids = sorted(self.statuses)
+            connection.execute(STATUS_UPDATE, {"id": ids, **{name: [self.statuses[i][n] for i in ids]
+                                                            for n, name in enumerate(("status", "error", "tenant"))}})
 
 
 class Rollup:
