@@ -1,12 +1,14 @@
 """Payloads read ahead of `replay --all`'s batches: only bodies, one batch ahead, never in place of what the
 customer's lock guards (which events there are, and their statuses)."""
+import gc
 import logging
 import threading
+import weakref
 
 from sqlalchemy import select
 
 from backoffice.billing.models import PaymentTransaction, StripeEvent, StripeEventState
-from backoffice.billing.replay import ReadAhead, Replayer, ReplaySettings, read_payloads
+from backoffice.billing.replay import CollectedEvery, ReadAhead, Replayer, ReplaySettings, read_payloads
 from backoffice.billing.replay.tasks import gateway
 from backoffice.demo.scenarios import SCENARIOS
 from backoffice.extensions import db
@@ -52,6 +54,26 @@ def test_a_failed_read_leaves_its_batch_to_read_its_own_payloads(caplog):
     with caplog.at_level(logging.WARNING, logger="backoffice.billing.replay"):
         assert list(Failing(object(), BATCHES[:2])) == [(BATCHES[0], {}), (BATCHES[1], {})]
     assert "reading payloads ahead failed" in caplog.text
+
+
+class Cycle:
+    """An object only the cycle collector can free."""
+
+    def __init__(self):
+        self.me = self
+
+
+def test_a_long_run_collects_its_cycles_every_few_batches_and_gives_the_collector_back():
+    assert gc.isenabled()
+    with CollectedEvery(3) as collector:
+        assert not gc.isenabled() and gc.get_freeze_count() > 0
+        cycle = weakref.ref(Cycle())
+        collector.batch_done()
+        collector.batch_done()
+        assert cycle() is not None  # not yet: no collection between the third batches
+        collector.batch_done()
+        assert cycle() is None
+    assert gc.isenabled() and gc.get_freeze_count() == 0
 
 
 def test_without_an_engine_nothing_is_read_ahead():

