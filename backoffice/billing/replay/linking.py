@@ -32,7 +32,10 @@ class Links:
         self.gateway = gateway
         self._subscriptions: dict[str, Subscription] = {s.stripe_customer_id: s for s in self.session.scalars(
             select(Subscription).where(Subscription.stripe_customer_id.in_(customer_ids)))}
-        named = {self._tenant_in_archive(c, events.get(c, [])) for c in customer_ids if c not in self._subscriptions}
+        # Read once per customer here, and by `link` again from this.
+        self._named = {c: self._tenant_in_archive(c, events.get(c, [])) for c in customer_ids
+                       if c not in self._subscriptions}
+        named = set(self._named.values())
         named.discard(None)
         self._tenants: dict[str, Tenant] = {t.id: t for t in self.session.scalars(select(Tenant).where(Tenant.id.in_(
             named | {s.tenant_id for s in self._subscriptions.values()})))}
@@ -47,7 +50,8 @@ class Links:
         subscription = self._subscriptions.get(customer_id)
         if subscription is not None:
             return subscription, None
-        tenant_id = self._tenant_in_archive(customer_id, rows) or self._tenant_from_stripe(customer_id)
+        named = self._named[customer_id] if customer_id in self._named else self._tenant_in_archive(customer_id, rows)
+        tenant_id = named or self._tenant_from_stripe(customer_id)
         if tenant_id is None:
             return None, f"{UNKNOWN_TENANT}: customer {customer_id} names no tenant (metadata.tenant_id)"
         tenant = self._tenants.get(tenant_id) or self.session.get(Tenant, tenant_id)
@@ -82,6 +86,8 @@ class Links:
         rows' order. One pass: sorting every event of the customer only to find that one cost more."""
         latest, tenant_id = None, None
         for row in rows:
+            if not row.type.startswith("customer."):
+                continue  # only customer.created, .updated and .deleted carry the customer itself
             obj = (row.payload.get("data") or {}).get("object") or {}
             if obj.get("object") == "customer" and obj.get("id") == customer_id:
                 named = (obj.get("metadata") or {}).get("tenant_id")
