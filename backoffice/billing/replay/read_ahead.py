@@ -35,9 +35,10 @@ def paused_cycle_collection() -> Iterator[None]:
 
 
 class CollectedEvery:
-    """The cycle collector for a run of many batches (`replay --all`, a shard): off for the whole run, with one
-    full collection every `batches` batches, and what lives before the run (the app, the catalog, the rules) set
-    aside from those collections.
+    """The cycle collector for a run of many batches in a process of its own (a shard of `replay --all`): off for
+    the whole run, with one full collection every `batches` batches, and what lives before the run (the app, the
+    catalog, the rules) set aside from those collections. Only there: in a shared process the garbage it puts off
+    (another thread's, a test's) would be finalized later, out of its place.
 
     Enabled between batches, the collector ran a few times per batch, each time traversing what the read-ahead
     thread had just decoded for the next batch, which is never garbage: 4.4–4.9 s of each shard's ~24 s of Python
@@ -45,27 +46,29 @@ class CollectedEvery:
     stays as flat (210 MiB per shard either way); the collector's time falls to about 0.6 s per shard.
     """
 
-    def __init__(self, batches: int):
-        self.batches = batches
+    def __init__(self, batches: int | None):
+        self.batches = batches  # None: leave the collector alone
         self.done = 0
         self.was_enabled = gc.isenabled()
 
     def __enter__(self) -> CollectedEvery:
-        # The run's long-lived objects: no collection during the run need traverse them. Any garbage among them
-        # is only put off until the run ends; collecting here first would run other threads' finalizers at once.
-        gc.freeze()
-        gc.disable()
+        if self.batches:
+            # The run's long-lived objects: no collection during the run need traverse them. Any garbage among them
+            # is only put off until the run ends; collecting here first would run other threads' finalizers at once.
+            gc.freeze()
+            gc.disable()
         return self
 
     def batch_done(self) -> None:
         self.done += 1
-        if self.done % self.batches == 0:
+        if self.batches and self.done % self.batches == 0:
             gc.collect()
 
     def __exit__(self, *exc: object) -> None:
-        gc.unfreeze()  # back to the oldest generation: a process that goes on (a worker) collects them as before
-        if self.was_enabled:
-            gc.enable()
+        if self.batches:
+            gc.unfreeze()  # back to the oldest generation
+            if self.was_enabled:
+                gc.enable()
 
 
 class ReadAhead:

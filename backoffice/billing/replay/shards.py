@@ -140,14 +140,15 @@ def _check_alive(processes: list[Any], totals: dict[int, dict[str, int]], report
 def _shard_main(settings: dict[str, Any], shard: int, shards: int, customer_ids: list[str], reports: Any) -> None:
     """A shard's process: build the app, replay the customers a batch per transaction, report, exit."""
     from backoffice import create_app
-    from backoffice.billing.replay.tasks import replay_customers
+    from backoffice.billing.replay.tasks import COLLECT_EVERY, replay_customers
     from backoffice.extensions import db
 
     try:
         app = create_app(settings)
         with app.app_context():
             try:
-                totals = replay_customers(customer_ids, progress=lambda done: reports.put(("progress", shard, done)))
+                totals = replay_customers(customer_ids, progress=lambda done: reports.put(("progress", shard, done)),
+                                          collect_every=COLLECT_EVERY)
             finally:
                 db.session.remove()
                 db.engine.dispose()

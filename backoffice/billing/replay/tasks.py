@@ -256,15 +256,20 @@ def unsettled_customers() -> list[str]:
     return customer_ids
 
 
-def replay_customers(customer_ids: list[str], *, progress: Callable[[int], None] | None = None) -> dict[str, int]:
+def replay_customers(customer_ids: list[str], *, progress: Callable[[int], None] | None = None,
+                     collect_every: int | None = None) -> dict[str, int]:
     """Replay these customers in this process, a batch per transaction, payloads read one batch ahead; return the
-    totals. `progress(customers)` after each batch. What `replay_all` runs, here or in each shard's process."""
+    totals. `progress(customers)` after each batch. What `replay_all` runs, here or in each shard's process.
+
+    `collect_every`: for a process of the replay's own (a shard), run the cycle collector only once every so many
+    batches (`CollectedEvery`); None leaves the collector as a shared process (a worker, the CLI, a test) has it.
+    """
     replayer = Replayer(db.session, ReplaySettings.from_config(current_app.config), gateway())
     totals = dict.fromkeys(REPLAY_TOTALS, 0)
     batches = [customer_ids[start:start + REPLAY_BATCH] for start in range(0, len(customer_ids), REPLAY_BATCH)]
     # A test binds the session to its one connection, which no second thread may share: nothing is read ahead then.
     engine = db.engine if isinstance(db.engine, Engine) else None
-    with CollectedEvery(COLLECT_EVERY) as collector:
+    with CollectedEvery(collect_every) as collector:
         for chunk, payloads in ReadAhead(engine, batches):
             for report in _replay_chunk(replayer, chunk, payloads):
                 totals["customers"] += 1
