@@ -96,7 +96,7 @@ class StripeEventState(db.Model):
                  postgresql_where=sa.text("status IN ('pending', 'failed', 'ignored')")),
     )
 
-    # No foreign key: only the archive's trigger may open a state (migration 0024), which keeps it an archived
+    # No foreign key: only the archive's trigger may open a state (migration 0025), which keeps it an archived
     # event's without a check on every delivery.
     stripe_event_id: Mapped[str] = mapped_column(sa.Text, primary_key=True)
     status: Mapped[str] = mapped_column(sa.Text, server_default="pending")

@@ -32,7 +32,7 @@ class Links:
         self.gateway = gateway
         self._subscriptions: dict[str, Subscription] = {s.stripe_customer_id: s for s in self.session.scalars(
             select(Subscription).where(Subscription.stripe_customer_id.in_(customer_ids)))}
-        # Read once per customer here, and by `link` again from this.
+        # Each customer's tenant as its archive names it, read once for the batch (`link` takes it from here).
         self._named = {c: self._tenant_in_archive(c, events.get(c, [])) for c in customer_ids
                        if c not in self._subscriptions}
         named = set(self._named.values())
@@ -50,8 +50,7 @@ class Links:
         subscription = self._subscriptions.get(customer_id)
         if subscription is not None:
             return subscription, None
-        named = self._named[customer_id] if customer_id in self._named else self._tenant_in_archive(customer_id, rows)
-        tenant_id = named or self._tenant_from_stripe(customer_id)
+        tenant_id = self._named.get(customer_id) or self._tenant_from_stripe(customer_id)
         if tenant_id is None:
             return None, f"{UNKNOWN_TENANT}: customer {customer_id} names no tenant (metadata.tenant_id)"
         tenant = self._tenants.get(tenant_id) or self.session.get(Tenant, tenant_id)
