@@ -58,7 +58,11 @@ def replayed(pg_server, archive, redis_url, label, **kills):
     return run, verified, prints
 
 
-@pytest.mark.timeout(240)
+# Alone this takes 16–40 s. A kill that lands between RQ starting a job and the task claiming its customer's
+# marker leaves the customer to the sweeper only once RQ forgets the dead worker (its key's TTL, 420 s + 60):
+# the books still end clean, later. Until a started job is judged by a fresh heartbeat (issue 21's note), the
+# timeout allows for that window rather than failing on it.
+@pytest.mark.timeout(720)
 def test_a_replay_killed_again_and_again_ends_as_a_clean_one(pg_server, archive, redis_url):
     clean_run, clean_verify, clean = replayed(pg_server, archive, redis_url, "sigkill_clean")
     killed_run, killed_verify, killed = replayed(pg_server, archive, redis_url, "sigkill_killed",
