@@ -30,7 +30,6 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
-from rq.worker import Worker
 
 from backoffice.logs import log_job
 
@@ -271,10 +270,18 @@ CLAIMING = "claiming:"  # a marker's value while its job is being written, befor
 CLAIMING_TTL_MS = 2000
 LIVE_STATES = ("queued", "scheduled", "deferred", "started")
 
+# A job a worker has started is live while its pulse key exists: our worker sets it before RQ marks the job started,
+# refreshes it every PULSE_SECONDS while the job runs and deletes it when the job ends (workers/job_pulse.py). RQ's
+# own sign of life, the worker's key, outlives a SIGKILLed SimpleWorker by the job's timeout + 60 s: a customer whose
+# replay was started, then killed before it claimed its marker, waited eleven minutes for the sweeper to see it lost.
+PULSE_PREFIX = "backoffice:pulse:"
+PULSE_SECONDS = 1.0
+PULSE_TTL_MS = 5000
+
 # One round trip decides whether the key's marker names a live job; if not, it is taken (value `claiming:<id>`,
 # short-lived, so a caller that dies before writing its job blocks nobody for long). A marker names a live job
-# when the job's hash says queued, scheduled or deferred, or started by a worker that still exists: a worker
-# killed before it claimed the marker leaves a job that is gone, ended, or started by a worker that is not.
+# when the job's hash says queued, scheduled or deferred, or started with its pulse still beating: a worker
+# killed before the job claimed the marker leaves a job that is gone, ended, or started with no pulse.
 # Returns {1, previous marker or false} when taken, {0, the live marker} when not.
 TAKE_MARKER = """
 local current = redis.call('GET', KEYS[1])
@@ -282,12 +289,11 @@ if current then
   if string.sub(current, 1, string.len(ARGV[4])) == ARGV[4] then
     return {0, current}
   end
-  local state = redis.call('HMGET', ARGV[2] .. current, 'status', 'worker_name')
-  local status, worker = state[1], state[2]
+  local status = redis.call('HGET', ARGV[2] .. current, 'status')
   if status == 'queued' or status == 'scheduled' or status == 'deferred' then
     return {0, current}
   end
-  if status == 'started' and worker and worker ~= '' and redis.call('EXISTS', ARGV[3] .. worker) == 1 then
+  if status == 'started' and redis.call('EXISTS', ARGV[3] .. current) == 1 then
     return {0, current}
   end
 end
@@ -344,7 +350,7 @@ def enqueue_once(key: str, task: Callable[..., Any] | str, *args: Any, queue: st
     marker = ONCE_PREFIX + key
     with redis_client(timeout=redis_timeout) as connection:
         taken, _previous = _TAKE_MARKER(keys=[marker], client=connection, args=[
-            job_id, Job.redis_job_namespace_prefix, Worker.redis_worker_namespace_prefix, CLAIMING, CLAIMING_TTL_MS])
+            job_id, Job.redis_job_namespace_prefix, PULSE_PREFIX, CLAIMING, CLAIMING_TTL_MS])
         if not taken:
             return False
         with connection.pipeline() as pipe:
@@ -378,13 +384,11 @@ def marker_state(key: str) -> str | None:
 
 
 def _rq_live(connection: Any, job_id: str) -> bool:
-
-    status, worker = connection.hmget(Job.key_for(job_id), "status", "worker_name")
+    status = connection.hget(Job.key_for(job_id), "status")
     status = status.decode() if status else None
     if status in ("queued", "scheduled", "deferred"):
         return True
-    return status == "started" and bool(worker) and bool(
-        connection.exists(Worker.redis_worker_namespace_prefix + worker.decode()))
+    return status == "started" and bool(connection.exists(PULSE_PREFIX + job_id))
 
 
 def clear_stale_markers(prefix: str = "") -> int:

@@ -14,6 +14,7 @@ from backoffice.jobs import redis_connection
 from backoffice.liveness import REDIS_OK
 from backoffice.logs import log_job
 from backoffice.workers.heartbeat import Heartbeat
+from backoffice.workers.job_pulse import JobPulse
 from backoffice.workers.redis_wait import RETRY_CAP_SECONDS, StopFlag, catch_up, wait_for_redis
 
 log = logging.getLogger("backoffice.worker")
@@ -31,17 +32,23 @@ def build_worker_class(app, heartbeat: Heartbeat | None = None, stop: StopFlag |
 
     With a heartbeat, the worker reports Redis lost and back as RQ's own loop sees it (RQ retries a lost
     connection itself while it waits for jobs), and queues the catch-up the moment Redis answers again.
+
+    Each job's pulse beats from before RQ marks it started until it ends (workers/job_pulse.py); the class's
+    `pulse` is stopped when the worker is done with.
     """
     class AppWorker(SimpleWorker):
         # RQ's own retry while it waits for jobs backs off to a minute; the catch-up must not wait that long.
         max_connection_wait_time = RETRY_CAP_SECONDS
+        pulse = JobPulse(redis_connection(app.config["REDIS_URL"], app.config["REDIS_WORKER_SOCKET_TIMEOUT"]))
 
         def perform_job(self, job, queue, *args, **kwargs):
             started = time.perf_counter()
+            self.pulse.begin(job.id)
             with app.app_context():
                 try:
                     return super().perform_job(job, queue, *args, **kwargs)
                 finally:
+                    self.pulse.end(job.id)
                     db.session.remove()
                     status = job.get_status(refresh=False)
                     log_job(job.func_name, job.id, started, str(getattr(status, "value", status)))
@@ -112,6 +119,7 @@ def serve(app, url: str, queue_names: list[str], burst: bool) -> int:
             heartbeat.redis_lost()
         return 0
     finally:
+        worker_class.pulse.stop()
         heartbeat.stop()
 
 

@@ -58,11 +58,9 @@ def replayed(pg_server, archive, redis_url, label, **kills):
     return run, verified, prints
 
 
-# Alone this takes 16–40 s. A kill that lands between RQ starting a job and the task claiming its customer's
-# marker leaves the customer to the sweeper only once RQ forgets the dead worker (its key's TTL, 420 s + 60):
-# the books still end clean, later. Until a started job is judged by a fresh heartbeat (issue 21's note), the
-# timeout allows for that window rather than failing on it.
-@pytest.mark.timeout(720)
+# Alone this takes 16–40 s. A kill between RQ starting a job and the task claiming its customer's marker costs the
+# customer at most the job pulse's TTL (tests/jobs/test_job_pulse.py) before the sweeper queues it again.
+@pytest.mark.timeout(240)
 def test_a_replay_killed_again_and_again_ends_as_a_clean_one(pg_server, archive, redis_url):
     clean_run, clean_verify, clean = replayed(pg_server, archive, redis_url, "sigkill_clean")
     killed_run, killed_verify, killed = replayed(pg_server, archive, redis_url, "sigkill_killed",

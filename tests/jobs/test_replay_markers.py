@@ -1,7 +1,7 @@
 """Queued-replay markers are tied to their job (issue 18): a marker whose job is lost never blocks its customer.
 
 A worker killed before its replay job claimed the marker leaves `backoffice:queued:replay:<cus>` naming a job that
-is gone (or started by a worker that no longer exists). The webhook, the pending sweeper and the admin's Replay
+is gone (or started, with no pulse beating any more). The webhook, the pending sweeper and the admin's Replay
 button each queue a fresh job at once; a live queued job still keeps the customer to one.
 """
 import json
@@ -12,7 +12,7 @@ from redis import Redis
 from rq.job import Job
 
 from backoffice.billing.replay.tasks import replay_key, request_replay, sweep_pending
-from backoffice.jobs import ONCE_PREFIX, clear_stale_markers, marker_state
+from backoffice.jobs import ONCE_PREFIX, PULSE_PREFIX, PULSE_TTL_MS, clear_stale_markers, marker_state
 from tests.factories import make_subscription
 from tests.web.test_stripe_webhook import SECRET, sign
 
@@ -65,19 +65,24 @@ def test_a_marker_whose_job_was_lost_is_replaced_at_once(app, db_connection, rq)
     assert fresh != lost and Job.fetch(fresh, connection=rq).get_status() == "queued"
 
 
-def test_a_job_started_by_a_worker_that_is_gone_does_not_block(app, db_connection, rq):
+def test_a_started_job_blocks_only_while_its_pulse_beats(app, db_connection, rq):
     with app.app_context():
         assert request_replay("cus_started")
         orphan = marker(rq, "cus_started")
-        # The worker set the job started, then died before the job claimed its marker; its own key expired with it.
-        rq.hset(Job.key_for(orphan), mapping={"status": "started", "worker_name": "gone-worker"})
+        # RQ set the job started, then its worker was SIGKILLed before the job claimed its marker. RQ still lists
+        # the worker (its key outlives it by the job's timeout + 60 s); only the job's pulse stopped.
+        rq.hset(Job.key_for(orphan), mapping={"status": "started", "worker_name": "killed-worker"})
+        rq.set("rq:worker:killed-worker", "1", ex=660)
+        assert marker_state(replay_key("cus_started")) is None
         assert request_replay("cus_started")
         assert marker(rq, "cus_started") != orphan
-        # A started job whose worker still beats is live: the job claims its marker in a moment.
+        # A started job whose pulse beats is live: the job claims its marker in a moment.
         alive = marker(rq, "cus_started")
         rq.hset(Job.key_for(alive), mapping={"status": "started", "worker_name": "busy-worker"})
-        rq.set("rq:worker:busy-worker", "1", ex=60)
+        rq.set(PULSE_PREFIX + alive, 1, px=PULSE_TTL_MS)
         assert not request_replay("cus_started")
+        assert marker_state(replay_key("cus_started")) == alive
+        assert clear_stale_markers("replay:") == 0
 
 
 def test_the_webhook_queues_a_fresh_job_past_a_lost_one(app, client, db_connection, rq, settings):
