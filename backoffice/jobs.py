@@ -327,8 +327,9 @@ def enqueue_once(key: str, task: Callable[..., Any] | str, *args: Any, queue: st
     """Queue a task unless a live job with this key is queued and not yet started; tell whether it queued one.
 
     A started job does not count: work that arrives while it runs needs another run. The task calls
-    `claim_once(key)` as it starts. The key's marker names its job, so a marker whose job was lost (a worker
-    killed before claiming it, a job deleted) never blocks the key: it is replaced at once.
+    `claim_once(key)` as it starts. The key's marker names its job, so a marker whose job was lost never blocks
+    the key for long: a deleted job's at once, a job whose worker was killed before it claimed the key once the
+    job's pulse has lapsed (PULSE_TTL_MS).
     With `delay`, the job is queued that many seconds from now (RQ's scheduler, or a timer in-process).
     `redis_timeout`: as `redis_client`'s.
     """
