@@ -280,8 +280,10 @@ PULSE_TTL_MS = 5000
 
 # One round trip decides whether the key's marker names a live job; if not, it is taken (value `claiming:<id>`,
 # short-lived, so a caller that dies before writing its job blocks nobody for long). A marker names a live job
-# when the job's hash says queued, scheduled or deferred, or started with its pulse still beating: a worker
-# killed before the job claimed the marker leaves a job that is gone, ended, or started with no pulse.
+# when the job's hash says scheduled or deferred, queued and the job is still on its queue, or started with its
+# pulse still beating. A worker killed before the job claimed the marker leaves a job that is gone, ended, started
+# with no pulse, or still "queued" though the worker had taken it off the queue (RQ marks it started a moment
+# later, and fails it only at a later worker's maintenance): none of these blocks the key.
 # Returns {1, previous marker or false} when taken, {0, the live marker} when not.
 TAKE_MARKER = """
 local current = redis.call('GET', KEYS[1])
@@ -289,8 +291,12 @@ if current then
   if string.sub(current, 1, string.len(ARGV[4])) == ARGV[4] then
     return {0, current}
   end
-  local status = redis.call('HGET', ARGV[2] .. current, 'status')
-  if status == 'queued' or status == 'scheduled' or status == 'deferred' then
+  local state = redis.call('HMGET', ARGV[2] .. current, 'status', 'origin')
+  local status, origin = state[1], state[2]
+  if status == 'scheduled' or status == 'deferred' then
+    return {0, current}
+  end
+  if status == 'queued' and origin and redis.call('LPOS', ARGV[6] .. origin, current, 'RANK', -1) then
     return {0, current}
   end
   if status == 'started' and redis.call('EXISTS', ARGV[3] .. current) == 1 then
@@ -351,7 +357,8 @@ def enqueue_once(key: str, task: Callable[..., Any] | str, *args: Any, queue: st
     marker = ONCE_PREFIX + key
     with redis_client(timeout=redis_timeout) as connection:
         taken, _previous = _TAKE_MARKER(keys=[marker], client=connection, args=[
-            job_id, Job.redis_job_namespace_prefix, PULSE_PREFIX, CLAIMING, CLAIMING_TTL_MS])
+            job_id, Job.redis_job_namespace_prefix, PULSE_PREFIX, CLAIMING, CLAIMING_TTL_MS,
+            Queue.redis_queue_namespace_prefix])
         if not taken:
             return False
         with connection.pipeline() as pipe:
@@ -385,10 +392,14 @@ def marker_state(key: str) -> str | None:
 
 
 def _rq_live(connection: Any, job_id: str) -> bool:
-    status = connection.hget(Job.key_for(job_id), "status")
-    status = status.decode() if status else None
-    if status in ("queued", "scheduled", "deferred"):
+    status, origin = (value.decode() if value else None
+                      for value in connection.hmget(Job.key_for(job_id), "status", "origin"))
+    if status in ("scheduled", "deferred"):
         return True
+    if status == "queued":
+        # Searched from the tail: a marker's job is among the newest on its queue.
+        return origin is not None and connection.lpos(Queue.redis_queue_namespace_prefix + origin, job_id,
+                                                      rank=-1) is not None
     return status == "started" and bool(connection.exists(PULSE_PREFIX + job_id))
 
 

@@ -85,6 +85,22 @@ def test_a_started_job_blocks_only_while_its_pulse_beats(app, db_connection, rq)
         assert clear_stale_markers("replay:") == 0
 
 
+def test_a_job_taken_off_its_queue_by_a_worker_killed_before_starting_it_does_not_block(app, db_connection, rq):
+    with app.app_context():
+        assert request_replay("cus_taken")
+        taken = marker(rq, "cus_taken")
+        # The worker moved the job to its intermediate list, then died before RQ marked it started: the job's hash
+        # still says queued, and it stays so until a later worker's maintenance fails it.
+        rq.lmove("rq:queue:default", "rq:queue:default:intermediate")
+        assert Job.fetch(taken, connection=rq).get_status() == "queued"
+        assert marker_state(replay_key("cus_taken")) is None
+        assert clear_stale_markers("replay:") == 1
+        assert request_replay("cus_taken")
+        fresh = marker(rq, "cus_taken")
+        assert fresh != taken and rq.lrange("rq:queue:default", 0, -1) == [fresh.encode()]
+        assert not request_replay("cus_taken")  # the fresh job is on its queue: live
+
+
 def test_the_webhook_queues_a_fresh_job_past_a_lost_one(app, client, db_connection, rq, settings):
     settings(STRIPE_WEBHOOK_SECRETS=(SECRET,))
     assert post(client, event("cus_hook", 1)).status_code == 200

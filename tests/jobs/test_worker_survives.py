@@ -21,12 +21,12 @@ from tests.jobs.pending import pending
 from tests.web.test_stripe_webhook import SECRET, sign
 
 
-def start(database_url, redis_url, log_path, *arguments):
+def start(database_url, redis_url, log_path, *arguments, **popen):
     env = {**os.environ, "DATABASE_URL": database_url.replace("postgresql+psycopg://", "postgresql://"),
            "REDIS_URL": redis_url, "SECRET_KEY": "test", "LOG_FORMAT": "text", "LOG_LEVEL": "INFO"}
     with log_path.open("w") as log:
         return subprocess.Popen([sys.executable, "worker.py", *arguments], cwd=ROOT_DIR, env=env, stdout=log,
-                                stderr=subprocess.STDOUT)
+                                stderr=subprocess.STDOUT, **popen)
 
 
 def wait_for(condition, timeout, what):
