@@ -268,7 +268,6 @@ CLAIMING = "claiming:"  # a marker's value while its job is being written, befor
 # Writing a job takes milliseconds. A claim is left behind when its caller timed out (a frozen Redis runs the
 # commands it had buffered once it is thawed, long after the caller gave up): it must not block for long.
 CLAIMING_TTL_MS = 2000
-LIVE_STATES = ("queued", "scheduled", "deferred", "started")
 
 # A job a worker has started is live while its pulse key exists: our worker sets it before RQ marks the job started,
 # refreshes it every PULSE_SECONDS while the job runs and deletes it when the job ends (workers/job_pulse.py). RQ's
