@@ -99,6 +99,14 @@ def page(browser):
         yield tab
 
 
+def open_operator_menu(page, label: str = "Operator menu") -> None:
+    """Open the avatar menu once the page has settled: the banners come by htmx after the page's load and push
+    the header down, so a click aimed before they land can hit whatever moved under the pointer."""
+    page.wait_for_load_state("networkidle")
+    page.get_by_label(label).click()
+    page.locator("details.avatar-menu[open]").wait_for()
+
+
 def screenshot(page, name: str) -> None:
     """Keep a screenshot for review under test-artifacts/."""
     ARTIFACTS.mkdir(exist_ok=True)

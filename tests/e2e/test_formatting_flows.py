@@ -9,7 +9,7 @@ import pytest
 
 from backoffice.accounts.models import User
 from backoffice.operators.models import Operator, OperatorAction
-from tests.e2e.conftest import browser_tab, screenshot, seeded_server, sign_in
+from tests.e2e.conftest import browser_tab, open_operator_menu, screenshot, seeded_server, sign_in
 from tests.factories import make_tenant
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("browser")]
@@ -68,7 +68,7 @@ def sign_in_danish(page, server: str, path: str) -> None:
     """Sign in through the (English) development login, then choose Danish once: the operator keeps it."""
     sign_in(page, server, path, who="admin")
     if page.locator("html").get_attribute("lang") != "da":
-        page.get_by_label("Operator menu").click()
+        open_operator_menu(page)
         with page.expect_navigation():  # a form POST that reloads the page
             page.get_by_role("button", name="Dansk").click()
 

@@ -12,7 +12,7 @@ from backoffice.accounts.models import Tenant, User
 from backoffice.extensions import db
 from backoffice.operators.models import Operator, OperatorAction
 from backoffice.read_models import mrr_daily as rollups
-from tests.e2e.conftest import ARTIFACTS, LIVE_SETTINGS, serving
+from tests.e2e.conftest import ARTIFACTS, LIVE_SETTINGS, open_operator_menu, serving
 from tests.e2e.test_accounts_flows import seed as seed_accounts
 from tests.factories import archive_event, make_tenant, new_id
 
@@ -227,14 +227,14 @@ def test_dark_mode_follows_the_system_and_the_preference(server, browser):
     # Badges and banners turn dark with the page instead of staying pastel.
     assert all(is_dark(colour) for colour in badge_and_banner(page)), badge_and_banner(page)
 
-    page.get_by_label("Operator menu").click()
+    open_operator_menu(page)
     with page.expect_navigation():  # a form POST that reloads the page
         page.get_by_test_id("theme-switch").get_by_role("button", name="Light").click()
     assert page.locator("html").get_attribute("data-theme") == "light"
     assert not is_dark(background(page))
     assert not any(is_dark(colour) for colour in badge_and_banner(page)), badge_and_banner(page)
 
-    page.get_by_label("Operator menu").click()
+    open_operator_menu(page)
     with page.expect_navigation():
         page.get_by_test_id("theme-switch").get_by_role("button", name="Dark").click()
     assert page.locator("html").get_attribute("data-theme") == "dark"
@@ -243,15 +243,15 @@ def test_dark_mode_follows_the_system_and_the_preference(server, browser):
     assert all(is_dark(colour) for colour in badge_and_banner(page)), badge_and_banner(page)
 
     # Kiosk mode keeps the theme.
-    page.get_by_label("Operator menu").click()
+    open_operator_menu(page)
     with page.expect_navigation():
         page.get_by_test_id("kiosk-toggle").click()
     assert page.locator("body.kiosk").count() == 1 and is_dark(background(page))
-    page.get_by_label("Operator menu").click()
+    open_operator_menu(page)
     with page.expect_navigation():
         page.get_by_test_id("kiosk-toggle").click()
 
-    page.get_by_label("Operator menu").click()
+    open_operator_menu(page)
     with page.expect_navigation():
         page.get_by_test_id("theme-switch").get_by_role("button", name="System").click()
     assert page.locator("html").get_attribute("data-theme") is None
