@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ARRAY, Insert, Table, Text, bindparam, func, select, update
+from sqlalchemy import Insert, Table, Text, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -22,6 +22,7 @@ from backoffice.billing.models import (
     StripeEventState,
     Subscription,
 )
+from backoffice.billing.replay.array_literals import ColumnArrays
 from backoffice.billing.replay.linking import new_id
 from backoffice.billing.replay.requests import ReplayReport, Restore
 
@@ -32,33 +33,29 @@ ROLLUP = MrrDaily.__table__
 PAYMENTS = PaymentTransaction.__table__
 
 
-def insert_unnested(table: Table, columns: Sequence[str]) -> Insert:
+def insert_unnested(table: Table, columns: Sequence[str]) -> tuple[Insert, ColumnArrays]:
     """An INSERT of any number of rows in one statement: each column is bound as one array and unnested.
 
     PostgreSQL plans and runs it once, where `executemany` runs one INSERT per row (twice the server's time
-    for a batch's ledger rows). Execute it with `as_columns(rows)`.
+    for a batch's ledger rows). Execute it with the returned arrays' `params(rows)`.
     """
-    arrays = [bindparam(name, type_=ARRAY(table.c[name].type)) for name in columns]
-    rows = func.unnest(*arrays).table_valued(*columns).render_derived()
-    return insert(table).from_select(list(columns), select(*(rows.c[name] for name in columns)))
-
-
-def as_columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
-    """Rows of the same keys, as one list per key (the parameters of `insert_unnested`)."""
-    return {name: [row[name] for row in rows] for name in rows[0]}
+    arrays = ColumnArrays({name: table.c[name].type for name in columns})
+    rows = func.unnest(*arrays.arrays.values()).table_valued(*columns).render_derived()
+    return insert(table).from_select(list(columns), select(*(rows.c[name] for name in columns))), arrays
 
 
 _ledger_columns = ("id", "tenant_id", "subscription_id", "stripe_event_id", "currency", "occurred_at", "position",
                    "cancellation_reason", "suspension_reason", *LedgerRow.VALUE_FIELDS)
-LEDGER_INSERT = insert_unnested(LEDGER, _ledger_columns).on_conflict_do_nothing(index_elements=["stripe_event_id"])
-CORRECTION_INSERT = insert_unnested(
+_ledger_insert, LEDGER_ARRAYS = insert_unnested(LEDGER, _ledger_columns)
+LEDGER_INSERT = _ledger_insert.on_conflict_do_nothing(index_elements=["stripe_event_id"])
+CORRECTION_INSERT, CORRECTION_ARRAYS = insert_unnested(
     CORRECTIONS, ("billing_event_id", "caused_by", "reason", "position", *LedgerRow.VALUE_FIELDS))
 _payment_columns = [column.name for column in PAYMENTS.columns if column.name != "created_at"]
-_payment_insert = insert_unnested(PAYMENTS, _payment_columns)
+_payment_insert, PAYMENT_ARRAYS = insert_unnested(PAYMENTS, _payment_columns)
 # Every state a batch moves, in one statement (one per customer cost the replay ~10 µs an event more): the tenant
 # linked in the same statement (set once, from null), under the states' guard (§4.7).
-_moves = func.unnest(*(bindparam(name, type_=ARRAY(Text)) for name in ("id", "status", "error", "tenant"))
-                     ).table_valued("id", "status", "error", "tenant").render_derived()
+STATUS_ARRAYS = ColumnArrays({name: Text() for name in ("id", "status", "error", "tenant")})
+_moves = func.unnest(*STATUS_ARRAYS.arrays.values()).table_valued("id", "status", "error", "tenant").render_derived()
 STATUS_UPDATE = (update(STATES).where(STATES.c.stripe_event_id == _moves.c.id)
                  .values(status=_moves.c.status, processed_at=func.now(), error=_moves.c.error,
                          tenant_id=func.coalesce(STATES.c.tenant_id, _moves.c.tenant)))
@@ -118,19 +115,20 @@ class Batch:
         session.flush()  # new subscription rows first: the ledger and payments refer to them
         connection = session.connection()
         if self.inserts:
-            connection.execute(LEDGER_INSERT, as_columns(self.inserts))
+            connection.execute(LEDGER_INSERT, LEDGER_ARRAYS.params(self.inserts))
         if self.corrections:
-            connection.execute(CORRECTION_INSERT, as_columns(self.corrections))
+            connection.execute(CORRECTION_INSERT, CORRECTION_ARRAYS.params(self.corrections))
         if self.payments:
             # One statement may change a row once only: an invoice seen twice keeps its last values, as before. By
             # date: `revenue_daily`'s trigger then takes its days' rows in much the order a concurrent replay does.
             payments = sorted({row["id"]: row for row in self.payments}.values(), key=lambda row: (row["date"], row["id"]))
-            connection.execute(PAYMENT_UPSERT, as_columns(payments))
+            connection.execute(PAYMENT_UPSERT, PAYMENT_ARRAYS.params(payments))
         self.rollup.write(session)
         if self.statuses:
             ids = sorted(self.statuses)
-            connection.execute(STATUS_UPDATE, {"id": ids, **{name: [self.statuses[i][n] for i in ids]
-                                                            for n, name in enumerate(("status", "error", "tenant"))}})
+            connection.execute(STATUS_UPDATE, STATUS_ARRAYS.of_columns(
+                {"id": ids, **{name: [self.statuses[i][n] for i in ids]
+                               for n, name in enumerate(("status", "error", "tenant"))}}))
 
 
 class Rollup:
