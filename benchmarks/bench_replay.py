@@ -201,6 +201,9 @@ FINGERPRINTS = {
                      "FROM subscriptions s ORDER BY s.tenant_id",
     "tenants": "SELECT t.id, t.plan, t.state, t.suspension_reason FROM tenants t ORDER BY t.id",
     "mrr_daily": "SELECT m.* FROM mrr_daily m ORDER BY m.day, m.currency, m.movement",
+    # Kept by triggers on what the replay writes; a zero is no row (read_models/revenue_daily.py).
+    "revenue_daily": "SELECT r.* FROM revenue_daily r WHERE r.amount <> 0 ORDER BY r.day, r.currency",
+    "invoice_rows": "SELECT i.key, i.kind, i.date, i.status, i.amount, i.currency FROM invoice_rows i ORDER BY i.key",
     "archive": "SELECT s.stripe_event_id AS id, s.status, s.error, s.tenant_id FROM stripe_event_states s "
                "ORDER BY s.stripe_event_id",
 }

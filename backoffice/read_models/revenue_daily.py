@@ -1,7 +1,8 @@
 """`revenue_daily`: net revenue per UTC day and currency, for the revenue tile and chart (migrations 0007, 0015).
 
-A row trigger on payment_transactions takes the old row's movements out and puts the new row's in, each
-movement from `net_revenue` (net_revenue.py), the function the Python revenue queries call too.
+Statement triggers on payment_transactions take the old rows' movements out and put the new rows' in, summed per
+day and currency, each movement from `net_revenue` (net_revenue.py), the function the Python revenue queries call
+too. A row trigger until migration 0028: one upsert per payment, ~9 µs of the server's time per replayed event.
 """
 from __future__ import annotations
 
@@ -12,38 +13,55 @@ from backoffice.billing.models import RevenueDaily
 from backoffice.read_models import net_revenue
 from backoffice.read_models.model import ReadModel
 
-APPLY = """
-CREATE OR REPLACE FUNCTION revenue_daily_apply(p payment_transactions, sign integer) RETURNS void LANGUAGE plpgsql AS $$
+# One INSERT per statement that writes payments, its rows in (day, currency) order: two replays at once (the shards
+# of `replay --all`) take the days' rows in one order, so they wait for each other but never deadlock. Of an update,
+# only the payments whose revenue could have moved count: those whose net_revenue inputs changed.
+MOVEMENTS = """
+CREATE OR REPLACE FUNCTION revenue_daily_from_payments() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO revenue_daily (day, currency, amount)
-    SELECT (m.at AT TIME ZONE 'UTC')::date, p.currency, sum(m.amount) * sign FROM net_revenue(p) AS m
-    WHERE m.counted GROUP BY 1
-    ON CONFLICT (day, currency) DO UPDATE SET amount = revenue_daily.amount + EXCLUDED.amount;
-END $$;
-"""
-
-FROM_PAYMENT = """
-CREATE OR REPLACE FUNCTION revenue_daily_from_payment() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'UPDATE' AND (OLD.status, OLD.currency, OLD.date, OLD.amount_excluding_tax, OLD.refunded_amount,
-            OLD.refunded_at, OLD.credited_amount, OLD.credit_noted_at)
-        IS NOT DISTINCT FROM (NEW.status, NEW.currency, NEW.date, NEW.amount_excluding_tax, NEW.refunded_amount,
-            NEW.refunded_at, NEW.credited_amount, NEW.credit_noted_at) THEN
-        RETURN NULL;
-    END IF;
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        PERFORM revenue_daily_apply(OLD, -1);
-    END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        PERFORM revenue_daily_apply(NEW, 1);
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO revenue_daily (day, currency, amount)
+        SELECT (m.at AT TIME ZONE 'UTC')::date, n.currency, sum(m.amount)
+        FROM new_payments AS n CROSS JOIN LATERAL net_revenue(n) AS m WHERE m.counted
+        GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (day, currency) DO UPDATE SET amount = revenue_daily.amount + EXCLUDED.amount;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO revenue_daily (day, currency, amount)
+        SELECT (m.at AT TIME ZONE 'UTC')::date, o.currency, -sum(m.amount)
+        FROM old_payments AS o CROSS JOIN LATERAL net_revenue(o) AS m WHERE m.counted
+        GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (day, currency) DO UPDATE SET amount = revenue_daily.amount + EXCLUDED.amount;
+    ELSE
+        WITH unchanged AS (
+            SELECT o.id FROM old_payments AS o JOIN new_payments AS n ON n.id = o.id
+            WHERE (o.status, o.currency, o.date, o.amount_excluding_tax, o.refunded_amount, o.refunded_at,
+                   o.credited_amount, o.credit_noted_at)
+              IS NOT DISTINCT FROM (n.status, n.currency, n.date, n.amount_excluding_tax, n.refunded_amount,
+                   n.refunded_at, n.credited_amount, n.credit_noted_at))
+        INSERT INTO revenue_daily (day, currency, amount)
+        SELECT c.day, c.currency, sum(c.amount)
+        FROM (SELECT (m.at AT TIME ZONE 'UTC')::date AS day, o.currency, -m.amount AS amount
+              FROM old_payments AS o CROSS JOIN LATERAL net_revenue(o) AS m
+              WHERE m.counted AND o.id NOT IN (SELECT id FROM unchanged)
+              UNION ALL
+              SELECT (m.at AT TIME ZONE 'UTC')::date, n.currency, m.amount
+              FROM new_payments AS n CROSS JOIN LATERAL net_revenue(n) AS m
+              WHERE m.counted AND n.id NOT IN (SELECT id FROM unchanged)) AS c
+        GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (day, currency) DO UPDATE SET amount = revenue_daily.amount + EXCLUDED.amount;
     END IF;
     RETURN NULL;
 END $$;
 """
 
-TRIGGER = """
-CREATE OR REPLACE TRIGGER payment_transactions_revenue_daily AFTER INSERT OR UPDATE OR DELETE ON payment_transactions
-    FOR EACH ROW EXECUTE FUNCTION revenue_daily_from_payment();
+TRIGGERS = """
+CREATE OR REPLACE TRIGGER payment_transactions_revenue_daily_insert AFTER INSERT ON payment_transactions
+    REFERENCING NEW TABLE AS new_payments FOR EACH STATEMENT EXECUTE FUNCTION revenue_daily_from_payments();
+CREATE OR REPLACE TRIGGER payment_transactions_revenue_daily_update AFTER UPDATE ON payment_transactions
+    REFERENCING OLD TABLE AS old_payments NEW TABLE AS new_payments FOR EACH STATEMENT
+    EXECUTE FUNCTION revenue_daily_from_payments();
+CREATE OR REPLACE TRIGGER payment_transactions_revenue_daily_delete AFTER DELETE ON payment_transactions
+    REFERENCING OLD TABLE AS old_payments FOR EACH STATEMENT EXECUTE FUNCTION revenue_daily_from_payments();
 """
 
 
@@ -58,12 +76,13 @@ MODEL = ReadModel(
     table=RevenueDaily.__table__,
     key=("day", "currency"),
     sources=("payment_transactions",),
-    writer="trigger payment_transactions_revenue_daily",
+    writer="triggers payment_transactions_revenue_daily_insert, _update, _delete",
     readers=("read/dashboard.py (the Total revenue tile, the revenue chart)",),
     recompute=recompute,
-    sql=(net_revenue.SQL, APPLY, FROM_PAYMENT, TRIGGER),
-    functions=(net_revenue.SIGNATURE, "revenue_daily_apply(payment_transactions,integer)",
-               "revenue_daily_from_payment()"),
-    triggers=(("payment_transactions", "payment_transactions_revenue_daily"),),
+    sql=(net_revenue.SQL, MOVEMENTS, TRIGGERS),
+    functions=(net_revenue.SIGNATURE, "revenue_daily_from_payments()"),
+    triggers=(("payment_transactions", "payment_transactions_revenue_daily_insert"),
+              ("payment_transactions", "payment_transactions_revenue_daily_update"),
+              ("payment_transactions", "payment_transactions_revenue_daily_delete")),
     empty={"amount": 0},
 )
