@@ -99,10 +99,15 @@ def page(browser):
         yield tab
 
 
-def open_operator_menu(page, label: str = "Operator menu") -> None:
-    """Open the avatar menu once the page has settled: the banners come by htmx after the page's load and push
-    the header down, so a click aimed before they land can hit whatever moved under the pointer."""
+def settle(page) -> None:
+    """Wait until the page's own requests are done: the banners come by htmx after the load and push everything
+    below them down, so a click aimed before they land can hit whatever moved under the pointer."""
     page.wait_for_load_state("networkidle")
+
+
+def open_operator_menu(page, label: str = "Operator menu") -> None:
+    """Open the avatar menu once the page has settled."""
+    settle(page)
     page.get_by_label(label).click()
     page.locator("details.avatar-menu[open]").wait_for()
 

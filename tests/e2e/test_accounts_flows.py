@@ -9,7 +9,7 @@ import pytest
 
 from backoffice.accounts.models import User
 from backoffice.billing.models import PaymentTransaction
-from tests.e2e.conftest import screenshot, seeded_server, sign_in
+from tests.e2e.conftest import screenshot, seeded_server, settle, sign_in
 from tests.factories import make_billing_event, make_subscription, make_tenant, new_id, payment_values
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("browser")]
@@ -96,6 +96,7 @@ def test_search_filters_sort_and_pages(accounts_server, page):
 
     page.get_by_role("link", name="Clear filters").first.click()
     page.wait_for_url(re.compile(r"/accounts(\?per_page=10)?$"))
+    settle(page)  # a new page: its banners land after the load
     page.locator("th a[data-sort=name]").click()
     page.wait_for_url(re.compile(r"sort=-name"))
     page.wait_for_function("() => document.querySelector('[data-testid=accounts] tbody td.name-cell a')"
