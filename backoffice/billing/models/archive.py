@@ -90,7 +90,6 @@ class StripeEventState(db.Model):
     __tablename__ = "stripe_event_states"
     __table_args__ = (
         sa.CheckConstraint(_one_of("status", STRIPE_EVENT_STATUSES), name="status"),
-        sa.Index(None, "tenant_id"),
         # The pending sweeper, the failed-events list and `replay --all` look only at the few unsettled rows.
         sa.Index("ix_stripe_event_states_unsettled", "status",
                  postgresql_where=sa.text("status IN ('pending', 'failed', 'ignored')")),
@@ -102,7 +101,8 @@ class StripeEventState(db.Model):
     status: Mapped[str] = mapped_column(sa.Text, server_default="pending")
     processed_at: Mapped[datetime | None] = mapped_column(TIMESTAMP)
     error: Mapped[str | None] = mapped_column(sa.Text)
-    # No foreign key either (migration 0027): set only by the replay, from a subscription whose own key checks it.
+    # Neither a foreign key nor an index (migration 0027): set only by the replay, from a subscription whose own key
+    # checks it, and read with its state, never searched by.
     tenant_id: Mapped[str | None] = mapped_column(sa.Text)
 
 
