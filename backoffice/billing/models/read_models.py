@@ -58,7 +58,8 @@ class LedgerIndex(db.Model):
                  postgresql_where=sa.text("event_type <> 'NoOp'")),
     )
 
-    billing_event_id: Mapped[str] = mapped_column(sa.Text, sa.ForeignKey("billing_events.id"), primary_key=True)
+    # No foreign key (migration 0029): only the ledger's trigger writes a row, for a ledger row that is never deleted.
+    billing_event_id: Mapped[str] = mapped_column(sa.Text, primary_key=True)
     tenant_id: Mapped[str] = mapped_column(sa.Text)
     currency: Mapped[str | None] = mapped_column(sa.Text)  # the row's billing currency (the currency filter)
     occurred_at: Mapped[datetime] = mapped_column(TIMESTAMP)
