@@ -1,7 +1,8 @@
 """The account's sort key kept on the billing events' and the invoices' read models (migration 0012).
 
 Both tables carry their account's name lower-cased, so their lists sort by account from an index: a row gets it
-as it is inserted, whichever trigger inserts it, and a renamed tenant updates its rows in both tables. The two
+as it is inserted (from the statement that inserts it, else from a row trigger), and a renamed tenant updates its
+rows in both tables. The two
 read models share these functions and the tenants' trigger, so both list them.
 """
 from __future__ import annotations
@@ -35,10 +36,11 @@ CREATE OR REPLACE TRIGGER tenants_account_key AFTER UPDATE OF name ON tenants
 
 
 def on_insert(table: str) -> str:
-    """The trigger that keys a read model's rows as they are inserted."""
+    """The trigger that keys a read model's rows inserted without their key. The read models' own statement triggers
+    join the tenants and insert the key themselves: a row trigger per row cost `replay --all` ~2 µs an event."""
     return f"""
 CREATE OR REPLACE TRIGGER {table}_account_key BEFORE INSERT ON {table}
-    FOR EACH ROW EXECUTE FUNCTION account_key_of_row();
+    FOR EACH ROW WHEN (NEW.account_key IS NULL) EXECUTE FUNCTION account_key_of_row();
 """
 
 

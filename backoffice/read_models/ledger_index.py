@@ -15,8 +15,10 @@ from backoffice.read_models.model import ReadModel
 FROM_LEDGER = """
 CREATE OR REPLACE FUNCTION ledger_index_from_ledger() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO ledger_index (billing_event_id, tenant_id, occurred_at, position, event_type, movement, currency)
-    SELECT a.id, a.tenant_id, a.occurred_at, a.position, a.event_type, a.movement, a.currency FROM appended AS a;
+    INSERT INTO ledger_index (billing_event_id, tenant_id, occurred_at, position, event_type, movement, currency,
+                              account_key)
+    SELECT a.id, a.tenant_id, a.occurred_at, a.position, a.event_type, a.movement, a.currency, lower(t.name)
+    FROM appended AS a LEFT JOIN tenants AS t ON t.id = a.tenant_id;
     RETURN NULL;
 END $$;
 """
