@@ -119,8 +119,8 @@ class Batch:
         if self.corrections:
             connection.execute(CORRECTION_INSERT, CORRECTION_ARRAYS.params(self.corrections))
         if self.payments:
-            # One statement may change a row once only: an invoice seen twice keeps its last values, as before. By
-            # date: `revenue_daily`'s trigger then takes its days' rows in much the order a concurrent replay does.
+            # One statement may change a row once only: an invoice seen twice keeps its last values, as before. In
+            # one order, so two replays at once lock payments alike (`revenue_daily`'s trigger sorts its days itself).
             payments = sorted({row["id"]: row for row in self.payments}.values(), key=lambda row: (row["date"], row["id"]))
             connection.execute(PAYMENT_UPSERT, PAYMENT_ARRAYS.params(payments))
         self.rollup.write(session)
