@@ -18,10 +18,28 @@ LIVE_SETTINGS = {"BACKOFFICE_DEV_LOGIN": True, "TRUST_PROXY_HEADERS": False,
                  "BACKOFFICE_ADMINS_GROUP_ID": "backoffice-admins", "TESTING": False}
 
 
+def read_whole(app):
+    """`app` with each response read whole and closed before werkzeug writes it.
+
+    When the browser resets a connection mid-response (a favicon request a navigation cancels), werkzeug's
+    development server fails while draining the socket, before it closes the response: a static file's handle
+    was then left to the garbage collector, whose ResourceWarning failed whichever test was running. A test's
+    pages are small, so nothing is lost by holding each one whole.
+    """
+    def whole(environ, start_response):
+        response = app(environ, start_response)
+        try:
+            return [b"".join(response)]
+        finally:
+            if hasattr(response, "close"):
+                response.close()
+    return whole
+
+
 @contextmanager
 def serving(app):
     """Serve `app` on a free loopback port for the length of the block; yield its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, read_whole(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
