@@ -277,33 +277,52 @@ PULSE_PREFIX = "backoffice:pulse:"
 PULSE_SECONDS = 1.0
 PULSE_TTL_MS = 5000
 
-# One round trip decides whether the key's marker names a live job; if not, it is taken (value `claiming:<id>`,
-# short-lived, so a caller that dies before writing its job blocks nobody for long). A marker names a live job
-# when the job's hash says scheduled or deferred, queued and the job is still on its queue, or started with its
-# pulse still beating. A worker killed before the job claimed the marker leaves a job that is gone, ended, started
-# with no pulse, or still "queued" though the worker had taken it off the queue (RQ marks it started a moment
-# later, and fails it only at a later worker's maintenance): none of these blocks the key.
-# Returns {1, previous marker or false} when taken, {0, the live marker} when not.
-TAKE_MARKER = """
-local current = redis.call('GET', KEYS[1])
-if current then
-  if string.sub(current, 1, string.len(ARGV[4])) == ARGV[4] then
-    return {0, current}
-  end
-  local state = redis.call('HMGET', ARGV[2] .. current, 'status', 'origin')
+# Whether a marker holds its key, decided in Redis in one round trip by every script below: while it is a claim
+# (`claiming:<id>`, short-lived, so a caller that dies before writing its job blocks nobody for long), or while
+# the job it names is live. A job is live when its hash says scheduled or deferred, queued and the job is still on
+# its queue, or started with its pulse still beating. A worker killed before the job claimed the marker leaves a job
+# that is gone, ended, started with no pulse, or still "queued" though the worker had taken it off the queue (RQ
+# marks it started a moment later, and fails it only at a later worker's maintenance): none of these holds the key.
+# ARGV (`_marker_args`): [1] a new job's id, [2] RQ's job prefix, [3] the pulse prefix, [4] CLAIMING,
+# [5] CLAIMING_TTL_MS, [6] RQ's queue prefix.
+HOLDS = """
+local function live(job)
+  local state = redis.call('HMGET', ARGV[2] .. job, 'status', 'origin')
   local status, origin = state[1], state[2]
   if status == 'scheduled' or status == 'deferred' then
-    return {0, current}
+    return true
   end
-  if status == 'queued' and origin and redis.call('LPOS', ARGV[6] .. origin, current, 'RANK', -1) then
-    return {0, current}
+  if status == 'queued' then
+    return origin ~= false and redis.call('LPOS', ARGV[6] .. origin, job, 'RANK', -1) ~= false
   end
-  if status == 'started' and redis.call('EXISTS', ARGV[3] .. current) == 1 then
-    return {0, current}
-  end
+  return status == 'started' and redis.call('EXISTS', ARGV[3] .. job) == 1
+end
+local function holds(marker)
+  return string.sub(marker, 1, string.len(ARGV[4])) == ARGV[4] or live(marker)
+end
+local current = redis.call('GET', KEYS[1])
+"""
+# Take the key unless its marker holds it: {1, previous marker or false} when taken, {0, the marker} when not.
+TAKE_MARKER = HOLDS + """
+if current and holds(current) then
+  return {0, current}
 end
 redis.call('SET', KEYS[1], ARGV[4] .. ARGV[1], 'PX', ARGV[5])
 return {1, current or false}
+"""
+# The marker while it holds its key, else false.
+HOLDING_MARKER = HOLDS + """
+if current and holds(current) then
+  return current
+end
+return false
+"""
+# Delete a marker that no longer holds its key; 1 when deleted.
+CLEAR_STALE = HOLDS + """
+if current and not holds(current) then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
 """
 # Written in the same transaction as the job itself: the marker names the job unless the job has already
 # claimed it (it cannot have: it is not on a queue before this transaction), or another caller took it.
@@ -314,17 +333,16 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
-# Clear a marker only while it still holds what was read, so a marker taken meanwhile is left alone.
-CLEAR_IF = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
 # Sent by their digest (EVALSHA), loaded once per server: the webhook's common case is one small round trip.
 # NAME_JOB goes inside the job's transaction as plain EVAL: an unknown digest there would fail inside EXEC.
 _TAKE_MARKER = Script(None, TAKE_MARKER.encode())
-_CLEAR_IF = Script(None, CLEAR_IF.encode())
+_HOLDING_MARKER = Script(None, HOLDING_MARKER.encode())
+_CLEAR_STALE = Script(None, CLEAR_STALE.encode())
+
+
+def _marker_args(job_id: str = "") -> list[Any]:
+    return [job_id, Job.redis_job_namespace_prefix, PULSE_PREFIX, CLAIMING, CLAIMING_TTL_MS,
+            Queue.redis_queue_namespace_prefix]
 
 
 def enqueue_once(key: str, task: Callable[..., Any] | str, *args: Any, queue: str = "default",
@@ -355,9 +373,7 @@ def enqueue_once(key: str, task: Callable[..., Any] | str, *args: Any, queue: st
 
     marker = ONCE_PREFIX + key
     with redis_client(timeout=redis_timeout) as connection:
-        taken, _previous = _TAKE_MARKER(keys=[marker], client=connection, args=[
-            job_id, Job.redis_job_namespace_prefix, PULSE_PREFIX, CLAIMING, CLAIMING_TTL_MS,
-            Queue.redis_queue_namespace_prefix])
+        taken, _previous = _TAKE_MARKER(keys=[marker], client=connection, args=_marker_args(job_id))
         if not taken:
             return False
         with connection.pipeline() as pipe:
@@ -383,23 +399,8 @@ def marker_state(key: str) -> str | None:
         held = runner.queued_keys.get(key)
         return held if held is not None and _in_process_live(runner, held) else None
     with redis_client() as connection:
-        value = connection.get(ONCE_PREFIX + key)
-        if value is None:
-            return None
-        value = value.decode()
-        return value if value.startswith(CLAIMING) or _rq_live(connection, value) else None
-
-
-def _rq_live(connection: Any, job_id: str) -> bool:
-    status, origin = (value.decode() if value else None
-                      for value in connection.hmget(Job.key_for(job_id), "status", "origin"))
-    if status in ("scheduled", "deferred"):
-        return True
-    if status == "queued":
-        # Searched from the tail: a marker's job is among the newest on its queue.
-        return origin is not None and connection.lpos(Queue.redis_queue_namespace_prefix + origin, job_id,
-                                                      rank=-1) is not None
-    return status == "started" and bool(connection.exists(PULSE_PREFIX + job_id))
+        value = _HOLDING_MARKER(keys=[ONCE_PREFIX + key], args=_marker_args(), client=connection)
+        return value.decode() if value else None
 
 
 def clear_stale_markers(prefix: str = "") -> int:
@@ -420,10 +421,7 @@ def clear_stale_markers(prefix: str = "") -> int:
     cleared = 0
     with redis_client() as connection:
         for marker in connection.scan_iter(match=ONCE_PREFIX + prefix + "*", count=500):
-            value = connection.get(marker)
-            if value is None or value.startswith(CLAIMING.encode()) or _rq_live(connection, value.decode()):
-                continue
-            cleared += _CLEAR_IF(keys=[marker], args=[value], client=connection)
+            cleared += _CLEAR_STALE(keys=[marker], args=_marker_args(), client=connection)
     return cleared
 
 
