@@ -4,7 +4,7 @@ The row trigger upserted each payment's days one payment at a time: 58,660 calls
 replayed event, in `replay --all` over the 448,440-event archive (issue 21). Each statement that writes payments
 (the replay writes a batch's in one upsert) now adds its rows' movements summed per day and currency in one
 upsert, in (day, currency) order. Of an update, only payments whose `net_revenue` inputs changed count, as the
-row trigger skipped the others. The sums are the same: `flask read-models check` compares them with a recount.
+row trigger skipped the others. The sums are the same: `flask db check-read-models` compares them with a recount.
 
 Revision ID: 0028_revenue_daily_per_statement
 """

@@ -1,8 +1,8 @@
 """`ledger_index` rows are no longer checked against the ledger by a foreign key.
 
 Only the ledger's own statement trigger inserts them, from the rows the same statement appends, and the ledger
-never loses a row (append-only, refused by its triggers), so no index row can point at nothing; `flask read-models
-check` would still find one that did. The key's check ran once per ledger row, a KEY SHARE lock on the row just
+never loses a row (append-only, refused by its triggers), so no index row can point at nothing; `flask db
+check-read-models` would still find one that did. The key's check ran once per ledger row, a KEY SHARE lock on the row just
 appended: `replay --all` over the 448,440-event archive spent ~2.3 s less of the server's time without it (73.9–75.5 s
 against 76.4–77.7 s, two runs each way, issue 21).
 
