@@ -118,8 +118,8 @@ def page(browser):
 
 
 def settle(page) -> None:
-    """Wait until the page's own requests are done: the banners come by htmx after the load and push everything
-    below them down, so a click aimed before they land can hit whatever moved under the pointer."""
+    """Wait until the page's own requests are done (its cards, a pane, a search), so that what a test reads or
+    clicks next is what the operator would see."""
     page.wait_for_load_state("networkidle")
 
 

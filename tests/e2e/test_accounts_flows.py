@@ -96,7 +96,7 @@ def test_search_filters_sort_and_pages(accounts_server, page):
 
     page.get_by_role("link", name="Clear filters").first.click()
     page.wait_for_url(re.compile(r"/accounts(\?per_page=10)?$"))
-    settle(page)  # a new page: its banners land after the load
+    settle(page)
     page.locator("th a[data-sort=name]").click()
     page.wait_for_url(re.compile(r"sort=-name"))
     page.wait_for_function("() => document.querySelector('[data-testid=accounts] tbody td.name-cell a')"

@@ -101,7 +101,7 @@ def background(page) -> str:
 
 def badge_and_banner(page) -> list[str]:
     """The background of the first role badge and of the first data-quality banner (a failed event raises one)."""
-    page.locator(".banner:not(.note)").first.wait_for()  # the banners arrive after the page, by htmx
+    page.locator(".banner:not(.note)").first.wait_for()
     return page.evaluate("""() => ['.badge[class*=role-]', '.banner:not(.note)'].map(selector => {
         const element = document.querySelector(selector);
         return element ? getComputedStyle(element).backgroundColor : 'missing ' + selector; })""")
@@ -202,6 +202,25 @@ def test_flags_are_svg_with_the_country_name(server, browser):
     context, page = open_context(browser, base, viewport=DESKTOP, locale="da-DK")
     page.goto(f"{base}/accounts?q=Vindm%C3%B8llelaug")
     assert page.locator("[data-testid=accounts] img.flag").first.get_attribute("alt") == "Færøerne"
+    context.close()
+
+
+def test_nothing_moves_once_a_page_is_drawn(server, browser):
+    """The banners come with the page: what the operator sees at the first paint stays where it is, so a click aimed
+    at it lands on it. Only the 60 s poll asks for them again."""
+    base, ids = server
+    context, page = open_context(browser, base, viewport=DESKTOP)
+    asked = []
+    page.on("request", lambda request: asked.append(request.url) if "/banners" in request.url else None)
+    for name, path in surfaces(ids).items():
+        page.goto(f"{base}{path}", wait_until="domcontentloaded")
+        drawn = page.evaluate("""() => [document.querySelectorAll('#banners .banner:not(.note)').length,
+                                        document.querySelector('.topbar').getBoundingClientRect().top]""")
+        settle(page)
+        settled = page.evaluate("() => document.querySelector('.topbar').getBoundingClientRect().top")
+        assert drawn[0] > 0, f"{name}: no banner drawn with the page"
+        assert drawn[1] == settled, f"{name}: the top bar moved from {drawn[1]} to {settled} px after the load"
+    assert asked == []
     context.close()
 
 
