@@ -1,7 +1,7 @@
 """Benchmark `flask billing replay --all`: a large archive replayed into the ledger on one worker.
 
     python -m benchmarks.bench_replay [--tenants 1000] [--months 24] [--copies 10] [--template NAME] [--fingerprint]
-                                      [--processes N] [--without-account-months-triggers]
+                                      [--processes N] [--without-account-months-triggers] [--without-writes]
                                       [--kill-every SECONDS] [--redis URL]
 
 The archive comes from the demo generator (the sandbox in this process, no webhooks), then is copied
@@ -13,6 +13,9 @@ Prints events per second and the peak memory of this process and of the largest 
 `--processes N` replays over N processes (customers dealt by a hash of their id, `replay --all --processes N`);
 default: the usable CPUs. `--without-account-months-triggers` switches off the statement triggers that keep
 `account_months` (migration 0018) on the scratch database only, to measure what they cost the replay.
+`--without-writes` measures a ceiling instead of the replay: every process skips the batch write (ledger rows,
+payments, events' states; `replay_ceiling/sitecustomize.py`), so that what is left (reading and parsing the
+archive, linking, the rules, the payment fold, the projection) is timed alone.
 
 `--template NAME` keeps the loaded, still pending archive as database NAME and, when NAME exists, replays a
 clone of it instead of generating: the run is then replay-only, so its peak RSS is the replay's own (drop
@@ -36,6 +39,7 @@ import os
 import random
 import re
 import resource
+import runpy
 import signal
 import subprocess
 import sys
@@ -132,6 +136,15 @@ def disable_account_months_triggers() -> None:
     for table, trigger in ACCOUNT_MONTHS_TRIGGERS:
         db.session.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}"))
     db.session.commit()
+
+
+def without_writes() -> None:
+    """Skip the replay's batch write here and in every shard process this one starts (they import the folder's
+    sitecustomize at start-up)."""
+    ceiling = Path(__file__).with_name("replay_ceiling")
+    os.environ["BENCH_REPLAY_WITHOUT_WRITES"] = "1"
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ceiling), os.environ.get("PYTHONPATH")]))
+    runpy.run_path(str(ceiling / "sitecustomize.py"))
 
 
 def generate(tenants: int, months: int, seed: int) -> tuple[list[str], list[str]]:
@@ -393,6 +406,8 @@ def main() -> None:
     parser.add_argument("--processes", type=int, help="processes sharing the replay (default: the usable CPUs)")
     parser.add_argument("--without-account-months-triggers", action="store_true",
                         help="switch off the account_months triggers on the scratch database (to measure their cost)")
+    parser.add_argument("--without-writes", action="store_true",
+                        help="skip the replay's batch write in every process: a ceiling, not the replay (see above)")
     parser.add_argument("--kill-every", type=float, metavar="SECONDS",
                         help="replay through worker.py on Redis, SIGKILLing it this often (see above)")
     parser.add_argument("--kills", type=int, default=10, help="how many SIGKILLs with --kill-every")
@@ -437,6 +452,10 @@ def main() -> None:
             if options.without_account_months_triggers:
                 disable_account_months_triggers()
                 print("account_months triggers DISABLED on the scratch database")
+            if options.without_writes:
+                without_writes()
+                print("WITHOUT WRITES: no ledger rows, payments or events' states are written; a ceiling, not the "
+                      "replay")
             backends = BackendCpu(uri)
             backends.start()
             cpu_before = python_cpu()
