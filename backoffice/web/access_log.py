@@ -1,7 +1,7 @@
 """The web process's access log: gunicorn's, less the 200s of Stripe's deliveries (the Procfile's `--logger-class`).
 
 In a burst, a line per accepted delivery is written in the request's thread before the next delivery is read:
-6–16 % of the intake's throughput in the peer benchmark (benchmarks/README.md). Those deliveries are counted by
+0–16 % of the intake's throughput in the peer benchmark (benchmarks/README.md). Those deliveries are counted by
 outcome in Prometheus (`backoffice_stripe_webhook_deliveries_total`) and each stored event is in the archive, so
 the lines add nothing. A refused or failed delivery (4xx, 5xx) is still logged, as is every other request.
 """
