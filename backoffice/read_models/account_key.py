@@ -2,8 +2,7 @@
 
 Both tables carry their account's name lower-cased, so their lists sort by account from an index: a row gets it
 as it is inserted (from the statement that inserts it, else from a row trigger), and a renamed tenant updates its
-rows in both tables. The two
-read models share these functions and the tenants' trigger, so both list them.
+rows in both tables. The two read models share these functions and the tenants' trigger, so both list them.
 """
 from __future__ import annotations
 
@@ -12,21 +11,28 @@ from sqlalchemy import ColumnElement, func, select
 from backoffice.accounts.models import Tenant
 
 FUNCTIONS = ("account_key_of_row()", "account_key_from_tenant()")
+
+
+def of_name(name: str) -> str:
+    """The key, in SQL, of a tenant whose name is the SQL expression `name`: every statement that keys a row uses it."""
+    return f"lower({name})"
+
+
 TENANT_TRIGGER = ("tenants", "tenants_account_key")
 
-OF_ROW = """
+OF_ROW = f"""
 CREATE OR REPLACE FUNCTION account_key_of_row() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    NEW.account_key := (SELECT lower(t.name) FROM tenants AS t WHERE t.id = NEW.tenant_id);
+    NEW.account_key := (SELECT {of_name('t.name')} FROM tenants AS t WHERE t.id = NEW.tenant_id);
     RETURN NEW;
 END $$;
 """
 
-FROM_TENANT = """
+FROM_TENANT = f"""
 CREATE OR REPLACE FUNCTION account_key_from_tenant() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE ledger_index SET account_key = lower(NEW.name) WHERE tenant_id = NEW.id;
-    UPDATE invoice_rows SET account_key = lower(NEW.name) WHERE tenant_id = NEW.id;
+    UPDATE ledger_index SET account_key = {of_name('NEW.name')} WHERE tenant_id = NEW.id;
+    UPDATE invoice_rows SET account_key = {of_name('NEW.name')} WHERE tenant_id = NEW.id;
     RETURN NULL;
 END $$;
 

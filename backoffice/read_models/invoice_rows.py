@@ -28,11 +28,12 @@ RETURNS TABLE (kind text, date timestamptz, status text, amount numeric) LANGUAG
 $$;
 """
 
-PROJECT = """
+TENANT_KEY = account_key.of_name("t.name")  # the joined tenant's, inserted with each row
+PROJECT = f"""
 CREATE OR REPLACE FUNCTION invoice_rows_project(transactions text[]) RETURNS void LANGUAGE sql AS $$
     DELETE FROM invoice_rows WHERE transaction_id = ANY (transactions);
     INSERT INTO invoice_rows (key, kind, transaction_id, tenant_id, date, status, amount, currency, account_key)
-    SELECT p.id || ':' || r.kind, r.kind, p.id, p.tenant_id, r.date, r.status, r.amount, p.currency, lower(t.name)
+    SELECT p.id || ':' || r.kind, r.kind, p.id, p.tenant_id, r.date, r.status, r.amount, p.currency, {TENANT_KEY}
     FROM payment_transactions AS p CROSS JOIN LATERAL invoice_rows_of(p) AS r
     LEFT JOIN tenants AS t ON t.id = p.tenant_id
     WHERE p.id = ANY (transactions);

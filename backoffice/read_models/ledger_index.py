@@ -12,12 +12,13 @@ from backoffice.billing.models import LedgerIndex, effective_billing_events
 from backoffice.read_models import account_key
 from backoffice.read_models.model import ReadModel
 
-FROM_LEDGER = """
+TENANT_KEY = account_key.of_name("t.name")  # the joined tenant's, inserted with each row
+FROM_LEDGER = f"""
 CREATE OR REPLACE FUNCTION ledger_index_from_ledger() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO ledger_index (billing_event_id, tenant_id, occurred_at, position, event_type, movement, currency,
                               account_key)
-    SELECT a.id, a.tenant_id, a.occurred_at, a.position, a.event_type, a.movement, a.currency, lower(t.name)
+    SELECT a.id, a.tenant_id, a.occurred_at, a.position, a.event_type, a.movement, a.currency, {TENANT_KEY}
     FROM appended AS a LEFT JOIN tenants AS t ON t.id = a.tenant_id;
     RETURN NULL;
 END $$;
